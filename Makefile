@@ -1,0 +1,49 @@
+# `make run` serves the app with demo data on SQLite; `make test` runs the whole suite.
+PYTHON ?= $(shell command -v python3.13 || command -v python3.12 || command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export FLASK_APP := app
+
+.PHONY: run test lint translations messages install clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# Compiled catalogs are build products; the .po files are the source.
+translations: install
+	$(BIN)/pybabel compile --statistics -d consular/translations
+
+run: translations
+	CONSULAR_DEBUG=1 $(BIN)/flask db upgrade
+	CONSULAR_DEBUG=1 $(BIN)/flask seed-demo --if-empty
+	CONSULAR_DEBUG=1 $(BIN)/flask slots extend
+	@echo "Demo sign-in accounts (also in instance/demo-logins.txt):"
+	@cat instance/demo-logins.txt 2>/dev/null || true
+	@echo "Emails appear at http://127.0.0.1:5000/dev/mailbox"
+	CONSULAR_DEBUG=1 $(BIN)/flask run --host 127.0.0.1 --port 5000
+
+test: translations
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+# After changing user-facing text: extract the messages and merge them into each catalog.
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+		--project consular -o consular/translations/messages.pot .
+	$(BIN)/pybabel update -i consular/translations/messages.pot -d consular/translations \
+		--no-fuzzy-matching --ignore-obsolete

@@ -1,0 +1,90 @@
+"""consular: appointment booking and queue system for Kazakhstan's consular offices in Korea."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, request, session
+from flask_babel import get_locale
+
+from consular.config import check_config, load_config
+from consular.extensions import babel, csrf, db, limiter, login_manager, migrate
+from consular.models.i18n import LANGUAGES, localized
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def select_locale() -> str:
+    """Choose the language: the one the visitor picked, else the browser's preference."""
+    chosen = session.get("language") if request else None
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Create and configure the application."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(load_config(app.instance_path))
+    if test_config:
+        app.config.from_mapping(test_config)
+    debug = app.debug or bool(app.config.get("DEBUG_MODE"))
+    check_config(app.config, debug=debug, testing=bool(app.config.get("TESTING")))
+    if debug:
+        app.config["SESSION_COOKIE_SECURE"] = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    from consular.database import init_database
+
+    db.init_app(app)
+    init_database(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(PROJECT_ROOT / "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+    )
+    csrf.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories=str(Path(__file__).parent / "translations"),
+    )
+    limiter.init_app(app)
+    login_manager.init_app(app)
+
+    from consular import auth
+
+    auth.init_app(app)
+
+    from consular.api import bp as api_bp
+    from consular.booking import bp as booking_bp
+
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)
+    app.register_blueprint(booking_bp)
+
+    from consular import cli, errors
+
+    cli.init_app(app)
+    errors.init_app(app)
+    app.context_processor(template_helpers)
+    return app
+
+
+def template_helpers() -> dict[str, Any]:
+    """Names every template can use: the current language and a picker of localized texts."""
+    locale = str(get_locale() or "en")
+    return {
+        "current_locale": locale,
+        "localized": lambda texts: localized(texts, locale),
+    }

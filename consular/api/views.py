@@ -1,0 +1,322 @@
+"""Views of the JSON API; each parses, calls one service, commits once and answers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Response, current_app, jsonify, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from consular.api import bp
+from consular.api.openapi import openapi_document
+from consular.clock import now as now_utc
+from consular.extensions import db, limiter
+from consular.models import Appointment, Office, ServiceType
+from consular.models.i18n import localized, localized_list
+from consular.services import booking
+from consular.services.availability import VisitRules, visit_start_times
+from consular.services.errors import DomainError, NotFound, ValidationFailed, WrongCode
+
+MAX_AVAILABILITY_DAYS = 92
+
+
+def booking_policy() -> booking.BookingPolicy:
+    """The booking settings of this app."""
+    config = current_app.config
+    return booking.BookingPolicy(
+        secret=config["SECRET_KEY"],
+        hold_minutes=config["HOLD_MINUTES"],
+        release_delay_minutes=config["RELEASE_DELAY_MINUTES"],
+        code_max_attempts=config["CODE_MAX_ATTEMPTS"],
+        code_max_sends=config["CODE_MAX_SENDS"],
+        passport_pattern=config["PASSPORT_PATTERN"],
+    )
+
+
+def error_response(error: DomainError) -> tuple[Response, int]:
+    """The JSON body and status of a domain error."""
+    body: dict[str, Any] = {"error": error.code, "message": str(error.message)}
+    if isinstance(error, ValidationFailed):
+        body["fields"] = error.fields
+    elif error.field:
+        body["field"] = error.field
+    if isinstance(error, WrongCode):
+        body["attempts_left"] = error.attempts_left
+    return jsonify(body), error.http_status
+
+
+@bp.errorhandler(DomainError)
+def handle_domain_error(error: DomainError) -> tuple[Response, int]:
+    db.session.rollback()
+    return error_response(error)
+
+
+def _locale() -> str:
+    return str(get_locale() or "en")
+
+
+def _iso(moment: datetime, office: Office) -> str:
+    return moment.astimezone(office.zone).isoformat()
+
+
+def _office_or_404(code: str) -> Office:
+    office = db.session.scalar(sa.select(Office).where(Office.code == code))
+    if office is None:
+        raise NotFound(_("There is no office with this code."))
+    return office
+
+
+def office_json(office: Office, locale: str) -> dict[str, Any]:
+    return {
+        "code": office.code,
+        "name": localized(office.name, locale),
+        "timezone": office.timezone,
+        "address": localized(office.address, locale),
+        "phone": office.phone,
+        "email": office.email,
+        "map_url": office.map_url,
+        "slot_minutes": office.slot_minutes,
+        "booking_open": office.booking_open,
+        "booking_closed_message": localized(office.booking_closed_message, locale) or None,
+        "is_demo": office.is_demo,
+    }
+
+
+def service_json(service: ServiceType, locale: str) -> dict[str, Any]:
+    return {
+        "code": service.code,
+        "name": localized(service.name, locale),
+        "description": localized(service.description, locale),
+        "duration_minutes": service.duration_minutes,
+        "documents": localized_list(service.documents, locale),
+        "fee": localized(service.fee, locale),
+        "details": list(service.detail_sets),
+        "min_notice_hours": service.min_notice_hours,
+        "horizon_days": service.horizon_days,
+        "cutoff_hours": service.cutoff_hours,
+    }
+
+
+def appointment_json(appointment: Appointment, now: datetime) -> dict[str, Any]:
+    office = appointment.office
+    status = booking.effective_status(appointment, now)
+    body: dict[str, Any] = {
+        "reference": appointment.reference,
+        "status": str(status),
+        "office": office.code,
+        "services": [line.snapshot.get("code") for line in appointment.service_lines],
+        "start": _iso(appointment.starts_at, office),
+        "end": _iso(appointment.ends_at, office),
+        "timezone": office.timezone,
+        "language": appointment.language,
+        "applicant": {
+            "given_name": appointment.given_name,
+            "family_name": appointment.family_name,
+            "iin": appointment.iin,
+            "passport_number": appointment.passport_number,
+            "email": appointment.email,
+            "phone": appointment.phone,
+        },
+        "details": appointment.details,
+        "hold_expires_at": (
+            _iso(appointment.hold_expires_at, office) if status == "held" else None
+        ),
+        "cancel_deadline": _iso(booking.cancellation_deadline(appointment), office),
+    }
+    return body
+
+
+def _json_object() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadJson()
+    return data
+
+
+class BadJson(DomainError):
+    code = "bad_request"
+    http_status = 400
+
+    def __init__(self) -> None:
+        super().__init__(_("The request body must be a JSON object."))
+
+
+def _bearer_token() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _sep, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """Describe this API as an OpenAPI 3.1 document."""
+    return jsonify(openapi_document())
+
+
+@bp.get("/offices")
+def list_offices() -> Response:
+    """List the offices."""
+    offices = db.session.scalars(sa.select(Office).order_by(Office.id))
+    return jsonify({"offices": [office_json(o, _locale()) for o in offices]})
+
+
+@bp.get("/offices/<code>/services")
+def list_services(code: str) -> Response:
+    """List the services an office offers online."""
+    office = _office_or_404(code)
+    services = db.session.scalars(
+        sa.select(ServiceType)
+        .where(ServiceType.is_active.is_(True), ServiceType.offices.any(Office.id == office.id))
+        .order_by(ServiceType.sort_order, ServiceType.id)
+    )
+    return jsonify({"services": [service_json(s, _locale()) for s in services]})
+
+
+def _parse_day(name: str, default: date) -> date:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed({name: [_("Give a date as YYYY-MM-DD.")]}) from None
+
+
+@bp.get("/offices/<code>/availability")
+def availability(code: str) -> Response:
+    """List the start times of a visit for the given services in a range of days."""
+    office = _office_or_404(code)
+    now = now_utc()
+    codes = [c for c in request.args.get("services", "").split(",") if c]
+    errors: dict[str, list[str]] = {}
+    services: list[ServiceType] = []
+    if not codes or len(codes) > booking.MAX_SERVICES_PER_VISIT or len(set(codes)) != len(codes):
+        errors["services"] = [_("Choose between one and five services.")]
+    else:
+        found = {
+            s.code: s
+            for s in db.session.scalars(
+                sa.select(ServiceType).where(
+                    ServiceType.code.in_(codes),
+                    ServiceType.is_active.is_(True),
+                    ServiceType.offices.any(Office.id == office.id),
+                )
+            )
+        }
+        if len(found) != len(codes):
+            errors["services"] = [
+                _(
+                    "This office does not offer: %(codes)s.",
+                    codes=", ".join(c for c in codes if c not in found),
+                )
+            ]
+        services = [found[c] for c in codes if c in found]
+    today = now.astimezone(office.zone).date()
+    try:
+        first_day = _parse_day("from", today)
+        last_day = _parse_day("to", first_day + timedelta(days=13))
+    except ValidationFailed as error:
+        errors.update(error.fields)
+        first_day = last_day = today
+    if not errors and last_day < first_day:
+        errors["to"] = [_("The end of the range is before its start.")]
+    if not errors and (last_day - first_day).days >= MAX_AVAILABILITY_DAYS:
+        errors["to"] = [_("Ask for at most %(days)d days at a time.", days=MAX_AVAILABILITY_DAYS)]
+    if errors:
+        raise ValidationFailed(errors)
+    starts = (
+        visit_start_times(
+            db.session, office, VisitRules.for_services(services), first_day, last_day, now
+        )
+        if office.booking_open
+        else []
+    )
+    return jsonify(
+        {
+            "office": office.code,
+            "timezone": office.timezone,
+            "booking_open": office.booking_open,
+            "slots": [
+                {
+                    "start": _iso(s.starts_at, office),
+                    "end": _iso(s.ends_at, office),
+                    "available": s.available,
+                }
+                for s in starts
+            ],
+        }
+    )
+
+
+@bp.post("/appointments")
+@limiter.limit(lambda: current_app.config["BOOKING_RATE_LIMIT"])
+def create_appointment() -> tuple[Response, int]:
+    """Hold a visit and email the confirmation code."""
+    data = _json_object()
+    now = now_utc()
+    policy = booking_policy()
+    request_ = booking.parse_booking_request(db.session, data, now, policy)
+    placed = booking.place_hold(db.session, request_, now, policy)
+    appointment = placed.appointment
+    body = {
+        "reference": appointment.reference,
+        "status": "held",
+        "hold_expires_at": _iso(appointment.hold_expires_at, appointment.office),
+        "manage_token": placed.manage_token,
+        "start": _iso(appointment.starts_at, appointment.office),
+        "end": _iso(appointment.ends_at, appointment.office),
+    }
+    db.session.commit()
+    return jsonify(body), 201
+
+
+def _appointment_by_reference(reference: str) -> Appointment:
+    appointment = booking.find_by_reference(db.session, reference)
+    if appointment is None:
+        raise NotFound(_("No appointment matches this reference."))
+    return appointment
+
+
+@bp.post("/appointments/<reference>/confirm")
+@limiter.limit(lambda: current_app.config["BOOKING_RATE_LIMIT"])
+def confirm_appointment(reference: str) -> tuple[Response, int]:
+    """Confirm a hold with the emailed code."""
+    data = _json_object()
+    now = now_utc()
+    appointment = _appointment_by_reference(reference)
+    code = data.get("code")
+    if not isinstance(code, str):
+        raise ValidationFailed({"code": [_("Enter the 6-digit code from the email.")]})
+    try:
+        booking.confirm_hold(db.session, appointment, code, now, booking_policy())
+    except WrongCode as error:
+        db.session.commit()  # the failed attempt must count
+        return error_response(error)
+    body = appointment_json(appointment, now)
+    db.session.commit()
+    return jsonify(body), 200
+
+
+@bp.get("/appointments/<reference>")
+def get_appointment(reference: str) -> Response:
+    """Show an appointment to the holder of its manage token."""
+    appointment = booking.find_managed(db.session, reference, _bearer_token(), booking_policy())
+    return jsonify(appointment_json(appointment, now_utc()))
+
+
+@bp.post("/appointments/<reference>/cancel")
+def cancel_appointment(reference: str) -> tuple[Response, int]:
+    """Cancel an appointment for the holder of its manage token."""
+    appointment = booking.find_managed(db.session, reference, _bearer_token(), booking_policy())
+    data = request.get_json(silent=True)
+    reason = data.get("reason") if isinstance(data, dict) else None
+    if reason is not None and not isinstance(reason, str):
+        raise ValidationFailed({"reason": [_("Give the reason as text.")]})
+    now = now_utc()
+    booking.cancel_appointment(db.session, appointment, reason or "", now, booking_policy())
+    body = appointment_json(appointment, now)
+    db.session.commit()
+    return jsonify(body), 200

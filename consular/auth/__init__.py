@@ -1,0 +1,42 @@
+"""Staff sign-in: session loading and password hashing."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import Flask
+
+from consular.extensions import db, login_manager
+from consular.models import User
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+def hash_password(password: str) -> str:
+    """Hash a password with argon2id."""
+    return _hasher.hash(password)
+
+
+def verify_password(user: User, password: str) -> bool:
+    """Check a password against the account's hash."""
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def load_user(session_id: str) -> User | None:
+    """Load the account of a session, refusing sessions ended by sign-out or a password change."""
+    user_id, _sep, version = session_id.partition(":")
+    if not user_id.isdigit() or not version.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active or user.session_version != int(version):
+        return None
+    return user
+
+
+def init_app(app: Flask) -> None:
+    """Attach the account loader."""
+    login_manager.user_loader(load_user)
+    login_manager.session_protection = "strong"

@@ -1,0 +1,139 @@
+"""Command-line tools: demo data, slots, holidays, mail delivery and accounts."""
+
+from __future__ import annotations
+
+import secrets
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from consular.auth import hash_password
+from consular.extensions import db
+from consular.models import Office, Role, User, now_utc
+from consular.services import schedule
+
+
+def _offices(codes: tuple[str, ...]) -> list[Office]:
+    query = sa.select(Office).order_by(Office.id)
+    if codes:
+        query = query.where(Office.code.in_(codes))
+    offices = list(db.session.scalars(query))
+    unknown = set(codes) - {o.code for o in offices}
+    if unknown:
+        raise click.BadParameter(f"unknown office: {', '.join(sorted(unknown))}")
+    return offices
+
+
+@click.group("slots")
+def slots_group() -> None:
+    """Generate bookable slots from the offices' schedules."""
+
+
+@slots_group.command("extend")
+@click.option("--office", "codes", multiple=True, help="Office code (default: every office).")
+@click.option("--days", type=click.IntRange(1, 400), default=None, help="Horizon in days.")
+def extend_slots(codes: tuple[str, ...], days: int | None) -> None:
+    """Create the slots of the coming days and drop free slots the schedule no longer has."""
+    horizon = days or current_app.config["SLOT_HORIZON_DAYS"]
+    now = now_utc()
+    for office in _offices(codes):
+        changes = schedule.sync_slots(db.session, office, now, horizon)
+        db.session.commit()
+        click.echo(
+            f"{office.code}: {changes.created} created, {changes.updated} updated, "
+            f"{changes.removed} removed, {changes.orphaned} kept with bookings"
+        )
+
+
+@click.group("holidays")
+def holidays_group() -> None:
+    """Public holidays as closures."""
+
+
+@holidays_group.command("load")
+@click.option("--office", "codes", multiple=True, help="Office code (default: every office).")
+@click.option("--years", default=2, type=click.IntRange(1, 10), help="This year and the next N-1.")
+def load_holidays(codes: tuple[str, ...], years: int) -> None:
+    """Load Korean and Kazakh public holidays as closures (removed ones stay removed)."""
+    this_year = now_utc().year
+    for office in _offices(codes):
+        added = schedule.load_public_holidays(
+            db.session, office, list(range(this_year, this_year + years))
+        )
+        db.session.commit()
+        click.echo(f"{office.code}: {added} holidays added")
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing if any office exists already.")
+def seed_demo(if_empty: bool) -> None:
+    """Load the demo offices, services, hours and accounts; safe to run again."""
+    from consular.demo import seed
+
+    if if_empty and db.session.scalar(sa.select(Office.id).limit(1)) is not None:
+        click.echo("Offices exist already; demo data not loaded.")
+        return
+    accounts = seed(db.session, now_utc(), current_app.config["SLOT_HORIZON_DAYS"])
+    db.session.commit()
+    click.echo("Demo data is loaded.")
+    for email, password, role in accounts:
+        click.echo(f"  {role:8} {email}  password: {password}")
+
+
+@click.command("create-admin")
+@click.option("--email", prompt=True)
+@click.option("--name", prompt=True)
+@click.password_option()
+def create_admin(email: str, name: str, password: str) -> None:
+    """Create an administrator account."""
+    if len(password) < 12:
+        raise click.BadParameter("use at least 12 characters", param_hint="password")
+    existing = db.session.scalar(sa.select(User).where(User.email == email.lower()))
+    if existing is not None:
+        raise click.ClickException(f"an account with {email} exists already")
+    db.session.add(
+        User(email=email.lower(), name=name, password_hash=hash_password(password), role=Role.ADMIN)
+    )
+    db.session.commit()
+    click.echo(f"Administrator {email} created.")
+
+
+@click.group("mail")
+def mail_group() -> None:
+    """Deliver the email outbox."""
+
+
+@mail_group.command("send")
+@click.option("--loop", is_flag=True, help="Keep delivering until stopped.")
+@click.option(
+    "--interval", default=5.0, type=click.FloatRange(0.1, 3600), help="Seconds between rounds."
+)
+def send_mail(loop: bool, interval: float) -> None:
+    """Deliver due messages over SMTP, retrying failures with backoff."""
+    from consular.services import mail
+
+    transport = mail.transport_from_config(current_app.config)
+    while True:
+        report = mail.deliver_due(
+            db.session, transport, now_utc(), current_app.config["MAIL_MAX_ATTEMPTS"]
+        )
+        if report.attempted:
+            click.echo(f"{report.sent} sent, {report.retrying} to retry, {report.failed} failed")
+        if not loop:
+            break
+        mail.sleep(interval)
+
+
+def generate_password() -> str:
+    """A random demo password that is easy to type."""
+    return secrets.token_urlsafe(9)
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands."""
+    for command in (slots_group, holidays_group, seed_demo, create_admin, mail_group):
+        app.cli.add_command(command)
+
+
+__all__ = ["init_app", "generate_password"]

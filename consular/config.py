@@ -1,0 +1,87 @@
+"""Configuration: defaults, then environment variables, then a test mapping on top."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or incomplete for the way the app is run."""
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as error:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from error
+
+
+def load_config(instance_path: str) -> dict[str, Any]:
+    """Read the settings from the environment, with defaults for local development."""
+    sqlite_path = Path(instance_path) / "consular.sqlite3"
+    smtp_host = os.environ.get("MAIL_SMTP_HOST", "")
+    return {
+        "SECRET_KEY": os.environ.get("SECRET_KEY"),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or f"sqlite:///{sqlite_path}",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "DEBUG_MODE": _bool(os.environ.get("CONSULAR_DEBUG")),
+        # Booking rules
+        "SLOT_HORIZON_DAYS": _int("SLOT_HORIZON_DAYS", 60),
+        "HOLD_MINUTES": _int("HOLD_MINUTES", 10),
+        "RELEASE_DELAY_MINUTES": _int("RELEASE_DELAY_MINUTES", 30),
+        "CODE_MAX_ATTEMPTS": _int("CODE_MAX_ATTEMPTS", 5),
+        "CODE_MAX_SENDS": _int("CODE_MAX_SENDS", 3),
+        "PASSPORT_PATTERN": os.environ.get("PASSPORT_PATTERN", r"[A-Z][0-9]{8}"),
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        # Mail
+        "MAIL_SMTP_HOST": smtp_host,
+        "MAIL_SMTP_PORT": _int("MAIL_SMTP_PORT", 587),
+        "MAIL_SMTP_USER": os.environ.get("MAIL_SMTP_USER", ""),
+        "MAIL_SMTP_PASSWORD": os.environ.get("MAIL_SMTP_PASSWORD", ""),
+        "MAIL_SMTP_TLS": os.environ.get("MAIL_SMTP_TLS", "starttls").lower(),
+        "MAIL_SMTP_TIMEOUT": _int("MAIL_SMTP_TIMEOUT", 30),
+        "MAIL_SENDER": os.environ.get(
+            "MAIL_SENDER", "Consular appointments <no-reply@consular.localhost>"
+        ),
+        "MAIL_MAX_ATTEMPTS": _int("MAIL_MAX_ATTEMPTS", 8),
+        # With no SMTP host, mail stays in the outbox and shows on the development mailbox page.
+        "MAIL_DEV_MAILBOX": _bool(os.environ.get("MAIL_DEV_MAILBOX"), default=not smtp_host),
+        # Rate limits
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_ENABLED": _bool(os.environ.get("RATELIMIT_ENABLED"), default=True),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "BOOKING_RATE_LIMIT": os.environ.get("BOOKING_RATE_LIMIT", "10 per minute;60 per hour"),
+        # Languages
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_DEFAULT_TIMEZONE": "UTC",
+        # Cookies
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), default=True),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "WTF_CSRF_TIME_LIMIT": None,
+    }
+
+
+def check_config(config: dict[str, Any], *, debug: bool, testing: bool) -> None:
+    """Refuse to run outside debug and tests without the settings production needs."""
+    if debug or testing:
+        if not config.get("SECRET_KEY"):
+            config["SECRET_KEY"] = "dev-only-not-secret"
+        return
+    if not config.get("SECRET_KEY"):
+        raise ConfigError(
+            "SECRET_KEY is not set. Set it to a long random value "
+            '(python -c "import secrets; print(secrets.token_hex(32))").'
+        )

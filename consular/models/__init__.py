@@ -1,0 +1,40 @@
+"""The domain schema shared by every audience."""
+
+from consular.models.appointment import (
+    ACTIVE_STATUSES,
+    Appointment,
+    AppointmentService,
+    ManageToken,
+    Status,
+    appointment_slot,
+)
+from consular.models.base import Base, UTCDateTime, now_utc
+from consular.models.office import Office
+from consular.models.outbox import MailStatus, OutboxMessage
+from consular.models.schedule import Closure, ClosureKind, OpeningPeriod, Slot
+from consular.models.service import ServiceType, office_service
+from consular.models.user import Role, User, user_office
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "Appointment",
+    "AppointmentService",
+    "Base",
+    "Closure",
+    "ClosureKind",
+    "MailStatus",
+    "ManageToken",
+    "Office",
+    "OpeningPeriod",
+    "OutboxMessage",
+    "Role",
+    "ServiceType",
+    "Slot",
+    "Status",
+    "User",
+    "UTCDateTime",
+    "appointment_slot",
+    "now_utc",
+    "office_service",
+    "user_office",
+]

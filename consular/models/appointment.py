@@ -1,0 +1,158 @@
+"""Appointments: a citizen's visit to an office for one or more services."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from consular.models.base import Base, UTCDateTime, now_utc
+
+if TYPE_CHECKING:
+    from consular.models.office import Office
+    from consular.models.schedule import Slot
+    from consular.models.service import ServiceType
+
+
+class Status(StrEnum):
+    HELD = "held"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+ACTIVE_STATUSES: tuple[Status, ...] = (Status.HELD, Status.CONFIRMED)
+_STATUS_SQL = ", ".join(f"'{status.value}'" for status in Status)
+
+
+class Appointment(Base):
+    """A booked (or held) visit with the applicant's details and the time of each transition."""
+
+    __tablename__ = "appointment"
+    __table_args__ = (
+        sa.CheckConstraint(f"status IN ({_STATUS_SQL})", name="status_known"),
+        sa.CheckConstraint("starts_at < ends_at", name="starts_before_ends"),
+        sa.CheckConstraint("code_attempts >= 0", name="code_attempts_nonnegative"),
+        sa.Index("ix_appointment_office_starts_at", "office_id", "starts_at"),
+        sa.Index("ix_appointment_seats_release", "holds_seats", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(sa.String(16), unique=True)
+    office_id: Mapped[int] = mapped_column(sa.ForeignKey("office.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(sa.String(16), default=Status.HELD)
+    language: Mapped[str] = mapped_column(sa.String(8), default="en")
+
+    given_name: Mapped[str] = mapped_column(sa.String(100))
+    family_name: Mapped[str] = mapped_column(sa.String(100))
+    iin: Mapped[str] = mapped_column(sa.String(12), index=True)
+    passport_number: Mapped[str] = mapped_column(sa.String(20))
+    email: Mapped[str] = mapped_column(sa.String(254))
+    phone: Mapped[str] = mapped_column(sa.String(20))
+    details: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    code_attempts: Mapped[int] = mapped_column(default=0)
+    code_sends: Mapped[int] = mapped_column(default=1)
+    hold_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    # True while the appointment's seats are counted in Slot.booked.
+    holds_seats: Mapped[bool] = mapped_column(default=True)
+    # When a cancelled or released appointment's seats go back on sale.
+    seats_release_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Raised on every change of time or status, for the calendar file's SEQUENCE.
+    sequence: Mapped[int] = mapped_column(default=0)
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_reason: Mapped[str | None] = mapped_column(sa.String(500))
+
+    office: Mapped[Office] = relationship()
+    service_lines: Mapped[list[AppointmentService]] = relationship(
+        back_populates="appointment", cascade="all, delete-orphan", order_by="AppointmentService.id"
+    )
+    slots: Mapped[list[Slot]] = relationship(
+        secondary="appointment_slot", order_by="Slot.starts_at", viewonly=True
+    )
+    manage_tokens: Mapped[list[ManageToken]] = relationship(
+        back_populates="appointment", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_active(self) -> bool:
+        """Whether the appointment is held or confirmed."""
+        return self.status in ACTIVE_STATUSES
+
+    def is_hold_expired(self, now: datetime) -> bool:
+        """Whether this is a hold whose time has run out."""
+        return self.status == Status.HELD and self.hold_expires_at <= now
+
+    def __repr__(self) -> str:
+        return f"<Appointment {self.reference} {self.status}>"
+
+
+class AppointmentService(Base):
+    """One service of an appointment, as it was when booked.
+
+    `iin` and `is_active` repeat the appointment's so that a partial unique index can
+    refuse a second active booking of the same service for the same person.
+    """
+
+    __tablename__ = "appointment_service"
+    __table_args__ = (
+        sa.Index(
+            "uq_appointment_service_active_iin",
+            "iin",
+            "service_type_id",
+            unique=True,
+            sqlite_where=sa.text("is_active"),
+            postgresql_where=sa.text("is_active"),
+        ),
+        sa.UniqueConstraint("appointment_id", "service_type_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(sa.ForeignKey("appointment.id", ondelete="CASCADE"))
+    service_type_id: Mapped[int] = mapped_column(sa.ForeignKey("service_type.id"))
+    iin: Mapped[str] = mapped_column(sa.String(12))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+
+    appointment: Mapped[Appointment] = relationship(back_populates="service_lines")
+    service_type: Mapped[ServiceType] = relationship()
+
+
+class ManageToken(Base):
+    """A random secret in a link that lets its holder see, cancel or change one appointment.
+
+    Only a keyed hash is stored. Each email with a manage link carries a token of its own,
+    so a link can be issued again later without ever keeping a token in clear.
+    """
+
+    __tablename__ = "manage_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("appointment.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    appointment: Mapped[Appointment] = relationship(back_populates="manage_tokens")
+
+
+appointment_slot = sa.Table(
+    "appointment_slot",
+    Base.metadata,
+    sa.Column(
+        "appointment_id", sa.ForeignKey("appointment.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("slot_id", sa.ForeignKey("slot.id"), primary_key=True, index=True),
+)

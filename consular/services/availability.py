@@ -1,0 +1,126 @@
+"""When a visit can be held: the office's slots, minus seats taken, within the services' rules."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from consular.models import Office, ServiceType, Slot
+from consular.services.schedule import local_instant
+from consular.services.seats import due_seats_by_slot_query
+
+
+@dataclass(frozen=True)
+class VisitRules:
+    """The combined rules of the services of one visit."""
+
+    duration_minutes: int
+    min_notice: timedelta
+    horizon_days: int
+    cutoff: timedelta
+
+    @classmethod
+    def for_services(cls, services: list[ServiceType]) -> VisitRules:
+        return cls(
+            duration_minutes=sum(s.duration_minutes for s in services),
+            min_notice=timedelta(hours=max(s.min_notice_hours for s in services)),
+            horizon_days=min(s.horizon_days for s in services),
+            cutoff=timedelta(hours=max(s.cutoff_hours for s in services)),
+        )
+
+    def slots_needed(self, slot_minutes: int) -> int:
+        return max(1, math.ceil(self.duration_minutes / slot_minutes))
+
+    def earliest_start(self, now: datetime) -> datetime:
+        return now + self.min_notice
+
+    def last_day(self, office: Office, now: datetime) -> date:
+        return now.astimezone(office.zone).date() + timedelta(days=self.horizon_days)
+
+    def allows_start(self, office: Office, start: datetime, now: datetime) -> bool:
+        """Whether the notice and horizon rules allow a visit starting then."""
+        return start >= self.earliest_start(now) and start.astimezone(
+            office.zone
+        ).date() <= self.last_day(office, now)
+
+
+@dataclass(frozen=True)
+class StartTime:
+    starts_at: datetime
+    ends_at: datetime
+    available: int
+    slot_ids: tuple[int, ...]
+
+
+def free_seats(slot_rows: list[sa.Row]) -> list[tuple[Slot, int]]:
+    return [(row.Slot, 0 if row.Slot.is_blocked else row.free) for row in slot_rows]
+
+
+def slots_with_free_seats_query(
+    office_id: int, starts_from: datetime, starts_before: datetime, now: datetime
+) -> sa.Select:
+    """The office's slots in a range with their free seats, counting due releases as free."""
+    due = due_seats_by_slot_query(now)
+    return (
+        sa.select(
+            Slot, (Slot.capacity - Slot.booked + sa.func.coalesce(due.c.due, 0)).label("free")
+        )
+        .outerjoin(due, due.c.slot_id == Slot.id)
+        .where(
+            Slot.office_id == office_id,
+            Slot.starts_at >= starts_from,
+            Slot.starts_at < starts_before,
+        )
+        .order_by(Slot.starts_at)
+    )
+
+
+def visit_start_times(
+    session: Session,
+    office: Office,
+    rules: VisitRules,
+    first_day: date,
+    last_day: date,
+    now: datetime,
+) -> list[StartTime]:
+    """Every start time between two local days at which the visit could be held.
+
+    A visit takes consecutive slots with no gap (so never across a break); its free seats
+    are the fewest free seats among them. Times the notice or horizon rules forbid are left
+    out; full times are listed with 0 available. One SQL statement, whatever the range.
+    """
+    zone = office.zone
+    needed = rules.slots_needed(office.slot_minutes)
+    earliest = rules.earliest_start(now)
+    first_day = max(first_day, earliest.astimezone(zone).date())
+    last_day = min(last_day, rules.last_day(office, now))
+    if first_day > last_day:
+        return []
+    range_start = max(local_instant(first_day, time(0), zone), earliest)
+    range_end = local_instant(last_day + timedelta(days=1), time(0), zone)
+    rows = session.execute(
+        slots_with_free_seats_query(office.id, range_start, range_end + timedelta(days=1), now)
+    ).all()
+    slots = free_seats(rows)
+    starts: list[StartTime] = []
+    for index, (first, _free) in enumerate(slots):
+        if first.starts_at >= range_end:
+            break
+        run = slots[index : index + needed]
+        if len(run) < needed:
+            break
+        if any(a.ends_at != b.starts_at for (a, _), (b, _) in zip(run, run[1:], strict=False)):
+            continue
+        starts.append(
+            StartTime(
+                starts_at=first.starts_at,
+                ends_at=run[-1][0].ends_at,
+                available=max(0, min(free for _, free in run)),
+                slot_ids=tuple(slot.id for slot, _ in run),
+            )
+        )
+    return starts

@@ -1,0 +1,589 @@
+"""The booking core: place a hold, confirm it with the emailed code, cancel."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from consular.models import (
+    ACTIVE_STATUSES,
+    Appointment,
+    AppointmentService,
+    ManageToken,
+    Office,
+    ServiceType,
+    Slot,
+    Status,
+    appointment_slot,
+)
+from consular.models.i18n import LANGUAGES
+from consular.services import notifications
+from consular.services.availability import VisitRules, slots_with_free_seats_query
+from consular.services.details import clean_details
+from consular.services.errors import (
+    BookingClosed,
+    CutoffPassed,
+    DuplicateBooking,
+    HoldExpired,
+    InvalidState,
+    NotFound,
+    SlotUnavailable,
+    ValidationFailed,
+    WrongCode,
+)
+from consular.services.identity import (
+    normalize_email,
+    normalize_name,
+    normalize_passport,
+    normalize_phone,
+    parse_iin,
+)
+from consular.services.seats import release_due_seats
+
+# Letters and digits that can't be confused when read aloud or handwritten (no 0/O, 1/I/L).
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+REFERENCE_PATTERN = re.compile(r"[A-Z]{3}-[2-9A-HJKMNP-Z]{6}")
+MAX_SERVICES_PER_VISIT = 5
+DUPLICATE_MESSAGE = _l(
+    "You already have an appointment for this service. Cancel it before booking another."
+)
+
+
+@dataclass(frozen=True)
+class BookingPolicy:
+    """Settings of the booking core, read from the app's configuration by the caller."""
+
+    secret: str
+    hold_minutes: int = 10
+    release_delay_minutes: int = 30
+    code_max_attempts: int = 5
+    code_max_sends: int = 3
+    passport_pattern: str = r"[A-Z][0-9]{8}"
+
+
+@dataclass(frozen=True)
+class Applicant:
+    given_name: str
+    family_name: str
+    iin: str
+    passport_number: str
+    email: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    office: Office
+    services: list[ServiceType]
+    starts_at: datetime
+    applicant: Applicant
+    language: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HoldPlaced:
+    appointment: Appointment
+    manage_token: str
+    code: str
+
+
+def hash_secret(secret: str, value: str) -> str:
+    """A keyed hash, so that tokens and codes are never stored as such."""
+    return hmac.new(secret.encode(), value.encode(), hashlib.sha256).hexdigest()
+
+
+def normalize_reference(value: str) -> str:
+    """Upper-case a reference as typed or read aloud, with or without its dash."""
+    cleaned = re.sub(r"[\s\-]", "", value or "").upper()
+    if len(cleaned) == 9:
+        cleaned = f"{cleaned[:3]}-{cleaned[3:]}"
+    return cleaned
+
+
+def _new_reference(session: Session, office: Office) -> str:
+    while True:
+        body = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+        reference = f"{office.reference_prefix}-{body}"
+        taken = session.scalar(sa.select(Appointment.id).where(Appointment.reference == reference))
+        if taken is None:
+            return reference
+
+
+def _text(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) else None
+
+
+def parse_booking_request(
+    session: Session, data: Mapping[str, Any], now: datetime, policy: BookingPolicy
+) -> BookingRequest:
+    """Check a booking request field by field; raise ValidationFailed with every problem."""
+    errors: dict[str, list[str]] = {}
+
+    def fail(path: str, message: str) -> None:
+        errors.setdefault(path, []).append(message)
+
+    office = None
+    office_code = _text(data, "office")
+    if office_code:
+        office = session.scalar(sa.select(Office).where(Office.code == office_code))
+    if office is None:
+        fail("office", _("Choose one of the offices."))
+
+    services: list[ServiceType] = []
+    codes = data.get("services")
+    if (
+        not isinstance(codes, list)
+        or not codes
+        or not all(isinstance(c, str) for c in codes)
+        or len(codes) > MAX_SERVICES_PER_VISIT
+    ):
+        fail("services", _("Choose between one and five services."))
+    elif len(set(codes)) != len(codes):
+        fail("services", _("Choose each service only once."))
+    elif office is not None:
+        found = {
+            s.code: s
+            for s in session.scalars(
+                sa.select(ServiceType).where(
+                    ServiceType.code.in_(codes),
+                    ServiceType.is_active.is_(True),
+                    ServiceType.offices.any(Office.id == office.id),
+                )
+            )
+        }
+        missing = [c for c in codes if c not in found]
+        if missing:
+            fail("services", _("This office does not offer: %(codes)s.", codes=", ".join(missing)))
+        else:
+            services = [found[c] for c in codes]
+
+    starts_at = None
+    raw_start = _text(data, "start")
+    try:
+        starts_at = datetime.fromisoformat(raw_start) if raw_start else None
+    except ValueError:
+        starts_at = None
+    if starts_at is None or starts_at.tzinfo is None:
+        fail("start", _("Give the start time with its UTC offset, e.g. 2026-12-01T09:00:00+09:00."))
+        starts_at = None
+
+    language = data.get("language", "en")
+    if language not in LANGUAGES:
+        fail("language", _("Choose one of: kk, ru, en, ko."))
+        language = "en"
+
+    raw_applicant = data.get("applicant")
+    applicant_data: Mapping[str, Any] = raw_applicant if isinstance(raw_applicant, Mapping) else {}
+    if not isinstance(raw_applicant, Mapping):
+        fail("applicant", _("Give the applicant's details."))
+    given_name = normalize_name(_text(applicant_data, "given_name") or "")
+    if given_name is None:
+        fail(
+            "applicant.given_name", _("Enter the given name in Latin letters, as in the passport.")
+        )
+    family_name = normalize_name(_text(applicant_data, "family_name") or "")
+    if family_name is None:
+        fail(
+            "applicant.family_name",
+            _("Enter the family name in Latin letters, as in the passport."),
+        )
+    iin = (_text(applicant_data, "iin") or "").strip()
+    if parse_iin(iin) is None:
+        fail("applicant.iin", _("Enter a valid 12-digit IIN."))
+    passport = normalize_passport(
+        _text(applicant_data, "passport_number") or "", policy.passport_pattern
+    )
+    if passport is None:
+        fail(
+            "applicant.passport_number",
+            _("Enter the passport number: one letter and 8 digits, e.g. N12345678."),
+        )
+    email = normalize_email(_text(applicant_data, "email") or "")
+    if email is None:
+        fail("applicant.email", _("Enter an email address such as name@example.com."))
+    phone = normalize_phone(_text(applicant_data, "phone") or "")
+    if phone is None:
+        fail(
+            "applicant.phone", _("Enter a phone number such as 010-1234-5678 or +82 10 1234 5678.")
+        )
+
+    detail_sets = sorted({name for s in services for name in s.detail_sets})
+    details, detail_errors = clean_details(detail_sets, data.get("details"), now.date())
+    for path, messages in detail_errors.items():
+        errors.setdefault(path, []).extend(messages)
+
+    if errors:
+        raise ValidationFailed(errors)
+    assert office is not None and starts_at is not None
+    assert given_name and family_name and passport and email and phone
+    return BookingRequest(
+        office=office,
+        services=services,
+        starts_at=starts_at,
+        applicant=Applicant(given_name, family_name, iin, passport, email, phone),
+        language=language,
+        details=details,
+    )
+
+
+def _visit_slots(
+    session: Session, office: Office, starts_at: datetime, needed: int, now: datetime
+) -> list[Slot]:
+    """The consecutive slots a visit starting then would take, or SlotUnavailable."""
+    rows = session.execute(
+        slots_with_free_seats_query(
+            office.id, starts_at, starts_at + timedelta(minutes=office.slot_minutes * needed), now
+        ).limit(needed)
+    ).all()
+    slots = [row.Slot for row in rows]
+    contiguous = all(a.ends_at == b.starts_at for a, b in zip(slots, slots[1:], strict=False))
+    if (
+        len(slots) != needed
+        or slots[0].starts_at != starts_at
+        or not contiguous
+        or any(slot.is_blocked for slot in slots)
+    ):
+        raise SlotUnavailable(
+            _("There is no appointment time at %(time)s.", time=starts_at.isoformat()), "start"
+        )
+    return slots
+
+
+def _check_rules(request: BookingRequest, rules: VisitRules, now: datetime) -> None:
+    office = request.office
+    if not office.booking_open:
+        raise BookingClosed(_("Online booking at this office is closed for now."), "office")
+    if request.starts_at < rules.earliest_start(now):
+        raise ValidationFailed(
+            {
+                "start": [
+                    _(
+                        "This time is too soon: book at least %(hours)d hours ahead.",
+                        hours=int(rules.min_notice.total_seconds() // 3600),
+                    )
+                ]
+            }
+        )
+    if not rules.allows_start(office, request.starts_at, now):
+        raise ValidationFailed(
+            {
+                "start": [
+                    _(
+                        "This time is too far ahead: book at most %(days)d days ahead.",
+                        days=rules.horizon_days,
+                    )
+                ]
+            }
+        )
+
+
+def _active_duplicates(session: Session, iin: str, service_ids: list[int]) -> list[str]:
+    return list(
+        session.scalars(
+            sa.select(Appointment.reference)
+            .join(AppointmentService, AppointmentService.appointment_id == Appointment.id)
+            .where(
+                AppointmentService.iin == iin,
+                AppointmentService.service_type_id.in_(service_ids),
+                AppointmentService.is_active.is_(True),
+            )
+        )
+    )
+
+
+def place_hold(
+    session: Session, request: BookingRequest, now: datetime, policy: BookingPolicy
+) -> HoldPlaced:
+    """Hold the seats of a visit for a short time and email the confirmation code.
+
+    Seats are taken by conditional updates in slot order, all or nothing: if any slot is
+    full, SlotUnavailable is raised and the caller rolls the transaction back.
+    """
+    rules = VisitRules.for_services(request.services)
+    _check_rules(request, rules, now)
+    office = request.office
+    service_ids = [s.id for s in request.services]
+
+    release_due_seats(session, now, iin=request.applicant.iin)
+    if _active_duplicates(session, request.applicant.iin, service_ids):
+        raise DuplicateBooking(
+            str(DUPLICATE_MESSAGE),
+            "services",
+        )
+
+    slots = _visit_slots(
+        session, office, request.starts_at, rules.slots_needed(office.slot_minutes), now
+    )
+    slot_ids = sorted(slot.id for slot in slots)
+    release_due_seats(session, now, slot_ids=slot_ids)
+    for slot_id in slot_ids:
+        taken = session.execute(
+            sa.update(Slot)
+            .where(Slot.id == slot_id, Slot.booked < Slot.capacity, Slot.is_blocked.is_(False))
+            .values(booked=Slot.booked + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount != 1:
+            raise SlotUnavailable(
+                _("Someone else has just taken this time. Please choose another."), "start"
+            )
+
+    manage_token = secrets.token_urlsafe(32)
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    reference = _new_reference(session, office)
+    applicant = request.applicant
+    appointment = Appointment(
+        reference=reference,
+        office=office,
+        starts_at=slots[0].starts_at,
+        ends_at=slots[-1].ends_at,
+        status=Status.HELD,
+        language=request.language,
+        given_name=applicant.given_name,
+        family_name=applicant.family_name,
+        iin=applicant.iin,
+        passport_number=applicant.passport_number,
+        email=applicant.email,
+        phone=applicant.phone,
+        details=request.details,
+        code_hash=hash_secret(policy.secret, f"{reference}:{code}"),
+        hold_expires_at=now + timedelta(minutes=policy.hold_minutes),
+        holds_seats=True,
+        created_at=now,
+    )
+    appointment.manage_tokens.append(
+        ManageToken(token_hash=hash_secret(policy.secret, manage_token), created_at=now)
+    )
+    for service in request.services:
+        appointment.service_lines.append(
+            AppointmentService(service_type=service, iin=applicant.iin, snapshot=service.snapshot())
+        )
+    session.add(appointment)
+    try:
+        session.flush()
+    except IntegrityError as error:
+        if "iin" in str(error.orig).lower():
+            raise DuplicateBooking(
+                str(DUPLICATE_MESSAGE),
+                "services",
+            ) from error
+        raise
+    session.execute(
+        sa.insert(appointment_slot),
+        [{"appointment_id": appointment.id, "slot_id": s} for s in slot_ids],
+    )
+    notifications.queue_code_email(session, appointment, code, now)
+    return HoldPlaced(appointment=appointment, manage_token=manage_token, code=code)
+
+
+def find_by_reference(session: Session, reference: str) -> Appointment | None:
+    """The appointment with this reference, or None."""
+    normalized = normalize_reference(reference)
+    if not REFERENCE_PATTERN.fullmatch(normalized):
+        return None
+    return session.scalar(sa.select(Appointment).where(Appointment.reference == normalized))
+
+
+def find_managed(
+    session: Session, reference: str, token: str, policy: BookingPolicy
+) -> Appointment:
+    """The appointment a manage token opens; NotFound alike for a wrong token or reference."""
+    appointment = find_by_reference(session, reference)
+    if appointment is not None and token and len(token) <= 200:
+        wanted = hash_secret(policy.secret, token)
+        if any(hmac.compare_digest(t.token_hash, wanted) for t in appointment.manage_tokens):
+            return appointment
+    raise NotFound(_("No appointment matches this reference and link."))
+
+
+def issue_manage_token(
+    session: Session, appointment: Appointment, now: datetime, policy: BookingPolicy
+) -> str:
+    """Create another manage token for the appointment (one per email that carries a link)."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        ManageToken(
+            appointment=appointment, token_hash=hash_secret(policy.secret, token), created_at=now
+        )
+    )
+    session.flush()
+    return token
+
+
+def effective_status(appointment: Appointment, now: datetime) -> str:
+    """The status as a citizen should see it: a hold past its time is expired."""
+    if appointment.is_hold_expired(now):
+        return Status.EXPIRED
+    return appointment.status
+
+
+def _release_now(session: Session, appointment: Appointment, now: datetime) -> None:
+    session.execute(
+        sa.update(Appointment)
+        .where(Appointment.id == appointment.id, Appointment.status == Status.HELD)
+        .values(status=Status.EXPIRED, expired_at=now, seats_release_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    release_due_seats(session, now, appointment_ids=[appointment.id])
+
+
+def confirm_hold(
+    session: Session, appointment: Appointment, code: str, now: datetime, policy: BookingPolicy
+) -> Appointment:
+    """Confirm a held appointment with the emailed code.
+
+    A wrong code raises WrongCode after counting the attempt (the caller commits it);
+    the last allowed wrong attempt releases the hold.
+    """
+    if appointment.status == Status.CONFIRMED:
+        raise InvalidState(_("This appointment is already confirmed."))
+    if appointment.status != Status.HELD:
+        raise HoldExpired(_("This hold has ended. Please book again."))
+    if appointment.is_hold_expired(now):
+        release_due_seats(session, now, appointment_ids=[appointment.id])
+        raise HoldExpired(_("The 10 minutes to confirm have passed. Please book again."))
+    given = (code or "").strip()
+    if not (
+        len(given) == 6
+        and given.isdigit()
+        and hmac.compare_digest(
+            appointment.code_hash, hash_secret(policy.secret, f"{appointment.reference}:{given}")
+        )
+    ):
+        session.execute(
+            sa.update(Appointment)
+            .where(Appointment.id == appointment.id, Appointment.status == Status.HELD)
+            .values(code_attempts=Appointment.code_attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        session.refresh(appointment, ["code_attempts"])
+        attempts_left = max(0, policy.code_max_attempts - appointment.code_attempts)
+        if attempts_left == 0:
+            _release_now(session, appointment, now)
+            raise WrongCode(
+                _(
+                    "The code is wrong. Too many wrong codes: "
+                    "the hold is released, please book again."
+                ),
+                0,
+            )
+        raise WrongCode(
+            _("The code is wrong. Attempts left: %(count)d.", count=attempts_left), attempts_left
+        )
+    confirmed = session.execute(
+        sa.update(Appointment)
+        .where(
+            Appointment.id == appointment.id,
+            Appointment.status == Status.HELD,
+            Appointment.hold_expires_at > now,
+        )
+        .values(status=Status.CONFIRMED, confirmed_at=now, sequence=Appointment.sequence + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if confirmed.rowcount != 1:
+        raise HoldExpired(_("This hold has ended. Please book again."))
+    session.refresh(appointment)
+    notifications.queue_confirmation_email(
+        session, appointment, issue_manage_token(session, appointment, now, policy), now
+    )
+    return appointment
+
+
+def resend_code(
+    session: Session, appointment: Appointment, now: datetime, policy: BookingPolicy
+) -> None:
+    """Send a new code for a hold, a limited number of times."""
+    if appointment.status != Status.HELD or appointment.is_hold_expired(now):
+        raise HoldExpired(_("This hold has ended. Please book again."))
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    updated = session.execute(
+        sa.update(Appointment)
+        .where(
+            Appointment.id == appointment.id,
+            Appointment.status == Status.HELD,
+            Appointment.code_sends < policy.code_max_sends,
+        )
+        .values(
+            code_sends=Appointment.code_sends + 1,
+            code_hash=hash_secret(policy.secret, f"{appointment.reference}:{code}"),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if updated.rowcount != 1:
+        raise InvalidState(
+            _("The code cannot be sent again. Check your spam folder, or book again."), "code"
+        )
+    session.refresh(appointment)
+    notifications.queue_code_email(session, appointment, code, now)
+
+
+def cancellation_deadline(appointment: Appointment) -> datetime:
+    """The last moment a citizen may cancel or reschedule, by the strictest of its services."""
+    hours = max(
+        (
+            int(line.snapshot.get("cutoff_hours", line.service_type.cutoff_hours))
+            for line in appointment.service_lines
+        ),
+        default=0,
+    )
+    return appointment.starts_at - timedelta(hours=hours)
+
+
+def cancel_appointment(
+    session: Session,
+    appointment: Appointment,
+    reason: str,
+    now: datetime,
+    policy: BookingPolicy,
+    *,
+    enforce_cutoff: bool = True,
+) -> Appointment:
+    """Cancel a held or confirmed appointment; its seats return after the release delay."""
+    if appointment.status not in ACTIVE_STATUSES or appointment.is_hold_expired(now):
+        raise InvalidState(_("This appointment is not active."))
+    if enforce_cutoff and now > cancellation_deadline(appointment):
+        raise CutoffPassed(_("It is too late to cancel online. Please call the office."))
+    was_confirmed = appointment.status == Status.CONFIRMED
+    cancelled = session.execute(
+        sa.update(Appointment)
+        .where(Appointment.id == appointment.id, Appointment.status.in_(ACTIVE_STATUSES))
+        .values(
+            status=Status.CANCELLED,
+            cancelled_at=now,
+            cancel_reason=(reason or "").strip()[:500] or None,
+            seats_release_at=now + timedelta(minutes=policy.release_delay_minutes),
+            sequence=Appointment.sequence + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if cancelled.rowcount != 1:
+        raise InvalidState(_("This appointment is not active."))
+    session.execute(
+        sa.update(AppointmentService)
+        .where(AppointmentService.appointment_id == appointment.id)
+        .values(is_active=False)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(appointment)
+    if was_confirmed:
+        notifications.queue_cancellation_email(session, appointment, now)
+    return appointment
+
+
+def visit_date(appointment: Appointment) -> date:
+    """The local day of the visit at its office."""
+    return appointment.starts_at.astimezone(appointment.office.zone).date()

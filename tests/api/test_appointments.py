@@ -1,0 +1,202 @@
+"""The appointments API: hold, confirm, show, cancel, with every status it can answer."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from consular.extensions import db
+from consular.models import Appointment, OutboxMessage, Slot, Status
+from tests.conftest import booking_body
+
+# Monday 2026-11-30 09:00 in Seoul.
+MONDAY_9 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def visit(make_office, make_service):
+    service = make_service("passport-renewal", detail_sets=["current_passport"])
+    office = make_office("seoul", services=[service])
+    return office, service
+
+
+def _body(office, service, start=MONDAY_9, **overrides):
+    overrides.setdefault("details", {"current_passport": {"expiry_date": "2027-03-01"}})
+    return booking_body(office, [service], start, **overrides)
+
+
+def last_code(recipient: str) -> str:
+    message = db.session.scalars(
+        sa.select(OutboxMessage)
+        .where(OutboxMessage.recipient == recipient, OutboxMessage.kind == "code")
+        .order_by(OutboxMessage.id.desc())
+    ).first()
+    assert message is not None
+    return re.search(r"\b(\d{6})\b", message.text_body).group(1)
+
+
+def test_hold_answers_201_with_reference_and_token(client, visit) -> None:
+    office, service = visit
+    response = client.post("/api/v1/appointments", json=_body(office, service))
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["status"] == "held"
+    assert re.fullmatch(r"TA[A-Z]-[2-9A-HJKMNP-Z]{6}", body["reference"])
+    assert len(body["manage_token"]) >= 22  # 32 random bytes, URL-safe base64
+    assert body["hold_expires_at"] == "2026-11-29T12:10:00+09:00"
+    assert body["start"] == "2026-11-30T09:00:00+09:00"
+    appointment = db.session.scalar(sa.select(Appointment))
+    assert appointment.phone == "+821012345678"
+    assert body["manage_token"] not in str(
+        db.session.execute(sa.text("SELECT * FROM manage_token")).all()
+    )
+
+
+def test_the_code_email_is_queued_in_the_same_transaction(client, visit) -> None:
+    office, service = visit
+    client.post("/api/v1/appointments", json=_body(office, service))
+    messages = db.session.scalars(sa.select(OutboxMessage)).all()
+    assert [m.kind for m in messages] == ["code"]
+    assert messages[0].recipient == "aigerim@example.com"
+
+
+def test_confirm_with_the_right_code(client, visit) -> None:
+    office, service = visit
+    reference = client.post("/api/v1/appointments", json=_body(office, service)).get_json()[
+        "reference"
+    ]
+    response = client.post(
+        f"/api/v1/appointments/{reference}/confirm", json={"code": last_code("aigerim@example.com")}
+    )
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "confirmed"
+    kinds = db.session.scalars(sa.select(OutboxMessage.kind).order_by(OutboxMessage.id)).all()
+    assert kinds == ["code", "confirmation"]
+
+
+def test_wrong_code_is_422_and_five_wrong_codes_release_the_hold(client, visit) -> None:
+    office, service = visit
+    reference = client.post("/api/v1/appointments", json=_body(office, service)).get_json()[
+        "reference"
+    ]
+    right = last_code("aigerim@example.com")
+    wrong = "000000" if right != "000000" else "111111"
+    lefts = []
+    for _ in range(5):
+        response = client.post(f"/api/v1/appointments/{reference}/confirm", json={"code": wrong})
+        assert response.status_code == 422
+        assert response.get_json()["error"] == "wrong_code"
+        lefts.append(response.get_json()["attempts_left"])
+    assert lefts == [4, 3, 2, 1, 0]
+    after = client.post(f"/api/v1/appointments/{reference}/confirm", json={"code": right})
+    assert after.status_code == 409
+    assert after.get_json()["error"] == "hold_expired"
+    assert db.session.scalars(sa.select(Slot.booked).where(Slot.starts_at == MONDAY_9)).all() == [0]
+
+
+def test_duplicate_booking_is_409(client, visit) -> None:
+    office, service = visit
+    assert client.post("/api/v1/appointments", json=_body(office, service)).status_code == 201
+    again = client.post(
+        "/api/v1/appointments",
+        json=booking_body(
+            office,
+            [service],
+            MONDAY_9.replace(hour=1),
+            details={"current_passport": {"expiry_date": "2027-03-01"}},
+        ),
+    )
+    assert again.status_code == 409
+    assert again.get_json()["error"] == "duplicate_booking"
+
+
+def test_full_slot_is_409_slot_unavailable(client, visit, iins) -> None:
+    office, service = visit
+    for _ in range(2):  # two desks
+        body = _body(office, service, applicant={"iin": next(iins)})
+        assert client.post("/api/v1/appointments", json=body).status_code == 201
+    third = client.post(
+        "/api/v1/appointments", json=_body(office, service, applicant={"iin": next(iins)})
+    )
+    assert third.status_code == 409
+    assert third.get_json()["error"] == "slot_unavailable"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Appointment)) == 2
+
+
+def test_validation_errors_name_each_field(client, visit) -> None:
+    office, service = visit
+    body = _body(
+        office,
+        service,
+        applicant={"iin": "900101300127", "email": "nope", "phone": "12", "given_name": "Жан"},
+        details={"current_passport": {"expiry_date": "soon"}},
+    )
+    response = client.post("/api/v1/appointments", json=body)
+    assert response.status_code == 422
+    fields = response.get_json()["fields"]
+    assert set(fields) == {
+        "applicant.iin",
+        "applicant.email",
+        "applicant.phone",
+        "applicant.given_name",
+        "details.current_passport.expiry_date",
+    }
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Appointment)) == 0
+
+
+@pytest.mark.parametrize("raw", ["[]", '"text"', "not json", "", "null", "123"])
+def test_a_body_that_is_not_a_json_object_is_400(client, visit, raw) -> None:
+    response = client.post("/api/v1/appointments", data=raw, content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "bad_request"
+
+
+def test_show_and_cancel_need_the_manage_token(client, visit) -> None:
+    office, service = visit
+    wednesday = MONDAY_9 + timedelta(days=2)  # after the 24-hour cut-off
+    held = client.post("/api/v1/appointments", json=_body(office, service, wednesday)).get_json()
+    reference, token = held["reference"], held["manage_token"]
+    good = {"Authorization": f"Bearer {token}"}
+    shown = client.get(f"/api/v1/appointments/{reference}", headers=good)
+    assert shown.status_code == 200
+    assert shown.get_json()["applicant"]["iin"] == "850502401238"
+
+    wrong_token = client.get(
+        f"/api/v1/appointments/{reference}", headers={"Authorization": "Bearer x" * 3}
+    )
+    unknown = client.get("/api/v1/appointments/TAB-ZZZZZZ", headers=good)
+    no_token = client.get(f"/api/v1/appointments/{reference}")
+    assert wrong_token.status_code == unknown.status_code == no_token.status_code == 404
+    assert wrong_token.get_json() == unknown.get_json() == no_token.get_json()
+
+    assert client.post(f"/api/v1/appointments/{reference}/cancel").status_code == 404
+    cancelled = client.post(
+        f"/api/v1/appointments/{reference}/cancel", headers=good, json={"reason": "ill"}
+    )
+    assert cancelled.status_code == 200
+    assert cancelled.get_json()["status"] == "cancelled"
+    again = client.post(f"/api/v1/appointments/{reference}/cancel", headers=good)
+    assert again.status_code == 409
+    assert db.session.scalar(sa.select(Appointment.status)) == Status.CANCELLED
+
+
+def test_unknown_office_is_404_and_unknown_route_is_json(client, visit) -> None:
+    assert client.get("/api/v1/offices/nowhere/services").status_code == 404
+    response = client.get("/api/v1/nothing")
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "not_found"
+    assert client.delete("/api/v1/offices").get_json()["error"] == "method_not_allowed"
+
+
+def test_cancel_after_the_cutoff_is_refused(client, visit) -> None:
+    office, service = visit
+    held = client.post("/api/v1/appointments", json=_body(office, service)).get_json()
+    response = client.post(
+        f"/api/v1/appointments/{held['reference']}/cancel",
+        headers={"Authorization": f"Bearer {held['manage_token']}"},
+    )
+    assert response.status_code == 409
+    assert response.get_json()["error"] == "cutoff_passed"

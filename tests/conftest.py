@@ -1,0 +1,220 @@
+"""Fixtures: an app on each database, a clock the test controls, and data factories."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from consular import create_app
+from consular.extensions import db
+from consular.models import Base, Office, OpeningPeriod, ServiceType
+from consular.services import schedule
+from tests.databases import database
+
+BACKENDS = ["sqlite", "postgresql"]
+SECRET = "test-secret-key-not-for-production"
+
+
+class Clock:
+    """A settable clock: the app reads the time from it through the CLOCK setting."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> datetime:
+        self.current += timedelta(**delta)
+        return self.current
+
+    def set(self, moment: datetime) -> None:
+        self.current = moment
+
+
+# Sunday 2026-11-29 12:00 in Seoul: the next visits are on Monday and after.
+DEFAULT_NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+
+
+def base_config(database_url: str, clock: Clock) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": SECRET,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "MAIL_DEV_MAILBOX": True,
+        "MAIL_SMTP_HOST": "",
+        "CLOCK": clock,
+        "PUBLIC_BASE_URL": "http://consular.test",
+    }
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One database per backend for the whole run, with the schema made from the models."""
+    with database(request.param, tmp_path_factory.mktemp("db")) as url:
+        engine = sa.create_engine(url)
+        Base.metadata.create_all(engine)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture
+def backend(database_url: str) -> str:
+    return "postgresql" if database_url.startswith("postgresql") else "sqlite"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(DEFAULT_NOW)
+
+
+@pytest.fixture
+def app(database_url: str, clock: Clock) -> Iterator[Flask]:
+    """The app on a clean database (every table emptied after each test)."""
+    app = create_app(base_config(database_url, clock))
+    with app.app_context():
+        yield app
+        db.session.rollback()
+        db.session.remove()
+        with db.engine.begin() as connection:
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(table.delete())
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def make_office(app: Flask, clock: Clock) -> Callable[..., Office]:
+    """Create an office with hours (weekdays 09:00-12:30 and 14:00-17:00) and its slots."""
+    counter = iter(range(1, 1000))
+
+    def factory(
+        code: str | None = None,
+        *,
+        timezone: str = "Asia/Seoul",
+        slot_minutes: int = 15,
+        desks: int = 2,
+        periods: list[tuple[int, time, time, int]] | None = None,
+        services: list[ServiceType] | None = None,
+        horizon_days: int = 60,
+        generate: bool = True,
+    ) -> Office:
+        number = next(counter)
+        code = code or f"office{number}"
+        office = Office(
+            code=code,
+            reference_prefix="T" + chr(65 + number // 26) + chr(65 + number % 26),
+            name={"en": f"Office {code}", "ru": f"Офис {code}"},
+            address={"en": f"{number} Test Street"},
+            timezone=timezone,
+            slot_minutes=slot_minutes,
+        )
+        if periods is None:
+            periods = [
+                (weekday, start, end, desks)
+                for weekday in range(5)
+                for start, end in ((time(9), time(12, 30)), (time(14), time(17)))
+            ]
+        for weekday, opens, closes, period_desks in periods:
+            office.opening_periods.append(
+                OpeningPeriod(weekday=weekday, opens_at=opens, closes_at=closes, desks=period_desks)
+            )
+        office.services = list(services or [])
+        db.session.add(office)
+        db.session.flush()
+        if generate:
+            schedule.sync_slots(db.session, office, clock(), horizon_days)
+        db.session.commit()
+        return office
+
+    return factory
+
+
+@pytest.fixture
+def make_service(app: Flask) -> Callable[..., ServiceType]:
+    """Create a service type with sensible defaults."""
+    counter = iter(range(1, 1000))
+
+    def factory(code: str | None = None, **fields: Any) -> ServiceType:
+        number = next(counter)
+        values: dict[str, Any] = {
+            "code": code or f"service-{number}",
+            "name": {"en": f"Service {number}", "ru": f"Услуга {number}"},
+            "documents": {"en": ["Passport"], "ru": ["Паспорт"]},
+            "fee": {"en": "Paid at the desk"},
+            "duration_minutes": 15,
+            "detail_sets": [],
+            "min_notice_hours": 2,
+            "horizon_days": 60,
+            "cutoff_hours": 24,
+            "sort_order": number,
+        }
+        values.update(fields)
+        service = ServiceType(**values)
+        db.session.add(service)
+        db.session.commit()
+        return service
+
+    return factory
+
+
+# IINs that pass the check digit, for tests that need many different people.
+def valid_iins() -> Iterator[str]:
+    """Generate distinct valid IINs (born in the 1990s)."""
+    from consular.services.identity import iin_check_digit
+
+    for serial in range(1, 100000):
+        first = f"900101{3}{serial:04d}"
+        check = iin_check_digit(first)
+        if check is not None:
+            yield f"{first}{check}"
+
+
+@pytest.fixture
+def iins() -> Iterator[str]:
+    return valid_iins()
+
+
+def booking_body(
+    office: Office, services: list[ServiceType], start: datetime, **overrides: Any
+) -> dict[str, Any]:
+    """A valid API booking body for the given visit."""
+    applicant = {
+        "given_name": "Aigerim",
+        "family_name": "Nurlanova",
+        "iin": "850502401238",
+        "passport_number": "N12345678",
+        "email": "aigerim@example.com",
+        "phone": "010-1234-5678",
+    }
+    applicant.update(overrides.pop("applicant", {}))
+    body = {
+        "office": office.code,
+        "services": [s.code for s in services],
+        "start": start.astimezone(office.zone).isoformat(),
+        "applicant": applicant,
+        "language": "en",
+        "details": {},
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def tmp_folder(tmp_path: Path) -> Path:
+    return tmp_path
