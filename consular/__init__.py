@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from flask_babel import get_locale
 
 from consular.config import check_config, load_config
@@ -18,7 +18,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def select_locale() -> str:
     """Choose the language: the one the visitor picked, else the browser's preference."""
-    chosen = session.get("language") if request else None
+    if not has_request_context():
+        return "en"
+    chosen = session.get("language")
     if chosen in LANGUAGES:
         return chosen
     return request.accept_languages.best_match(LANGUAGES) or "en"

@@ -1,0 +1,57 @@
+"""The migrations are the schema: one head, and upgrading gives exactly the models' tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask_migrate import downgrade, upgrade
+
+from consular import create_app
+from consular.extensions import db
+from consular.models import Base
+from tests.databases import database
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def test_migrations_have_a_single_head() -> None:
+    from alembic.config import Config
+
+    config = Config(str(MIGRATIONS / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert len(ScriptDirectory.from_config(config).get_heads()) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_upgrade_gives_the_models_schema_and_downgrade_undoes_it(backend: str, tmp_path) -> None:
+    with database(backend, tmp_path) as url:
+        app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url})
+        with app.app_context():
+            upgrade()
+            with db.engine.connect() as connection:
+                context = MigrationContext.configure(
+                    connection, opts={"compare_type": True, "render_as_batch": True}
+                )
+                differences = compare_metadata(context, Base.metadata)
+            assert differences == []
+            downgrade(revision="base")
+            remaining = set(sa.inspect(db.engine).get_table_names()) - {"alembic_version"}
+            assert remaining == set()
+            db.engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_flask_db_check_is_clean(backend: str, tmp_path) -> None:
+    with database(backend, tmp_path) as url:
+        app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url})
+        runner = app.test_cli_runner()
+        assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+        result = runner.invoke(args=["db", "check"])
+        assert result.exit_code == 0, result.output
+        with app.app_context():
+            db.engine.dispose()
