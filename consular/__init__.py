@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, has_request_context, request, session
 from flask_babel import get_locale
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from consular.config import check_config, load_config
 from consular.extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -43,6 +44,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if debug:
         app.config["SESSION_COOKIE_SECURE"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    if app.config["PROXY_COUNT"]:
+        # Behind a reverse proxy, take the client's address from X-Forwarded-For so that
+        # rate limits count per citizen, not per proxy.
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
 
     from consular.database import init_database
 

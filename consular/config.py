@@ -43,6 +43,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CODE_MAX_ATTEMPTS": _int("CODE_MAX_ATTEMPTS", 5),
         "CODE_MAX_SENDS": _int("CODE_MAX_SENDS", 3),
         "PASSPORT_PATTERN": os.environ.get("PASSPORT_PATTERN", r"[A-Z][0-9]{8}"),
+        # How many reverse proxies stand in front of the app (0: none).
+        "PROXY_COUNT": _int("PROXY_COUNT", 0),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
         # Mail
         "MAIL_SMTP_HOST": smtp_host,

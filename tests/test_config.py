@@ -38,3 +38,23 @@ def test_a_bad_number_is_a_clear_error(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("HOLD_MINUTES", "ten")
     with pytest.raises(ConfigError, match="HOLD_MINUTES"):
         create_app()
+
+
+def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for(
+    monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/x.sqlite3")
+    monkeypatch.setenv("PROXY_COUNT", "1")
+    app = create_app()
+    seen = {}
+
+    @app.get("/whoami")
+    def whoami() -> str:
+        from flask import request
+
+        seen["address"] = request.remote_addr
+        return ""
+
+    app.test_client().get("/whoami", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert seen["address"] == "203.0.113.7"
