@@ -8,7 +8,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import MAXYEAR, MINYEAR, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,7 +50,7 @@ from consular.services.identity import (
     normalize_phone,
     parse_iin,
 )
-from consular.services.seats import release_due_seats
+from consular.services.seats import apply_seat_changes, claim_due_releases, release_due_seats
 
 # Letters and digits that can't be confused when read aloud or handwritten (no 0/O, 1/I/L).
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -177,7 +177,8 @@ def parse_booking_request(
         starts_at = datetime.fromisoformat(raw_start) if raw_start else None
     except ValueError:
         starts_at = None
-    if starts_at is None or starts_at.tzinfo is None:
+    # In the first or last year of the calendar, a change of time zone would overflow it.
+    if starts_at is None or starts_at.tzinfo is None or not MINYEAR < starts_at.year < MAXYEAR:
         fail("start", _("Give the start time with its UTC offset, e.g. 2026-12-01T09:00:00+09:00."))
         starts_at = None
 
@@ -318,29 +319,19 @@ def place_hold(
     office = request.office
     service_ids = [s.id for s in request.services]
 
-    release_due_seats(session, now, iin=request.applicant.iin)
-    if _active_duplicates(session, request.applicant.iin, service_ids):
-        raise DuplicateBooking(
-            str(DUPLICATE_MESSAGE),
-            "services",
-        )
-
     slots = _visit_slots(
         session, office, request.starts_at, rules.slots_needed(office.slot_minutes), now
     )
     slot_ids = sorted(slot.id for slot in slots)
-    release_due_seats(session, now, slot_ids=slot_ids)
-    for slot_id in slot_ids:
-        taken = session.execute(
-            sa.update(Slot)
-            .where(Slot.id == slot_id, Slot.booked < Slot.capacity, Slot.is_blocked.is_(False))
-            .values(booked=Slot.booked + 1)
-            .execution_options(synchronize_session=False)
+    # Expired holds and past-delay cancellations of these slots, or of this person, go first:
+    # their seats are given back in the same ordered pass that takes the new ones.
+    release = claim_due_releases(session, now, slot_ids=slot_ids, iin=request.applicant.iin)
+    if _active_duplicates(session, request.applicant.iin, service_ids):
+        raise DuplicateBooking(str(DUPLICATE_MESSAGE), "services")
+    if not apply_seat_changes(session, slot_ids, release.seats_by_slot):
+        raise SlotUnavailable(
+            _("Someone else has just taken this time. Please choose another."), "start"
         )
-        if taken.rowcount != 1:
-            raise SlotUnavailable(
-                _("Someone else has just taken this time. Please choose another."), "start"
-            )
 
     manage_token = secrets.token_urlsafe(32)
     code = f"{secrets.randbelow(1_000_000):06d}"
@@ -455,7 +446,7 @@ def confirm_hold(
         raise HoldExpired(_("This hold has ended. Please book again."))
     if appointment.is_hold_expired(now):
         release_due_seats(session, now, appointment_ids=[appointment.id])
-        raise HoldExpired(_("The 10 minutes to confirm have passed. Please book again."))
+        raise HoldExpired(_("The time to confirm has passed. Please book again."))
     given = (code or "").strip()
     if not (
         len(given) == 6

@@ -112,7 +112,10 @@ def queue_code_email(
     """Email the 6-digit code that turns a hold into a booking."""
     with force_locale(appointment.language):
         subject = _("Your confirmation code: %(code)s", code=code)
-        return _queue_about(session, appointment, "code", subject, now, code=code)
+        minutes = round((appointment.hold_expires_at - now).total_seconds() / 60)
+        return _queue_about(
+            session, appointment, "code", subject, now, code=code, hold_minutes=max(1, minutes)
+        )
 
 
 def queue_confirmation_email(

@@ -7,6 +7,7 @@ slots it needs, and availability counts due seats as free even before they are r
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -43,37 +44,51 @@ def due_seats_by_slot_query(now: datetime) -> sa.Subquery:
     )
 
 
-def release_due_seats(
+@dataclass
+class DueRelease:
+    """Appointments just marked as no longer holding seats, and the seats to give back."""
+
+    appointment_ids: list[int] = field(default_factory=list)
+    seats_by_slot: Counter[int] = field(default_factory=Counter)
+
+
+def claim_due_releases(
     session: Session,
     now: datetime,
     *,
     slot_ids: list[int] | None = None,
     iin: str | None = None,
     appointment_ids: list[int] | None = None,
-) -> list[int]:
-    """Give back the seats due at `now` among the given slots, person or appointments.
+) -> DueRelease:
+    """Mark the appointments whose seats are due back, among those touching the given slots,
+    person or ids; the caller gives the seats back with `apply_seat_changes`.
 
     Each appointment is claimed by a conditional update, so when two requests race to
-    release the same one only the winner decrements the slots. Returns the released ids.
+    release the same one, only the winner gives its seats back.
     """
-    query = sa.select(Appointment.id).where(seats_due_condition(now)).order_by(Appointment.id)
-    if slot_ids is not None:
-        query = query.where(
+    filters: list[sa.ColumnElement[bool]] = []
+    if slot_ids:
+        filters.append(
             Appointment.id.in_(
                 sa.select(appointment_slot.c.appointment_id).where(
                     appointment_slot.c.slot_id.in_(slot_ids)
                 )
             )
         )
-    if iin is not None:
-        query = query.where(Appointment.iin == iin)
-    if appointment_ids is not None:
-        query = query.where(Appointment.id.in_(appointment_ids))
-    released: list[int] = []
+    if iin:
+        filters.append(Appointment.iin == iin)
+    if appointment_ids:
+        filters.append(Appointment.id.in_(appointment_ids))
+    release = DueRelease()
+    if not filters:
+        return release
+    query = (
+        sa.select(Appointment.id)
+        .where(seats_due_condition(now), sa.or_(*filters))
+        .order_by(Appointment.id)
+    )
+    expired_hold = sa.and_(Appointment.status == Status.HELD, Appointment.hold_expires_at <= now)
     for appointment_id in session.scalars(query).all():
-        expired_hold = sa.and_(
-            Appointment.status == Status.HELD, Appointment.hold_expires_at <= now
-        )
         result = session.execute(
             sa.update(Appointment)
             .where(Appointment.id == appointment_id, seats_due_condition(now))
@@ -89,32 +104,70 @@ def release_due_seats(
             .execution_options(synchronize_session=False)
         )
         if result.rowcount == 1:
-            released.append(appointment_id)
-    if not released:
-        return released
+            release.appointment_ids.append(appointment_id)
+    if not release.appointment_ids:
+        return release
     session.execute(
         sa.update(AppointmentService)
-        .where(AppointmentService.appointment_id.in_(released))
+        .where(AppointmentService.appointment_id.in_(release.appointment_ids))
         .values(is_active=False)
         .execution_options(synchronize_session=False)
     )
-    per_slot = Counter(
+    release.seats_by_slot.update(
         session.scalars(
             sa.select(appointment_slot.c.slot_id).where(
-                appointment_slot.c.appointment_id.in_(released)
+                appointment_slot.c.appointment_id.in_(release.appointment_ids)
             )
         )
     )
-    for slot_id in sorted(per_slot):
-        session.execute(
-            sa.update(Slot)
-            .where(Slot.id == slot_id)
-            .values(booked=Slot.booked - per_slot[slot_id])
-            .execution_options(synchronize_session=False)
-        )
     for loaded in list(session.identity_map.values()):
-        if (isinstance(loaded, Appointment) and loaded.id in released) or (
-            isinstance(loaded, Slot) and loaded.id in per_slot
-        ):
+        if isinstance(loaded, Appointment) and loaded.id in release.appointment_ids:
             session.expire(loaded)
-    return released
+    return release
+
+
+def apply_seat_changes(session: Session, take: list[int], give_back: Counter[int]) -> bool:
+    """Take one seat in each slot of `take` and give back the counted seats, all in slot id
+    order so that concurrent transactions lock slots in the same order and never deadlock.
+
+    A seat is taken only by a conditional update that finds it free; returns False as soon
+    as a slot is full or blocked (the caller then rolls the whole transaction back).
+    """
+    wanted = set(take)
+    for slot_id in sorted(wanted | set(give_back)):
+        back = give_back.get(slot_id, 0)
+        if slot_id in wanted:
+            statement = (
+                sa.update(Slot)
+                .where(
+                    Slot.id == slot_id,
+                    Slot.booked - back < Slot.capacity,
+                    Slot.is_blocked.is_(False),
+                )
+                .values(booked=Slot.booked + 1 - back)
+            )
+        else:
+            statement = sa.update(Slot).where(Slot.id == slot_id).values(booked=Slot.booked - back)
+        result = session.execute(statement.execution_options(synchronize_session=False))
+        if slot_id in wanted and result.rowcount != 1:
+            return False
+    for loaded in list(session.identity_map.values()):
+        if isinstance(loaded, Slot) and (loaded.id in wanted or loaded.id in give_back):
+            session.expire(loaded)
+    return True
+
+
+def release_due_seats(
+    session: Session,
+    now: datetime,
+    *,
+    slot_ids: list[int] | None = None,
+    iin: str | None = None,
+    appointment_ids: list[int] | None = None,
+) -> list[int]:
+    """Give back the seats due at `now` among the given slots, person or appointments."""
+    release = claim_due_releases(
+        session, now, slot_ids=slot_ids, iin=iin, appointment_ids=appointment_ids
+    )
+    apply_seat_changes(session, [], release.seats_by_slot)
+    return release.appointment_ids
