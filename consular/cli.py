@@ -111,12 +111,17 @@ def mail_group() -> None:
 )
 def send_mail(loop: bool, interval: float) -> None:
     """Deliver due messages over SMTP, retrying failures with backoff."""
+    from consular import clock
+    from consular.config import ConfigError
     from consular.services import mail
 
-    transport = mail.transport_from_config(current_app.config)
+    try:
+        transport = mail.transport_from_config(current_app.config)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from error
     while True:
         report = mail.deliver_due(
-            db.session, transport, now_utc(), current_app.config["MAIL_MAX_ATTEMPTS"]
+            db.session, transport, clock.now(), current_app.config["MAIL_MAX_ATTEMPTS"]
         )
         if report.attempted:
             click.echo(f"{report.sent} sent, {report.retrying} to retry, {report.failed} failed")

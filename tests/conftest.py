@@ -218,3 +218,6 @@ def booking_body(
 @pytest.fixture
 def tmp_folder(tmp_path: Path) -> Path:
     return tmp_path
+
+
+from tests.smtp import smtp_server  # noqa: E402,F401

@@ -37,7 +37,7 @@ class Appointment(Base):
         sa.CheckConstraint("starts_at < ends_at", name="starts_before_ends"),
         sa.CheckConstraint("code_attempts >= 0", name="code_attempts_nonnegative"),
         sa.Index("ix_appointment_office_starts_at", "office_id", "starts_at"),
-        sa.Index("ix_appointment_seats_release", "holds_seats", "status"),
+        sa.Index("ix_appointment_status_hold_expires_at", "status", "hold_expires_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -61,10 +61,6 @@ class Appointment(Base):
     code_sends: Mapped[int] = mapped_column(default=1)
     hold_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    # True while the appointment's seats are counted in Slot.booked.
-    holds_seats: Mapped[bool] = mapped_column(default=True)
-    # When a cancelled or released appointment's seats go back on sale.
-    seats_release_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Raised on every change of time or status, for the calendar file's SEQUENCE.
     sequence: Mapped[int] = mapped_column(default=0)
 
@@ -78,8 +74,13 @@ class Appointment(Base):
     service_lines: Mapped[list[AppointmentService]] = relationship(
         back_populates="appointment", cascade="all, delete-orphan", order_by="AppointmentService.id"
     )
+    # The slots the visit takes now (not those a reschedule left, still waiting for release).
     slots: Mapped[list[Slot]] = relationship(
-        secondary="appointment_slot", order_by="Slot.starts_at", viewonly=True
+        secondary="appointment_slot",
+        primaryjoin="and_(Appointment.id == appointment_slot.c.appointment_id, "
+        "appointment_slot.c.release_at.is_(None))",
+        order_by="Slot.starts_at",
+        viewonly=True,
     )
     manage_tokens: Mapped[list[ManageToken]] = relationship(
         back_populates="appointment", cascade="all, delete-orphan"
@@ -148,6 +149,9 @@ class ManageToken(Base):
     appointment: Mapped[Appointment] = relationship(back_populates="manage_tokens")
 
 
+# The seats an appointment takes: one row per slot. A row counts in Slot.booked while
+# `holds_seat` is true; `release_at` says when the seat goes back on sale (after a
+# cancellation's delay, or when a reschedule moved the visit away from the slot).
 appointment_slot = sa.Table(
     "appointment_slot",
     Base.metadata,
@@ -155,4 +159,6 @@ appointment_slot = sa.Table(
         "appointment_id", sa.ForeignKey("appointment.id", ondelete="CASCADE"), primary_key=True
     ),
     sa.Column("slot_id", sa.ForeignKey("slot.id"), primary_key=True, index=True),
+    sa.Column("holds_seat", sa.Boolean, nullable=False, default=True),
+    sa.Column("release_at", UTCDateTime, nullable=True),
 )

@@ -50,7 +50,12 @@ from consular.services.identity import (
     normalize_phone,
     parse_iin,
 )
-from consular.services.seats import apply_seat_changes, claim_due_releases, release_due_seats
+from consular.services.seats import (
+    apply_seat_changes,
+    claim_due_seats,
+    end_appointments,
+    release_due_seats,
+)
 
 # Letters and digits that can't be confused when read aloud or handwritten (no 0/O, 1/I/L).
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -325,7 +330,7 @@ def place_hold(
     slot_ids = sorted(slot.id for slot in slots)
     # Expired holds and past-delay cancellations of these slots, or of this person, go first:
     # their seats are given back in the same ordered pass that takes the new ones.
-    release = claim_due_releases(session, now, slot_ids=slot_ids, iin=request.applicant.iin)
+    release = claim_due_seats(session, now, slot_ids=slot_ids, iin=request.applicant.iin)
     if _active_duplicates(session, request.applicant.iin, service_ids):
         raise DuplicateBooking(str(DUPLICATE_MESSAGE), "services")
     if not apply_seat_changes(session, slot_ids, release.seats_by_slot):
@@ -353,7 +358,6 @@ def place_hold(
         details=request.details,
         code_hash=hash_secret(policy.secret, f"{reference}:{code}"),
         hold_expires_at=now + timedelta(minutes=policy.hold_minutes),
-        holds_seats=True,
         created_at=now,
     )
     appointment.manage_tokens.append(
@@ -375,7 +379,7 @@ def place_hold(
         raise
     session.execute(
         sa.insert(appointment_slot),
-        [{"appointment_id": appointment.id, "slot_id": s} for s in slot_ids],
+        [{"appointment_id": appointment.id, "slot_id": s, "holds_seat": True} for s in slot_ids],
     )
     notifications.queue_code_email(session, appointment, code, now)
     return HoldPlaced(appointment=appointment, manage_token=manage_token, code=code)
@@ -422,14 +426,24 @@ def effective_status(appointment: Appointment, now: datetime) -> str:
     return appointment.status
 
 
+def active_condition(now: datetime) -> sa.ColumnElement[bool]:
+    """SQL condition: the appointment is confirmed, or held and still within its time."""
+    return sa.or_(
+        Appointment.status == Status.CONFIRMED,
+        sa.and_(Appointment.status == Status.HELD, Appointment.hold_expires_at > now),
+    )
+
+
 def _release_now(session: Session, appointment: Appointment, now: datetime) -> None:
-    session.execute(
+    released = session.execute(
         sa.update(Appointment)
         .where(Appointment.id == appointment.id, Appointment.status == Status.HELD)
-        .values(status=Status.EXPIRED, expired_at=now, seats_release_at=now)
+        .values(status=Status.EXPIRED, expired_at=now)
         .execution_options(synchronize_session=False)
     )
-    release_due_seats(session, now, appointment_ids=[appointment.id])
+    if released.rowcount == 1:
+        end_appointments(session, [appointment.id], now)
+        release_due_seats(session, now, appointment_ids=[appointment.id])
 
 
 def confirm_hold(
@@ -551,23 +565,19 @@ def cancel_appointment(
     was_confirmed = appointment.status == Status.CONFIRMED
     cancelled = session.execute(
         sa.update(Appointment)
-        .where(Appointment.id == appointment.id, Appointment.status.in_(ACTIVE_STATUSES))
+        .where(Appointment.id == appointment.id, active_condition(now))
         .values(
             status=Status.CANCELLED,
             cancelled_at=now,
             cancel_reason=(reason or "").strip()[:500] or None,
-            seats_release_at=now + timedelta(minutes=policy.release_delay_minutes),
             sequence=Appointment.sequence + 1,
         )
         .execution_options(synchronize_session=False)
     )
     if cancelled.rowcount != 1:
         raise InvalidState(_("This appointment is not active."))
-    session.execute(
-        sa.update(AppointmentService)
-        .where(AppointmentService.appointment_id == appointment.id)
-        .values(is_active=False)
-        .execution_options(synchronize_session=False)
+    end_appointments(
+        session, [appointment.id], now + timedelta(minutes=policy.release_delay_minutes)
     )
     session.refresh(appointment)
     if was_confirmed:

@@ -1,7 +1,9 @@
-"""Giving seats back: expired holds and cancellations whose release delay has passed.
+"""Giving seats back: expired holds, cancellations and rescheduled-away slots.
 
-Nothing here depends on a background job: the booking path releases what is due for the
-slots it needs, and availability counts due seats as free even before they are released.
+A seat is one row of appointment_slot counted in Slot.booked. It is due back when its
+hold has expired or its release time has passed. Nothing here depends on a background
+job: the booking path gives back what is due in the slots it needs, and availability
+counts due seats as free even before they are given back.
 """
 
 from __future__ import annotations
@@ -15,17 +17,16 @@ from sqlalchemy.orm import Session
 
 from consular.models import Appointment, AppointmentService, Slot, Status, appointment_slot
 
+seat = appointment_slot.c
 
-def seats_due_condition(now: datetime) -> sa.ColumnElement[bool]:
-    """SQL condition: the appointment still holds seats that are due to be given back."""
+
+def seat_due_condition(now: datetime) -> sa.ColumnElement[bool]:
+    """SQL condition on appointment_slot joined to appointment: the seat is due back."""
     return sa.and_(
-        Appointment.holds_seats.is_(True),
+        seat.holds_seat.is_(True),
         sa.or_(
+            seat.release_at <= now,
             sa.and_(Appointment.status == Status.HELD, Appointment.hold_expires_at <= now),
-            sa.and_(
-                Appointment.status.in_([Status.CANCELLED, Status.EXPIRED]),
-                Appointment.seats_release_at <= now,
-            ),
         ),
     )
 
@@ -33,26 +34,69 @@ def seats_due_condition(now: datetime) -> sa.ColumnElement[bool]:
 def due_seats_by_slot_query(now: datetime) -> sa.Subquery:
     """Per slot, how many of its booked seats are due to be given back at `now`."""
     return (
-        sa.select(
-            appointment_slot.c.slot_id.label("slot_id"),
-            sa.func.count().label("due"),
-        )
-        .join(Appointment, Appointment.id == appointment_slot.c.appointment_id)
-        .where(seats_due_condition(now))
-        .group_by(appointment_slot.c.slot_id)
+        sa.select(seat.slot_id.label("slot_id"), sa.func.count().label("due"))
+        .join(Appointment, Appointment.id == seat.appointment_id)
+        .where(seat_due_condition(now))
+        .group_by(seat.slot_id)
         .subquery()
+    )
+
+
+def expire_due_holds(
+    session: Session, now: datetime, filters: list[sa.ColumnElement[bool]]
+) -> list[int]:
+    """Mark held appointments past their time as expired; their seats become due at once.
+
+    A conditional update per appointment means two racing requests expire it only once.
+    """
+    if not filters:
+        return []
+    expired_hold = sa.and_(Appointment.status == Status.HELD, Appointment.hold_expires_at <= now)
+    candidates = session.scalars(
+        sa.select(Appointment.id).where(expired_hold, sa.or_(*filters)).order_by(Appointment.id)
+    ).all()
+    expired: list[int] = []
+    for appointment_id in candidates:
+        result = session.execute(
+            sa.update(Appointment)
+            .where(Appointment.id == appointment_id, expired_hold)
+            .values(status=Status.EXPIRED, expired_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            expired.append(appointment_id)
+    if expired:
+        end_appointments(session, expired, release_at=now)
+        for loaded in list(session.identity_map.values()):
+            if isinstance(loaded, Appointment) and loaded.id in expired:
+                session.expire(loaded)
+    return expired
+
+
+def end_appointments(session: Session, appointment_ids: list[int], release_at: datetime) -> None:
+    """Free the appointments' service lines at once (the person may book again) and put
+    their seats back on sale at `release_at`."""
+    session.execute(
+        sa.update(AppointmentService)
+        .where(AppointmentService.appointment_id.in_(appointment_ids))
+        .values(is_active=False)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        sa.update(appointment_slot)
+        .where(seat.appointment_id.in_(appointment_ids), seat.holds_seat.is_(True))
+        .values(release_at=sa.func.coalesce(seat.release_at, release_at))
     )
 
 
 @dataclass
 class DueRelease:
-    """Appointments just marked as no longer holding seats, and the seats to give back."""
+    """Seats just claimed for giving back, counted per slot."""
 
-    appointment_ids: list[int] = field(default_factory=list)
     seats_by_slot: Counter[int] = field(default_factory=Counter)
 
 
-def claim_due_releases(
+def claim_due_seats(
     session: Session,
     now: datetime,
     *,
@@ -60,69 +104,47 @@ def claim_due_releases(
     iin: str | None = None,
     appointment_ids: list[int] | None = None,
 ) -> DueRelease:
-    """Mark the appointments whose seats are due back, among those touching the given slots,
-    person or ids; the caller gives the seats back with `apply_seat_changes`.
+    """Claim the seats due back in the given slots (or of the given appointments), after
+    expiring the due holds touching them or the person; the caller gives the seats back
+    with `apply_seat_changes`.
 
-    Each appointment is claimed by a conditional update, so when two requests race to
-    release the same one, only the winner gives its seats back.
+    Each seat is claimed by a conditional update, so when two requests race to give back
+    the same seat, only the winner does.
     """
-    filters: list[sa.ColumnElement[bool]] = []
+    hold_filters: list[sa.ColumnElement[bool]] = []
+    seat_filters: list[sa.ColumnElement[bool]] = []
     if slot_ids:
-        filters.append(
-            Appointment.id.in_(
-                sa.select(appointment_slot.c.appointment_id).where(
-                    appointment_slot.c.slot_id.in_(slot_ids)
-                )
-            )
+        hold_filters.append(
+            Appointment.id.in_(sa.select(seat.appointment_id).where(seat.slot_id.in_(slot_ids)))
         )
+        seat_filters.append(seat.slot_id.in_(slot_ids))
     if iin:
-        filters.append(Appointment.iin == iin)
+        hold_filters.append(Appointment.iin == iin)
     if appointment_ids:
-        filters.append(Appointment.id.in_(appointment_ids))
+        hold_filters.append(Appointment.id.in_(appointment_ids))
+        seat_filters.append(seat.appointment_id.in_(appointment_ids))
+    expire_due_holds(session, now, hold_filters)
     release = DueRelease()
-    if not filters:
+    if not seat_filters:
         return release
-    query = (
-        sa.select(Appointment.id)
-        .where(seats_due_condition(now), sa.or_(*filters))
-        .order_by(Appointment.id)
-    )
-    expired_hold = sa.and_(Appointment.status == Status.HELD, Appointment.hold_expires_at <= now)
-    for appointment_id in session.scalars(query).all():
+    due = session.execute(
+        sa.select(seat.appointment_id, seat.slot_id)
+        .join(Appointment, Appointment.id == seat.appointment_id)
+        .where(seat_due_condition(now), sa.or_(*seat_filters))
+        .order_by(seat.slot_id, seat.appointment_id)
+    ).all()
+    for appointment_id, slot_id in due:
         result = session.execute(
-            sa.update(Appointment)
-            .where(Appointment.id == appointment_id, seats_due_condition(now))
-            .values(
-                holds_seats=False,
-                seats_release_at=sa.case(
-                    (expired_hold, Appointment.hold_expires_at),
-                    else_=Appointment.seats_release_at,
-                ),
-                expired_at=sa.case((expired_hold, now), else_=Appointment.expired_at),
-                status=sa.case((expired_hold, Status.EXPIRED.value), else_=Appointment.status),
+            sa.update(appointment_slot)
+            .where(
+                seat.appointment_id == appointment_id,
+                seat.slot_id == slot_id,
+                seat.holds_seat.is_(True),
             )
-            .execution_options(synchronize_session=False)
+            .values(holds_seat=False, release_at=sa.func.coalesce(seat.release_at, now))
         )
         if result.rowcount == 1:
-            release.appointment_ids.append(appointment_id)
-    if not release.appointment_ids:
-        return release
-    session.execute(
-        sa.update(AppointmentService)
-        .where(AppointmentService.appointment_id.in_(release.appointment_ids))
-        .values(is_active=False)
-        .execution_options(synchronize_session=False)
-    )
-    release.seats_by_slot.update(
-        session.scalars(
-            sa.select(appointment_slot.c.slot_id).where(
-                appointment_slot.c.appointment_id.in_(release.appointment_ids)
-            )
-        )
-    )
-    for loaded in list(session.identity_map.values()):
-        if isinstance(loaded, Appointment) and loaded.id in release.appointment_ids:
-            session.expire(loaded)
+            release.seats_by_slot[slot_id] += 1
     return release
 
 
@@ -164,10 +186,10 @@ def release_due_seats(
     slot_ids: list[int] | None = None,
     iin: str | None = None,
     appointment_ids: list[int] | None = None,
-) -> list[int]:
-    """Give back the seats due at `now` among the given slots, person or appointments."""
-    release = claim_due_releases(
+) -> Counter[int]:
+    """Give back the seats due at `now` in the given slots or of the given appointments."""
+    release = claim_due_seats(
         session, now, slot_ids=slot_ids, iin=iin, appointment_ids=appointment_ids
     )
     apply_seat_changes(session, [], release.seats_by_slot)
-    return release.appointment_ids
+    return release.seats_by_slot

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: f014169d581d
+Revision ID: 41be8a43bef4
 Revises: 
-Create Date: 2026-11-29 04:19:13.516838
+Create Date: 2026-11-29 04:40:49.464436
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'f014169d581d'
+revision = '41be8a43bef4'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -94,8 +94,6 @@ def upgrade():
     sa.Column('code_attempts', sa.Integer(), nullable=False),
     sa.Column('code_sends', sa.Integer(), nullable=False),
     sa.Column('hold_expires_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('holds_seats', sa.Boolean(), nullable=False),
-    sa.Column('seats_release_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('sequence', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=True),
@@ -112,7 +110,7 @@ def upgrade():
     with op.batch_alter_table('appointment', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_appointment_iin'), ['iin'], unique=False)
         batch_op.create_index('ix_appointment_office_starts_at', ['office_id', 'starts_at'], unique=False)
-        batch_op.create_index('ix_appointment_seats_release', ['holds_seats', 'status'], unique=False)
+        batch_op.create_index('ix_appointment_status_hold_expires_at', ['status', 'hold_expires_at'], unique=False)
 
     op.create_table('closure',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -191,6 +189,8 @@ def upgrade():
     op.create_table('appointment_slot',
     sa.Column('appointment_id', sa.Integer(), nullable=False),
     sa.Column('slot_id', sa.Integer(), nullable=False),
+    sa.Column('holds_seat', sa.Boolean(), nullable=False),
+    sa.Column('release_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['appointment_id'], ['appointment.id'], name=op.f('fk_appointment_slot_appointment_id_appointment'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['slot_id'], ['slot.id'], name=op.f('fk_appointment_slot_slot_id_slot')),
     sa.PrimaryKeyConstraint('appointment_id', 'slot_id', name=op.f('pk_appointment_slot'))
@@ -265,7 +265,7 @@ def downgrade():
     op.drop_table('office_service')
     op.drop_table('closure')
     with op.batch_alter_table('appointment', schema=None) as batch_op:
-        batch_op.drop_index('ix_appointment_seats_release')
+        batch_op.drop_index('ix_appointment_status_hold_expires_at')
         batch_op.drop_index('ix_appointment_office_starts_at')
         batch_op.drop_index(batch_op.f('ix_appointment_iin'))
 
