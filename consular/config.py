@@ -45,6 +45,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "PASSPORT_PATTERN": os.environ.get("PASSPORT_PATTERN", r"[A-Z][0-9]{8}"),
         # How many reverse proxies stand in front of the app (0: none).
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
+        # Requests larger than this are refused with 413 before they are read.
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 256 * 1024),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
         # Mail
         "MAIL_SMTP_HOST": smtp_host,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -21,19 +22,13 @@ from consular.services.availability import VisitRules, visit_start_times
 from consular.services.errors import DomainError, NotFound, ValidationFailed, WrongCode
 
 MAX_AVAILABILITY_DAYS = 92
+# PostgreSQL cannot hold a NUL character, and an unpaired surrogate cannot be encoded at all.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def booking_policy() -> booking.BookingPolicy:
     """The booking settings of this app."""
-    config = current_app.config
-    return booking.BookingPolicy(
-        secret=config["SECRET_KEY"],
-        hold_minutes=config["HOLD_MINUTES"],
-        release_delay_minutes=config["RELEASE_DELAY_MINUTES"],
-        code_max_attempts=config["CODE_MAX_ATTEMPTS"],
-        code_max_sends=config["CODE_MAX_SENDS"],
-        passport_pattern=config["PASSPORT_PATTERN"],
-    )
+    return booking.policy_from_config(current_app.config)
 
 
 def error_response(error: DomainError) -> tuple[Response, int]:
@@ -62,8 +57,32 @@ def _iso(moment: datetime, office: Office) -> str:
     return moment.astimezone(office.zone).isoformat()
 
 
+def _is_text(value: str) -> bool:
+    """Whether a string can be stored or looked up: no NUL character, no unpaired surrogate."""
+    return not _UNSTORABLE.search(value)
+
+
+def _holds_only_text(data: Any) -> bool:
+    """Whether every key and string in a JSON value is storable text (walked without recursion)."""
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not _is_text(item):
+                return False
+        elif isinstance(item, dict):
+            if not all(_is_text(key) for key in item):
+                return False
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
+
+
 def _office_or_404(code: str) -> Office:
-    office = db.session.scalar(sa.select(Office).where(Office.code == code))
+    office = (
+        db.session.scalar(sa.select(Office).where(Office.code == code)) if _is_text(code) else None
+    )
     if office is None:
         raise NotFound(_("There is no office with this code."))
     return office
@@ -129,9 +148,17 @@ def appointment_json(appointment: Appointment, now: datetime) -> dict[str, Any]:
     return body
 
 
+def _json_body() -> Any:
+    """The request's JSON, or None when the body is not JSON."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser goes
+        return None
+
+
 def _json_object() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
+    data = _json_body()
+    if not isinstance(data, dict) or not _holds_only_text(data):
         raise BadJson()
     return data
 
@@ -153,7 +180,12 @@ def _bearer_token() -> str:
 @bp.get("/openapi.json")
 def openapi() -> Response:
     """Describe this API as an OpenAPI 3.1 document."""
-    return jsonify(openapi_document())
+    return jsonify(
+        openapi_document(
+            max_availability_days=MAX_AVAILABILITY_DAYS,
+            passport_pattern=current_app.config["PASSPORT_PATTERN"],
+        )
+    )
 
 
 @bp.get("/offices")
@@ -191,6 +223,7 @@ def availability(code: str) -> Response:
     office = _office_or_404(code)
     now = now_utc()
     codes = [c for c in request.args.get("services", "").split(",") if c]
+    queryable = [c for c in codes if _is_text(c)]
     errors: dict[str, list[str]] = {}
     services: list[ServiceType] = []
     if not codes or len(codes) > booking.MAX_SERVICES_PER_VISIT or len(set(codes)) != len(codes):
@@ -200,7 +233,7 @@ def availability(code: str) -> Response:
             s.code: s
             for s in db.session.scalars(
                 sa.select(ServiceType).where(
-                    ServiceType.code.in_(codes),
+                    ServiceType.code.in_(queryable),
                     ServiceType.is_active.is_(True),
                     ServiceType.offices.any(Office.id == office.id),
                 )
@@ -217,7 +250,8 @@ def availability(code: str) -> Response:
     today = now.astimezone(office.zone).date()
     try:
         first_day = _parse_day("from", today)
-        last_day = _parse_day("to", first_day + timedelta(days=13))
+        fortnight = timedelta(days=13)
+        last_day = _parse_day("to", min(first_day, date.max - fortnight) + fortnight)
     except ValidationFailed as error:
         errors.update(error.fields)
         first_day = last_day = today
@@ -311,9 +345,9 @@ def get_appointment(reference: str) -> Response:
 def cancel_appointment(reference: str) -> tuple[Response, int]:
     """Cancel an appointment for the holder of its manage token."""
     appointment = booking.find_managed(db.session, reference, _bearer_token(), booking_policy())
-    data = request.get_json(silent=True)
+    data = _json_body()
     reason = data.get("reason") if isinstance(data, dict) else None
-    if reason is not None and not isinstance(reason, str):
+    if reason is not None and not (isinstance(reason, str) and _is_text(reason)):
         raise ValidationFailed({"reason": [_("Give the reason as text.")]})
     now = now_utc()
     booking.cancel_appointment(db.session, appointment, reason or "", now, booking_policy())
