@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from consular.config import check_config, load_config
 from consular.extensions import babel, csrf, db, limiter, login_manager, migrate
-from consular.models.i18n import LANGUAGES, localized
+from consular.models.i18n import LANGUAGES, localized, localized_list
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,8 +91,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 def template_helpers() -> dict[str, Any]:
     """Names every template can use: the current language and a picker of localized texts."""
+    from consular.services import timefmt
+
     locale = str(get_locale() or "en")
     return {
         "current_locale": locale,
         "localized": lambda texts: localized(texts, locale),
+        "localized_list": lambda texts: localized_list(texts, locale),
+        "local_date": lambda moment, office: timefmt.local_date_text(moment, office.zone, locale),
+        "local_time": lambda moment, office: timefmt.local_time_text(moment, office.zone, locale),
+        "zone_name": lambda office, moment: timefmt.zone_label(office.zone, moment, locale),
+        "day_text": lambda day, form="full": timefmt.day_text(day, locale, form),
+        "month_text": lambda day: timefmt.month_text(day, locale),
+        "weekday_names": timefmt.weekday_names(locale),
     }

@@ -130,6 +130,23 @@ def send_mail(loop: bool, interval: float) -> None:
         mail.sleep(interval)
 
 
+@click.group("reminders")
+def reminders_group() -> None:
+    """Reminders before visits."""
+
+
+@reminders_group.command("send")
+def send_reminders() -> None:
+    """Queue the reminders due now (3 days and 1 day before); safe to run often."""
+    from consular.clock import now
+    from consular.services.booking import policy_from_config
+    from consular.services.reminders import send_due_reminders
+
+    queued = send_due_reminders(db.session, now(), policy_from_config(current_app.config))
+    db.session.commit()
+    click.echo(f"{queued} reminders queued")
+
+
 def generate_password() -> str:
     """A random demo password that is easy to type."""
     return secrets.token_urlsafe(9)
@@ -137,7 +154,14 @@ def generate_password() -> str:
 
 def init_app(app: Flask) -> None:
     """Register the commands."""
-    for command in (slots_group, holidays_group, seed_demo, create_admin, mail_group):
+    for command in (
+        slots_group,
+        holidays_group,
+        seed_demo,
+        create_admin,
+        mail_group,
+        reminders_group,
+    ):
         app.cli.add_command(command)
 
 

@@ -1,34 +1,503 @@
-"""Citizen pages."""
+"""Citizen pages: book a visit, confirm it with the emailed code, manage it."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import sqlalchemy as sa
-from flask import abort, current_app, redirect, render_template, request, session, url_for
-from werkzeug.wrappers import Response
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from consular.booking import bp
-from consular.extensions import db
-from consular.models import Office, OutboxMessage
+from consular.booking.forms import (
+    CancelForm,
+    CodeForm,
+    LookupForm,
+    RescheduleForm,
+    applicant_form_class,
+)
+from consular.booking.journey import (
+    bookable_services,
+    chosen_services,
+    month_view,
+    next_free_times,
+    office_or_404,
+    opening_hours,
+    parse_day,
+    parse_month,
+    remember_token,
+    remembered_token,
+)
+from consular.clock import now as clock_now
+from consular.extensions import db, limiter
+from consular.models import Appointment, Office, OutboxMessage, Status
 from consular.models.i18n import LANGUAGES
+from consular.services import booking, timefmt
+from consular.services.calendar import appointment_ics, reference_qr_svg
+from consular.services.details import groups_for
+from consular.services.errors import (
+    BookingClosed,
+    DomainError,
+    DuplicateBooking,
+    HoldExpired,
+    NotFound,
+    SlotUnavailable,
+    ValidationFailed,
+    WrongCode,
+)
+from consular.services.identity import parse_iin
+
+Page = str | WerkzeugResponse | tuple[str, int]
+
+
+def _policy() -> booking.BookingPolicy:
+    return booking.policy_from_config(current_app.config)
+
+
+def _locale() -> str:
+    return str(get_locale() or "en")
 
 
 @bp.get("/")
 def home() -> str:
-    """Show the offices and what each offers."""
+    """Show what the service is, the offices and what each offers."""
     offices = db.session.scalars(sa.select(Office).order_by(Office.id)).all()
-    return render_template("booking/home.html", offices=offices)
+    services = {office.id: bookable_services(db.session, office) for office in offices}
+    return render_template(
+        "booking/home.html", offices=offices, services=services, opening_hours=opening_hours
+    )
 
 
 @bp.post("/language")
-def set_language() -> Response:
+def set_language() -> WerkzeugResponse:
     """Remember the visitor's language and go back to the page they were on."""
     language = request.form.get("language", "")
     if language in LANGUAGES:
         session["language"] = language
     target = request.form.get("next", "")
-    if not target.startswith("/") or target.startswith("//"):
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
         target = url_for("booking.home")
     return redirect(target)
+
+
+# Choosing the office, the services and the time
+
+
+@bp.get("/book")
+def choose_office() -> str:
+    """Ask which office the citizen wants to visit."""
+    offices = db.session.scalars(sa.select(Office).order_by(Office.id)).all()
+    return render_template("booking/choose_office.html", offices=offices)
+
+
+@bp.route("/book/<office_code>", methods=["GET", "POST"])
+def choose_services(office_code: str) -> Page:
+    """Ask which services the visit is for."""
+    office = office_or_404(db.session, office_code)
+    services = bookable_services(db.session, office)
+    form = FlaskForm()
+    selected = [c for c in request.values.get("services", "").split(",") if c]
+    error = None
+    if request.method == "POST" and form.validate_on_submit():
+        selected = request.form.getlist("service")
+        if chosen_services(db.session, office, ",".join(selected)):
+            return redirect(
+                url_for("booking.choose_time", office_code=office.code, services=",".join(selected))
+            )
+        error = _("Choose at least one service (at most five).")
+    status = 400 if error else 200
+    page = render_template(
+        "booking/choose_services.html",
+        office=office,
+        services=services,
+        selected=selected,
+        form=form,
+        error=error,
+    )
+    return (page, status) if error else page
+
+
+@bp.get("/book/<office_code>/time")
+def choose_time(office_code: str) -> Page:
+    """Show a month calendar of free days and the free times of the chosen day."""
+    office = office_or_404(db.session, office_code)
+    services = chosen_services(db.session, office, request.args.get("services"))
+    if not services:
+        return redirect(url_for("booking.choose_services", office_code=office.code))
+    return _render_time_choice(office, services, mode="book")
+
+
+def _render_time_choice(
+    office: Office, services: list, *, mode: str, appointment: Appointment | None = None
+) -> str:
+    now = clock_now()
+    today = now.astimezone(office.zone).date()
+    view = month_view(
+        db.session, office, services, parse_month(request.args.get("month"), today), now
+    )
+    day = parse_day(request.args.get("day"))
+    if day is None or day not in view.times_by_day:
+        day = view.first_free_day()
+    return render_template(
+        "booking/choose_time.html",
+        office=office,
+        services=services,
+        services_param=",".join(s.code for s in services),
+        view=view,
+        day=day,
+        times=view.times_by_day.get(day, []) if day else [],
+        upcoming=next_free_times(db.session, office, services, now),
+        mode=mode,
+        appointment=appointment,
+        reschedule_form=RescheduleForm() if mode == "reschedule" else None,
+        duration=sum(s.duration_minutes for s in services),
+        zone=timefmt.zone_label(office.zone, now, _locale()),
+    )
+
+
+# The applicant's details, the review and the hold
+
+
+def _visit_from_request(office_code: str) -> tuple[Office, list, datetime]:
+    office = office_or_404(db.session, office_code)
+    services = chosen_services(db.session, office, request.values.get("services"))
+    try:
+        start = datetime.fromisoformat(request.values.get("start", ""))
+    except ValueError:
+        start = None
+    if not services or start is None or start.tzinfo is None:
+        abort(404)
+    return office, services, start
+
+
+def _applicant_form(services: list, **kwargs: Any):
+    groups = groups_for(sorted({name for s in services for name in s.detail_sets}))
+    return applicant_form_class(groups)(**kwargs)
+
+
+def _prefill_from_expired(form, reference: str | None) -> None:
+    """Fill the form from this browser's expired hold, so the citizen need not type again."""
+    if not reference or not remembered_token(reference):
+        return
+    try:
+        previous = booking.find_managed(
+            db.session, reference, remembered_token(reference), _policy()
+        )
+    except NotFound:
+        return
+    for name in ("given_name", "family_name", "iin", "passport_number", "email", "phone"):
+        form[name].data = getattr(previous, name)
+    for group, fields in form.detail_fields():
+        for field in fields:
+            field.data = previous.details.get(group.key, {}).get(field.name.split("__", 1)[1], "")
+
+
+@bp.route("/book/<office_code>/details", methods=["GET", "POST"])
+def details(office_code: str) -> Page:
+    """Ask for the applicant's details; when they are right, show the review page."""
+    office, services, start = _visit_from_request(office_code)
+    form = _applicant_form(services)
+    if request.method == "GET":
+        _prefill_from_expired(form, session.get("last_hold"))
+    general_errors: list[str] = []
+    if request.method == "POST" and form.validate_on_submit():
+        data = form.booking_data() | {
+            "office": office.code,
+            "services": [s.code for s in services],
+            "start": start.isoformat(),
+            "language": _locale(),
+        }
+        try:
+            booking.parse_booking_request(db.session, data, clock_now(), _policy())
+        except ValidationFailed as error:
+            general_errors = form.attach_errors(error.fields)
+        else:
+            if request.form.get("edit") != "1":
+                return _render_review(office, services, start, form)
+    elif request.method == "POST":
+        general_errors = [_("The form has expired. Please check your details and send it again.")]
+    status = 422 if request.method == "POST" else 200
+    page = render_template(
+        "booking/details.html",
+        office=office,
+        services=services,
+        start=start,
+        form=form,
+        general_errors=general_errors,
+        services_param=",".join(s.code for s in services),
+    )
+    return (page, status) if (general_errors or form.errors) else page
+
+
+def _render_review(office: Office, services: list, start: datetime, form, **extra: Any) -> str:
+    return render_template(
+        "booking/review.html",
+        office=office,
+        services=services,
+        start=start,
+        form=form,
+        services_param=",".join(s.code for s in services),
+        **extra,
+    )
+
+
+@bp.post("/book/<office_code>/hold")
+@limiter.limit(lambda: current_app.config["BOOKING_RATE_LIMIT"])
+def place_hold(office_code: str) -> Page:
+    """Hold the chosen time and send the code; if the time is gone, offer the nearest."""
+    office, services, start = _visit_from_request(office_code)
+    form = _applicant_form(services)
+    if not form.validate_on_submit():
+        return redirect(
+            url_for(
+                "booking.choose_time",
+                office_code=office.code,
+                services=request.values.get("services"),
+            )
+        )
+    now = clock_now()
+    data = form.booking_data() | {
+        "office": office.code,
+        "services": [s.code for s in services],
+        "start": start.isoformat(),
+        "language": _locale(),
+    }
+    try:
+        parsed = booking.parse_booking_request(db.session, data, now, _policy())
+        placed = booking.place_hold(db.session, parsed, now, _policy())
+    except SlotUnavailable:
+        db.session.rollback()
+        alternatives = next_free_times(db.session, office, services, now, around=start)
+        page = _render_review(office, services, start, form, taken=True, alternatives=alternatives)
+        return page, 409
+    except ValidationFailed as error:
+        db.session.rollback()
+        general_errors = form.attach_errors(error.fields)
+        page = render_template(
+            "booking/details.html",
+            office=office,
+            services=services,
+            start=start,
+            form=form,
+            general_errors=general_errors,
+            services_param=",".join(s.code for s in services),
+        )
+        return page, 422
+    except (DuplicateBooking, BookingClosed) as error:
+        db.session.rollback()
+        page = render_template("booking/refused.html", office=office, message=error.message)
+        return page, 409
+    reference = placed.appointment.reference
+    db.session.commit()
+    remember_token(reference, placed.manage_token)
+    session["last_hold"] = reference
+    return redirect(url_for("booking.hold", reference=reference))
+
+
+def _appointment_for_browser(reference: str) -> Appointment:
+    """The appointment this browser may see: it holds its manage token, else 404."""
+    try:
+        return booking.find_managed(db.session, reference, remembered_token(reference), _policy())
+    except NotFound:
+        abort(404)
+
+
+@bp.route("/book/hold/<reference>", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["BOOKING_RATE_LIMIT"], methods=["POST"])
+def hold(reference: str) -> Page:
+    """Ask for the emailed code that turns the hold into a booking."""
+    appointment = _appointment_for_browser(reference)
+    now = clock_now()
+    if appointment.status == Status.CONFIRMED:
+        return redirect(url_for("booking.appointment", reference=appointment.reference))
+    form = CodeForm()
+    status = 200
+    if request.method == "POST" and appointment.status == Status.HELD and form.validate_on_submit():
+        try:
+            booking.confirm_hold(db.session, appointment, form.code.data or "", now, _policy())
+        except WrongCode as error:
+            db.session.commit()  # the failed attempt must count
+            form.code.errors = [str(error.message)]
+            status = 422
+        except HoldExpired:
+            db.session.commit()
+        else:
+            db.session.commit()
+            session.pop("last_hold", None)
+            flash(_("Your appointment is booked."), "success")
+            return redirect(url_for("booking.appointment", reference=appointment.reference))
+        db.session.refresh(appointment)
+    elif request.method == "POST":
+        status = 422
+    expired = booking.effective_status(appointment, now) != Status.HELD
+    page = render_template(
+        "booking/hold.html",
+        appointment=appointment,
+        office=appointment.office,
+        form=form,
+        expired=expired,
+        seconds_left=max(0, int((appointment.hold_expires_at - now).total_seconds())),
+        sends_left=max(0, current_app.config["CODE_MAX_SENDS"] - appointment.code_sends),
+        services_param=",".join(
+            str(line.snapshot.get("code")) for line in appointment.service_lines
+        ),
+    )
+    return page, (410 if expired and request.method == "POST" else status)
+
+
+@bp.post("/book/hold/<reference>/resend")
+@limiter.limit(lambda: current_app.config["BOOKING_RATE_LIMIT"])
+def resend_code(reference: str) -> WerkzeugResponse:
+    """Send the code again, a limited number of times."""
+    appointment = _appointment_for_browser(reference)
+    if FlaskForm().validate_on_submit():
+        try:
+            booking.resend_code(db.session, appointment, clock_now(), _policy())
+        except DomainError as error:
+            db.session.rollback()
+            flash(str(error.message), "error")
+        else:
+            db.session.commit()
+            flash(_("We have sent a new code. The earlier code no longer works."), "success")
+    return redirect(url_for("booking.hold", reference=appointment.reference))
+
+
+# The booked appointment
+
+
+@bp.get("/appointment/<reference>")
+def appointment(reference: str) -> Page:
+    """Show the booked appointment with everything needed on the day, and what can be done."""
+    appointment = _appointment_for_browser(reference)
+    now = clock_now()
+    if booking.effective_status(appointment, now) == Status.HELD:
+        return redirect(url_for("booking.hold", reference=appointment.reference))
+    return render_template(
+        "booking/appointment.html",
+        appointment=appointment,
+        office=appointment.office,
+        status=booking.effective_status(appointment, now),
+        qr_svg=reference_qr_svg(appointment.reference),
+        deadline=booking.cancellation_deadline(appointment),
+        can_change=appointment.status == Status.CONFIRMED
+        and now <= booking.cancellation_deadline(appointment),
+        cancel_form=CancelForm(),
+    )
+
+
+@bp.get("/appointment/<reference>/calendar.ics")
+def calendar_file(reference: str) -> Response:
+    """Download the appointment as a calendar file."""
+    appointment = _appointment_for_browser(reference)
+    body = appointment_ics(appointment, clock_now())
+    return Response(
+        body,
+        mimetype="text/calendar",
+        headers={
+            "Content-Disposition": f'attachment; filename="{appointment.reference}.ics"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@bp.post("/appointment/<reference>/cancel")
+def cancel(reference: str) -> Page:
+    """Cancel the appointment, with an optional reason."""
+    appointment = _appointment_for_browser(reference)
+    form = CancelForm()
+    if form.validate_on_submit():
+        try:
+            booking.cancel_appointment(
+                db.session, appointment, form.reason.data or "", clock_now(), _policy()
+            )
+        except DomainError as error:
+            db.session.rollback()
+            flash(str(error.message), "error")
+        else:
+            db.session.commit()
+            flash(_("Your appointment is cancelled. We have sent you an email."), "success")
+    else:
+        flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
+    return redirect(url_for("booking.appointment", reference=appointment.reference))
+
+
+@bp.route("/appointment/<reference>/reschedule", methods=["GET", "POST"])
+def reschedule(reference: str) -> Page:
+    """Choose another time; the current one stays booked until the new one is secured."""
+    appointment = _appointment_for_browser(reference)
+    office = appointment.office
+    if request.method == "POST":
+        form = RescheduleForm()
+        try:
+            new_start = datetime.fromisoformat(form.start.data or "")
+        except ValueError:
+            new_start = None
+        if not form.validate_on_submit() or new_start is None or new_start.tzinfo is None:
+            flash(_("Choose one of the free times."), "error")
+            return redirect(url_for("booking.reschedule", reference=appointment.reference))
+        try:
+            booking.reschedule_appointment(
+                db.session, appointment, new_start, clock_now(), _policy()
+            )
+        except DomainError as error:
+            db.session.rollback()
+            flash(str(error.message), "error")
+            return redirect(url_for("booking.reschedule", reference=appointment.reference))
+        db.session.commit()
+        flash(_("Your appointment has been moved. We have sent you an email."), "success")
+        return redirect(url_for("booking.appointment", reference=appointment.reference))
+    if appointment.status != Status.CONFIRMED:
+        return redirect(url_for("booking.appointment", reference=appointment.reference))
+    services = [line.service_type for line in appointment.service_lines]
+    return _render_time_choice(office, services, mode="reschedule", appointment=appointment)
+
+
+# Finding an appointment again
+
+
+@bp.route("/manage", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
+def manage_lookup() -> Page:
+    """Open an appointment by its reference and the applicant's IIN."""
+    form = LookupForm()
+    if form.validate_on_submit():
+        found = booking.find_by_reference(db.session, form.reference.data or "")
+        iin = (form.iin.data or "").strip()
+        if found is not None and parse_iin(iin) is not None and found.iin == iin:
+            token = booking.issue_manage_token(db.session, found, clock_now(), _policy())
+            db.session.commit()
+            remember_token(found.reference, token)
+            return redirect(url_for("booking.appointment", reference=found.reference))
+        form.reference.errors = [
+            _("No appointment matches this reference and IIN. Check both and try again.")
+        ]
+    status = 422 if request.method == "POST" else 200
+    return render_template("booking/manage_lookup.html", form=form), status
+
+
+@bp.get("/manage/<reference>/<token>")
+def manage_link(reference: str, token: str) -> WerkzeugResponse:
+    """Open an appointment from the link in an email, then drop the token from the address."""
+    try:
+        found = booking.find_managed(db.session, reference, token, _policy())
+    except NotFound:
+        abort(404)
+    remember_token(found.reference, token)
+    return redirect(url_for("booking.appointment", reference=found.reference))
 
 
 @bp.get("/dev/mailbox")
@@ -40,3 +509,12 @@ def dev_mailbox() -> str:
         sa.select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(50)
     ).all()
     return render_template("booking/dev_mailbox.html", messages=messages)
+
+
+@bp.after_request
+def keep_tokens_out_of_referrers(response: WerkzeugResponse) -> WerkzeugResponse:
+    """Pages of the booking journey never leak their address (it may hold a token)."""
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.endpoint and request.endpoint != "booking.home":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response

@@ -63,6 +63,10 @@ class Appointment(Base):
 
     # Raised on every change of time or status, for the calendar file's SEQUENCE.
     sequence: Mapped[int] = mapped_column(default=0)
+    # When each reminder went out; cleared when the visit moves, so the new time is reminded.
+    reminder_3d_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminder_1d_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rescheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

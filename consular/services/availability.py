@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -30,6 +31,16 @@ class VisitRules:
             min_notice=timedelta(hours=max(s.min_notice_hours for s in services)),
             horizon_days=min(s.horizon_days for s in services),
             cutoff=timedelta(hours=max(s.cutoff_hours for s in services)),
+        )
+
+    @classmethod
+    def from_snapshots(cls, snapshots: list[dict[str, Any]]) -> VisitRules:
+        """The rules an appointment was booked with, from its services' snapshots."""
+        return cls(
+            duration_minutes=sum(int(s["duration_minutes"]) for s in snapshots),
+            min_notice=timedelta(hours=max(int(s.get("min_notice_hours", 0)) for s in snapshots)),
+            horizon_days=min(int(s.get("horizon_days", 60)) for s in snapshots),
+            cutoff=timedelta(hours=max(int(s.get("cutoff_hours", 0)) for s in snapshots)),
         )
 
     def slots_needed(self, slot_minutes: int) -> int:

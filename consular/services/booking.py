@@ -55,6 +55,7 @@ from consular.services.seats import (
     claim_due_seats,
     end_appointments,
     release_due_seats,
+    seat,
 )
 
 # Letters and digits that can't be confused when read aloud or handwritten (no 0/O, 1/I/L).
@@ -76,6 +77,18 @@ class BookingPolicy:
     code_max_attempts: int = 5
     code_max_sends: int = 3
     passport_pattern: str = r"[A-Z][0-9]{8}"
+
+
+def policy_from_config(config: Mapping[str, Any]) -> BookingPolicy:
+    """The booking settings of an app's configuration."""
+    return BookingPolicy(
+        secret=config["SECRET_KEY"],
+        hold_minutes=config["HOLD_MINUTES"],
+        release_delay_minutes=config["RELEASE_DELAY_MINUTES"],
+        code_max_attempts=config["CODE_MAX_ATTEMPTS"],
+        code_max_sends=config["CODE_MAX_SENDS"],
+        passport_pattern=config["PASSPORT_PATTERN"],
+    )
 
 
 @dataclass(frozen=True)
@@ -269,11 +282,10 @@ def _visit_slots(
     return slots
 
 
-def _check_rules(request: BookingRequest, rules: VisitRules, now: datetime) -> None:
-    office = request.office
+def _check_rules(office: Office, starts_at: datetime, rules: VisitRules, now: datetime) -> None:
     if not office.booking_open:
         raise BookingClosed(_("Online booking at this office is closed for now."), "office")
-    if request.starts_at < rules.earliest_start(now):
+    if starts_at < rules.earliest_start(now):
         raise ValidationFailed(
             {
                 "start": [
@@ -284,7 +296,7 @@ def _check_rules(request: BookingRequest, rules: VisitRules, now: datetime) -> N
                 ]
             }
         )
-    if not rules.allows_start(office, request.starts_at, now):
+    if not rules.allows_start(office, starts_at, now):
         raise ValidationFailed(
             {
                 "start": [
@@ -320,7 +332,7 @@ def place_hold(
     full, SlotUnavailable is raised and the caller rolls the transaction back.
     """
     rules = VisitRules.for_services(request.services)
-    _check_rules(request, rules, now)
+    _check_rules(request.office, request.starts_at, rules, now)
     office = request.office
     service_ids = [s.id for s in request.services]
 
@@ -582,6 +594,86 @@ def cancel_appointment(
     session.refresh(appointment)
     if was_confirmed:
         notifications.queue_cancellation_email(session, appointment, now)
+    return appointment
+
+
+def reschedule_appointment(
+    session: Session,
+    appointment: Appointment,
+    new_start: datetime,
+    now: datetime,
+    policy: BookingPolicy,
+) -> Appointment:
+    """Move a confirmed appointment to another time.
+
+    The new seats are taken first; only when all are secured are the seats it leaves put
+    back on sale, after the release delay like a cancellation. Seats the old and new times
+    share are simply kept.
+    """
+    if appointment.status != Status.CONFIRMED:
+        raise InvalidState(_("Only a confirmed appointment can be moved."))
+    if now > cancellation_deadline(appointment):
+        raise CutoffPassed(_("It is too late to change the time online. Please call the office."))
+    if new_start == appointment.starts_at:
+        raise InvalidState(_("This is already the time of your appointment."), "start")
+    office = appointment.office
+    rules = VisitRules.from_snapshots([line.snapshot for line in appointment.service_lines])
+    _check_rules(office, new_start, rules, now)
+    slots = _visit_slots(session, office, new_start, rules.slots_needed(office.slot_minutes), now)
+    new_ids = {slot.id for slot in slots}
+    rows = session.execute(
+        sa.select(seat.slot_id, seat.holds_seat, seat.release_at).where(
+            seat.appointment_id == appointment.id
+        )
+    ).all()
+    holding = {row.slot_id for row in rows if row.holds_seat}
+    current = {row.slot_id for row in rows if row.holds_seat and row.release_at is None}
+    known = {row.slot_id for row in rows}
+    take = sorted(new_ids - holding)
+    release = claim_due_seats(session, now, slot_ids=take)
+    if not apply_seat_changes(session, take, release.seats_by_slot):
+        raise SlotUnavailable(
+            _("Someone else has just taken this time. Please choose another."), "start"
+        )
+    # Seats still held for a slot it had left earlier are simply kept again.
+    session.execute(
+        sa.update(appointment_slot)
+        .where(seat.appointment_id == appointment.id, seat.slot_id.in_(new_ids))
+        .values(holds_seat=True, release_at=None)
+    )
+    fresh = sorted(new_ids - known)
+    if fresh:
+        session.execute(
+            sa.insert(appointment_slot),
+            [{"appointment_id": appointment.id, "slot_id": s, "holds_seat": True} for s in fresh],
+        )
+    left = sorted(current - new_ids)
+    if left:
+        session.execute(
+            sa.update(appointment_slot)
+            .where(seat.appointment_id == appointment.id, seat.slot_id.in_(left))
+            .values(release_at=now + timedelta(minutes=policy.release_delay_minutes))
+        )
+    moved = session.execute(
+        sa.update(Appointment)
+        .where(Appointment.id == appointment.id, Appointment.status == Status.CONFIRMED)
+        .values(
+            starts_at=slots[0].starts_at,
+            ends_at=slots[-1].ends_at,
+            sequence=Appointment.sequence + 1,
+            reminder_3d_sent_at=None,
+            reminder_1d_sent_at=None,
+            rescheduled_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        raise InvalidState(_("Only a confirmed appointment can be moved."))
+    session.refresh(appointment)
+    session.expire(appointment, ["slots"])
+    notifications.queue_change_email(
+        session, appointment, issue_manage_token(session, appointment, now, policy), now
+    )
     return appointment
 
 

@@ -10,6 +10,7 @@ Message-ID as one message.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import secrets
@@ -155,14 +156,32 @@ def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
     email["Message-ID"] = message.message_id
     email["Auto-Submitted"] = "auto-generated"
     email.set_content(message.text_body)
+    html_part = None
     if message.html_body:
         email.add_alternative(message.html_body, subtype="html")
+        html_part = email.get_payload()[-1]
     for attachment in message.attachments or []:
         content_type, *parameters = str(attachment["content_type"]).split(";")
         maintype, _, subtype = content_type.strip().lower().partition("/")
         params = dict(_parameter(text) for text in parameters if "=" in text)
         content: str = attachment["content"]
-        if maintype == "text":
+        if attachment.get("encoding") == "base64":
+            data = base64.b64decode(content)
+            if attachment.get("content_id") and html_part is not None:
+                # An image the HTML shows with <img src="cid:…">.
+                html_part.add_related(
+                    data,
+                    maintype=maintype,
+                    subtype=subtype,
+                    cid=attachment["content_id"],
+                    filename=attachment["filename"],
+                    disposition="inline",
+                )
+                continue
+            email.add_attachment(
+                data, maintype=maintype, subtype=subtype, filename=attachment["filename"]
+            )
+        elif maintype == "text":
             email.add_attachment(
                 content, subtype=subtype, filename=attachment["filename"], params=params
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 from datetime import datetime
 from typing import Any
@@ -90,8 +91,43 @@ def _manage_url(appointment: Appointment, token: str) -> str:
     return f"{base}/manage/{appointment.reference}/{token}"
 
 
+QR_CONTENT_ID = "reference-qr@consular"
+
+
+def _calendar_attachments(
+    appointment: Appointment, now: datetime, *, with_qr: bool
+) -> list[dict[str, Any]]:
+    from consular.services.calendar import appointment_ics, reference_qr_png
+
+    attachments: list[dict[str, Any]] = [
+        {
+            "filename": f"{appointment.reference}.ics",
+            "content_type": "text/calendar; method="
+            + ("CANCEL" if appointment.status == "cancelled" else "PUBLISH"),
+            "content": appointment_ics(appointment, now),
+        }
+    ]
+    if with_qr:
+        attachments.append(
+            {
+                "filename": f"{appointment.reference}.png",
+                "content_type": "image/png",
+                "encoding": "base64",
+                "content": base64.b64encode(reference_qr_png(appointment.reference)).decode(),
+                "content_id": QR_CONTENT_ID,
+            }
+        )
+    return attachments
+
+
 def _queue_about(
-    session: Session, appointment: Appointment, kind: str, subject: str, now: datetime, **extra: Any
+    session: Session,
+    appointment: Appointment,
+    kind: str,
+    subject: str,
+    now: datetime,
+    attachments: list[dict[str, Any]] | None = None,
+    **extra: Any,
 ) -> OutboxMessage:
     context = appointment_context(appointment) | extra
     return queue_email(
@@ -103,6 +139,7 @@ def _queue_about(
         html_body=render_template(f"email/{kind}.html", **context),
         now=now,
         appointment=appointment,
+        attachments=attachments,
     )
 
 
@@ -121,7 +158,8 @@ def queue_code_email(
 def queue_confirmation_email(
     session: Session, appointment: Appointment, manage_token: str, now: datetime
 ) -> OutboxMessage:
-    """Email the confirmed appointment with everything the citizen needs on the day."""
+    """Email the confirmed appointment with everything the citizen needs on the day, the
+    calendar file and the QR code of the reference."""
     with force_locale(appointment.language):
         subject = _("Appointment confirmed: %(reference)s", reference=appointment.reference)
         return _queue_about(
@@ -130,14 +168,55 @@ def queue_confirmation_email(
             "confirmation",
             subject,
             now,
+            attachments=_calendar_attachments(appointment, now, with_qr=True),
             manage_url=_manage_url(appointment, manage_token),
+            qr_cid=QR_CONTENT_ID,
+        )
+
+
+def queue_change_email(
+    session: Session, appointment: Appointment, manage_token: str, now: datetime
+) -> OutboxMessage:
+    """Email the new time of a moved appointment, with the updated calendar file."""
+    with force_locale(appointment.language):
+        subject = _("New time for your appointment %(reference)s", reference=appointment.reference)
+        return _queue_about(
+            session,
+            appointment,
+            "change",
+            subject,
+            now,
+            attachments=_calendar_attachments(appointment, now, with_qr=True),
+            manage_url=_manage_url(appointment, manage_token),
+            qr_cid=QR_CONTENT_ID,
+        )
+
+
+def queue_reminder_email(
+    session: Session, appointment: Appointment, manage_token: str, days: int, now: datetime
+) -> OutboxMessage:
+    """Remind the citizen of the visit a few days before."""
+    with force_locale(appointment.language):
+        subject = _(
+            "Reminder: your consular appointment %(reference)s", reference=appointment.reference
+        )
+        return _queue_about(
+            session,
+            appointment,
+            "reminder",
+            subject,
+            now,
+            attachments=_calendar_attachments(appointment, now, with_qr=True),
+            manage_url=_manage_url(appointment, manage_token),
+            qr_cid=QR_CONTENT_ID,
+            days=days,
         )
 
 
 def queue_cancellation_email(
     session: Session, appointment: Appointment, now: datetime
 ) -> OutboxMessage:
-    """Email that the appointment is cancelled."""
+    """Email that the appointment is cancelled, with a calendar file that removes it."""
     with force_locale(appointment.language):
         subject = _("Appointment cancelled: %(reference)s", reference=appointment.reference)
         return _queue_about(
@@ -146,5 +225,6 @@ def queue_cancellation_email(
             "cancellation",
             subject,
             now,
+            attachments=_calendar_attachments(appointment, now, with_qr=False),
             book_url=current_app.config["PUBLIC_BASE_URL"].rstrip("/") + "/",
         )

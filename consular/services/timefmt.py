@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 
-from babel.dates import format_date, format_time, get_timezone_name
+from babel import Locale
+from babel.dates import format_date, format_skeleton, format_time, get_timezone_name
 
 
 def zone_label(zone: tzinfo, at: datetime, locale: str) -> str:
@@ -20,3 +21,21 @@ def local_date_text(at: datetime, zone: tzinfo, locale: str) -> str:
 def local_time_text(at: datetime, zone: tzinfo, locale: str) -> str:
     """A time of day in the office's zone, e.g. "09:30"."""
     return format_time(at.astimezone(zone), format="HH:mm", locale=locale)
+
+
+def day_text(day: date, locale: str, form: str = "full") -> str:
+    """A calendar day in the citizen's language ("full", "long", "medium" or a pattern)."""
+    return format_date(day, format=form, locale=locale)
+
+
+def month_text(day: date, locale: str) -> str:
+    """A month and year as a calendar heading, e.g. "December 2026"."""
+    return format_skeleton("yMMMM", day, locale=locale)
+
+
+def weekday_names(locale: str) -> list[tuple[str, str]]:
+    """Monday to Sunday as (abbreviation, full name) in the citizen's language."""
+    parsed = Locale.parse(locale)
+    short = parsed.days["format"]["abbreviated"]
+    full = parsed.days["format"]["wide"]
+    return [(short[i], full[i]) for i in range(7)]

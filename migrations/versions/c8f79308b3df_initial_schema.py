@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 41be8a43bef4
+Revision ID: c8f79308b3df
 Revises: 
-Create Date: 2026-11-29 04:40:49.464436
+Create Date: 2026-11-29 04:54:05.237176
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '41be8a43bef4'
+revision = 'c8f79308b3df'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -95,6 +95,9 @@ def upgrade():
     sa.Column('code_sends', sa.Integer(), nullable=False),
     sa.Column('hold_expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('sequence', sa.Integer(), nullable=False),
+    sa.Column('reminder_3d_sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('reminder_1d_sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('rescheduled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('cancelled_at', sa.DateTime(timezone=True), nullable=True),

@@ -1,0 +1,177 @@
+"""What the citizen pages need to know about a visit being chosen: office, services, month."""
+
+from __future__ import annotations
+
+import calendar
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from flask import abort, session
+from sqlalchemy.orm import Session
+
+from consular.models import Office, ServiceType
+from consular.services.availability import StartTime, VisitRules, visit_start_times
+
+MAX_REMEMBERED_APPOINTMENTS = 5
+
+
+def office_or_404(db_session: Session, code: str) -> Office:
+    """The office with this code, or a 404 page."""
+    office = db_session.scalar(sa.select(Office).where(Office.code == code))
+    if office is None:
+        abort(404)
+    return office
+
+
+def bookable_services(db_session: Session, office: Office) -> list[ServiceType]:
+    """The active services this office offers."""
+    return list(
+        db_session.scalars(
+            sa.select(ServiceType)
+            .where(ServiceType.is_active.is_(True), ServiceType.offices.any(Office.id == office.id))
+            .order_by(ServiceType.sort_order, ServiceType.id)
+        )
+    )
+
+
+def chosen_services(db_session: Session, office: Office, raw: str | None) -> list[ServiceType]:
+    """The services named in a comma-separated list, if all are offered here; else []."""
+    codes = [c for c in (raw or "").split(",") if c][:5]
+    if not codes or len(set(codes)) != len(codes):
+        return []
+    offered = {s.code: s for s in bookable_services(db_session, office)}
+    if any(code not in offered for code in codes):
+        return []
+    return [offered[c] for c in codes]
+
+
+@dataclass(frozen=True)
+class MonthView:
+    """A month calendar: weeks of days, each with how many start times are free."""
+
+    month: date
+    weeks: list[list[date | None]]
+    free_by_day: dict[date, int]
+    times_by_day: dict[date, list[StartTime]]
+    previous_month: date | None
+    next_month: date | None
+
+    def first_free_day(self) -> date | None:
+        return next((day for day, free in self.free_by_day.items() if free), None)
+
+
+def month_view(
+    db_session: Session,
+    office: Office,
+    services: list[ServiceType],
+    month: date,
+    now: datetime,
+) -> MonthView:
+    """Free start times for each day of a month, in one availability query."""
+    rules = VisitRules.for_services(services)
+    today = now.astimezone(office.zone).date()
+    first_month = today.replace(day=1)
+    last_day = rules.last_day(office, now)
+    last_month = last_day.replace(day=1)
+    month = min(max(month.replace(day=1), first_month), last_month)
+    month_end = month.replace(day=calendar.monthrange(month.year, month.month)[1])
+    starts = visit_start_times(db_session, office, rules, month, month_end, now)
+    times: OrderedDict[date, list[StartTime]] = OrderedDict()
+    for start in starts:
+        times.setdefault(start.starts_at.astimezone(office.zone).date(), []).append(start)
+    free = {day: sum(1 for s in options if s.available > 0) for day, options in times.items()}
+    weeks = [
+        [day if day.month == month.month else None for day in week]
+        for week in calendar.Calendar(firstweekday=0).monthdatescalendar(month.year, month.month)
+    ]
+    previous = (month - timedelta(days=1)).replace(day=1)
+    following = month_end + timedelta(days=1)
+    return MonthView(
+        month=month,
+        weeks=weeks,
+        free_by_day=free,
+        times_by_day=dict(times),
+        previous_month=previous if previous >= first_month else None,
+        next_month=following if following <= last_month else None,
+    )
+
+
+def next_free_times(
+    db_session: Session,
+    office: Office,
+    services: list[ServiceType],
+    now: datetime,
+    *,
+    around: datetime | None = None,
+    limit: int = 6,
+) -> list[StartTime]:
+    """The first free start times (after `around`, if given), over the booking horizon."""
+    rules = VisitRules.for_services(services)
+    today = now.astimezone(office.zone).date()
+    first = (around or now).astimezone(office.zone).date() if around else today
+    options = visit_start_times(db_session, office, rules, first, rules.last_day(office, now), now)
+    free = [o for o in options if o.available > 0]
+    if around is not None:
+        free.sort(key=lambda o: abs((o.starts_at - around).total_seconds()))
+        return sorted(free[:limit], key=lambda o: o.starts_at)
+    return free[:limit]
+
+
+def remember_token(reference: str, token: str) -> None:
+    """Let this browser manage the appointment without the emailed link."""
+    tokens = dict(session.get("manage", {}))
+    tokens.pop(reference, None)
+    tokens[reference] = token
+    while len(tokens) > MAX_REMEMBERED_APPOINTMENTS:
+        tokens.pop(next(iter(tokens)))
+    session["manage"] = tokens
+
+
+def remembered_token(reference: str) -> str:
+    """The manage token this browser holds for the appointment, or ''."""
+    return str(session.get("manage", {}).get(reference, ""))
+
+
+def parse_month(raw: str | None, default: date) -> date:
+    """A month given as YYYY-MM, or the default."""
+    try:
+        year, month = (int(part) for part in (raw or "").split("-"))
+        return date(year, month, 1)
+    except ValueError:
+        return default
+
+
+def parse_day(raw: str | None) -> date | None:
+    """A day given as YYYY-MM-DD, or None."""
+    try:
+        return date.fromisoformat(raw or "")
+    except ValueError:
+        return None
+
+
+def opening_hours(office: Office, weekday_names: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Opening hours as lines such as ("Mon–Fri", "09:00–12:30, 14:00–17:00")."""
+    by_day: dict[int, str] = {}
+    for weekday in range(7):
+        periods = [p for p in office.opening_periods if p.weekday == weekday]
+        if periods:
+            by_day[weekday] = ", ".join(
+                f"{p.opens_at:%H:%M}–{p.closes_at:%H:%M}"
+                for p in sorted(periods, key=lambda p: p.opens_at)
+            )
+    lines: list[tuple[str, str]] = []
+    run_start = None
+    for weekday in range(8):
+        hours = by_day.get(weekday) if weekday < 7 else None
+        if run_start is not None and (hours != by_day[run_start] or weekday == 7):
+            end = weekday - 1
+            days = weekday_names[run_start][0]
+            if end != run_start:
+                days = f"{days}–{weekday_names[end][0]}"
+            lines.append((days, by_day[run_start]))
+            run_start = None
+        if hours is not None and run_start is None:
+            run_start = weekday
+    return lines
