@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, g
 from flask.testing import FlaskClient
 
 from consular import create_app
@@ -54,7 +54,22 @@ def base_config(database_url: str, clock: Clock) -> dict[str, Any]:
         "MAIL_SMTP_HOST": "",
         "CLOCK": clock,
         "PUBLIC_BASE_URL": "http://consular.test",
+        # The test client speaks plain HTTP; production keeps the Secure flag.
+        "SESSION_COOKIE_SECURE": False,
     }
+
+
+class FreshGlobalsClient(FlaskClient):
+    """A test client whose every request starts with an empty `g`.
+
+    Tests hold one app context open (so they can use db.session), and requests reuse it;
+    without this, values cached in `g` (the chosen language, the signed-in user) would
+    leak from one request into the next, which never happens in production.
+    """
+
+    def open(self, *args: Any, **kwargs: Any):  # type: ignore[override]
+        g.__dict__.clear()
+        return super().open(*args, **kwargs)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -83,6 +98,7 @@ def clock() -> Clock:
 def app(database_url: str, clock: Clock) -> Iterator[Flask]:
     """The app on a clean database (every table emptied after each test)."""
     app = create_app(base_config(database_url, clock))
+    app.test_client_class = FreshGlobalsClient
     with app.app_context():
         yield app
         db.session.rollback()

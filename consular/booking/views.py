@@ -146,10 +146,10 @@ def _render_time_choice(
 ) -> str:
     now = clock_now()
     today = now.astimezone(office.zone).date()
-    view = month_view(
-        db.session, office, services, parse_month(request.args.get("month"), today), now
-    )
     day = parse_day(request.args.get("day"))
+    view = month_view(
+        db.session, office, services, parse_month(request.args.get("month"), day or today), now
+    )
     if day is None or day not in view.times_by_day:
         day = view.first_free_day()
     return render_template(

@@ -1,0 +1,338 @@
+"""The citizen pages, driven through the test client: every step, its errors and its guards."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+
+from consular.extensions import db
+from consular.models import Appointment, OutboxMessage, Slot, Status
+from tests.conftest import booking_body
+
+MONDAY_9 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # 09:00 in Seoul
+WEDNESDAY_10 = MONDAY_9 + timedelta(days=2, hours=1)
+
+APPLICANT = {
+    "given_name": "Aigerim",
+    "family_name": "Nurlanova",
+    "iin": "850502401238",
+    "passport_number": "N12345678",
+    "email": "aigerim@example.com",
+    "phone": "010-1234-5678",
+}
+
+
+@pytest.fixture
+def office(make_office, make_service):
+    passport = make_service(
+        "passport-renewal",
+        duration_minutes=30,
+        detail_sets=["current_passport"],
+        documents={"en": ["Current passport", "Photo"], "ru": ["Паспорт", "Фото"]},
+        fee={"en": "Fee paid at the desk"},
+    )
+    marriage = make_service("marriage-registration", duration_minutes=45, detail_sets=["spouse"])
+    return make_office("seoul", services=[passport, marriage])
+
+
+def details_url(start: datetime, services: str = "passport-renewal") -> str:
+    iso = quote(start.astimezone(UTC).isoformat())
+    return f"/book/seoul/details?services={services}&start={iso}"
+
+
+def passport_form(**overrides: str) -> dict[str, str]:
+    return APPLICANT | {"current_passport__expiry_date": "2027-03-01"} | overrides
+
+
+def last_code(recipient: str = "aigerim@example.com") -> str:
+    message = db.session.scalars(
+        sa.select(OutboxMessage)
+        .where(OutboxMessage.recipient == recipient, OutboxMessage.kind == "code")
+        .order_by(OutboxMessage.id.desc())
+    ).first()
+    return re.search(r"\b(\d{6})\b", message.text_body).group(1)
+
+
+def hold_visit(client, start=WEDNESDAY_10, **overrides) -> str:
+    data = passport_form(**overrides) | {
+        "services": "passport-renewal",
+        "start": start.astimezone(UTC).isoformat(),
+    }
+    response = client.post("/book/seoul/hold", data=data)
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return response.headers["Location"].rsplit("/", 1)[1]
+
+
+def book_visit(client, start=WEDNESDAY_10) -> str:
+    reference = hold_visit(client, start)
+    response = client.post(f"/book/hold/{reference}", data={"code": last_code()})
+    assert response.status_code == 302
+    return reference
+
+
+# Choosing
+
+
+def test_home_shows_offices_hours_services_and_both_actions(client, office) -> None:
+    page = client.get("/").get_data(as_text=True)
+    assert "Office seoul" in page
+    assert "09:00–12:30, 14:00–17:00" in page
+    assert "Service" in page and 'href="/book"' in page and 'href="/manage"' in page
+
+
+def test_language_comes_from_the_browser_and_then_from_the_switcher(client, office) -> None:
+    assert '<html lang="ru">' in client.get("/", headers={"Accept-Language": "ru"}).text
+    response = client.post("/language", data={"language": "ko", "next": "/book"})
+    assert response.headers["Location"] == "/book"
+    assert '<html lang="ko">' in client.get("/", headers={"Accept-Language": "ru"}).text
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example", "/\\evil"])
+def test_the_language_switch_never_redirects_elsewhere(client, office, target) -> None:
+    response = client.post("/language", data={"language": "en", "next": target})
+    assert response.headers["Location"] == "/"
+
+
+def test_choosing_no_service_comes_back_with_a_message(client, office) -> None:
+    response = client.post("/book/seoul", data={})
+    assert response.status_code == 400
+    assert "Choose at least one service" in response.text
+    chosen = client.post("/book/seoul", data={"service": ["passport-renewal"]})
+    assert chosen.headers["Location"].endswith("/book/seoul/time?services=passport-renewal")
+
+
+def test_the_calendar_marks_free_days_and_preselects_the_first(client, office) -> None:
+    page = client.get("/book/seoul/time?services=passport-renewal").text
+    assert 'aria-current="date"' in page
+    assert "Monday, November 30, 2026" in page  # the first free day is selected
+    assert "Saturday, November 28, 2026: no free times" in page.replace("&#39;", "'")
+    assert page.count('class="time-button"') >= 10
+    assert "Monday, November 30, 2026 at 09:00" in page  # full label for screen readers
+
+
+def test_unknown_office_or_services_never_fail(client, office) -> None:
+    assert client.get("/book/almaty").status_code == 404
+    assert client.get("/book/seoul/time?services=nope").status_code == 302
+    assert client.get("/book/seoul/time?services=passport-renewal&month=9999-99").status_code == 200
+    assert client.get("/book/seoul/details?services=passport-renewal&start=x").status_code == 404
+
+
+def test_a_closed_office_shows_its_message(client, office) -> None:
+    office.booking_open = False
+    office.booking_closed_message = {"en": "Closed while we move."}
+    db.session.commit()
+    page = client.get("/book/seoul").text
+    assert "Closed while we move." in page and 'name="service"' not in page
+
+
+# Details and review
+
+
+def test_bad_details_come_back_with_values_kept_and_messages_by_each_field(client, office) -> None:
+    response = client.post(
+        details_url(WEDNESDAY_10), data=passport_form(iin="900101300127", email="nope")
+    )
+    assert response.status_code == 422
+    page = response.text
+    assert 'value="Aigerim"' in page and 'value="900101300127"' in page
+    assert 'id="iin-error"' in page and 'id="email-error"' in page
+    assert 'href="#iin"' in page  # the error summary links to the field
+    assert 'aria-invalid="true"' in page
+
+
+def test_good_details_show_the_review_page_without_booking_anything(client, office) -> None:
+    response = client.post(details_url(WEDNESDAY_10), data=passport_form())
+    assert response.status_code == 200
+    assert "Check your booking" in response.text
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Appointment)) == 0
+
+
+def test_the_spouse_fields_appear_for_a_marriage(client, office) -> None:
+    page = client.get(details_url(WEDNESDAY_10, "marriage-registration")).text
+    assert 'name="spouse__given_name"' in page and 'name="spouse__iin"' in page
+    assert 'name="current_passport__expiry_date"' not in page
+
+
+@pytest.mark.parametrize(
+    "tampered",
+    [
+        {"services": "passport-renewal,nope"},
+        {"start": "2026-11-30T09:07:00+09:00"},
+        {"start": "2020-01-01T09:00:00+09:00"},
+        {"given_name": "A" * 100_000},
+        {"given_name": "\u202e\u0000"},
+        {"iin": "٨٥٠٥٠٢٤٠١٢٣٨"},
+    ],
+)
+def test_tampered_hold_requests_never_fail_or_book(client, office, tampered) -> None:
+    data = passport_form() | {
+        "services": "passport-renewal",
+        "start": WEDNESDAY_10.isoformat(),
+    }
+    response = client.post("/book/seoul/hold", data=data | tampered)
+    assert response.status_code in {404, 409, 422}
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Appointment)) == 0
+    assert db.session.scalar(sa.select(sa.func.sum(Slot.booked))) == 0
+
+
+def test_another_offices_slot_cannot_be_booked(client, office, make_office, make_service) -> None:
+    other = make_office("busan", services=[office.services[0]])
+    data = passport_form() | {
+        "services": "passport-renewal",
+        "start": (WEDNESDAY_10 + timedelta(minutes=7)).isoformat(),
+    }
+    assert client.post(f"/book/{other.code}/hold", data=data).status_code == 409
+
+
+# Hold and code
+
+
+def test_hold_then_code_confirms_the_booking(client, office) -> None:
+    reference = hold_visit(client)
+    page = client.get(f"/book/hold/{reference}").text
+    assert "aigerim@example.com" in page and 'data-countdown="600"' in page
+    wrong = client.post(f"/book/hold/{reference}", data={"code": "000000"})
+    assert wrong.status_code == 422 and "Attempts left: 4" in wrong.text
+    confirmed = client.post(f"/book/hold/{reference}", data={"code": last_code()})
+    assert confirmed.headers["Location"] == f"/appointment/{reference}"
+    page = client.get(f"/appointment/{reference}").text
+    assert reference in page and "<svg" in page
+    assert "Current passport" in page and "Fee paid at the desk" in page
+    assert "Korean Standard Time" in page
+
+
+def test_the_code_can_be_sent_again_a_limited_number_of_times(client, office) -> None:
+    reference = hold_visit(client)
+    first = last_code()
+    for _ in range(2):
+        client.post(f"/book/hold/{reference}/resend")
+    assert client.get(f"/book/hold/{reference}").text.count("Send the code again") == 0
+    follow = client.post(f"/book/hold/{reference}/resend", follow_redirects=True)
+    assert "cannot be sent again" in follow.text
+    codes = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == "code")).all()
+    assert len(codes) == 3
+    if first != last_code():
+        wrong = client.post(f"/book/hold/{reference}", data={"code": first})
+        assert wrong.status_code == 422  # the earlier code no longer works
+
+
+def test_an_expired_hold_says_so_and_prefills_the_next_try(client, office, clock) -> None:
+    reference = hold_visit(client)
+    clock.advance(minutes=11)
+    page = client.get(f"/book/hold/{reference}").text
+    assert "The time was not booked" in page
+    again = client.get(details_url(WEDNESDAY_10 + timedelta(hours=1))).text
+    assert 'value="Aigerim"' in again and 'value="2027-03-01"' in again
+
+
+def test_a_time_taken_meanwhile_offers_the_nearest_free_times(client, office, iins) -> None:
+    page = client.post(details_url(WEDNESDAY_10), data=passport_form())
+    assert "Check your booking" in page.text
+    for _ in range(2):  # someone else fills both desks through the API
+        body = booking_body(
+            office,
+            [office.services[0]],
+            WEDNESDAY_10,
+            applicant={"iin": next(iins), "email": "other@example.com"},
+            details={"current_passport": {"expiry_date": "2027-01-01"}},
+        )
+        assert client.post("/api/v1/appointments", json=body).status_code == 201
+    data = passport_form() | {"services": "passport-renewal", "start": WEDNESDAY_10.isoformat()}
+    response = client.post("/book/seoul/hold", data=data)
+    assert response.status_code == 409
+    assert "Someone else has just taken this time" in response.text
+    assert "10:30" in response.text and 'value="Aigerim"' in response.text
+
+
+def test_another_browser_cannot_see_a_hold_or_an_appointment(client, office, app) -> None:
+    reference = book_visit(client)
+    stranger = app.test_client()
+    for url in (
+        f"/book/hold/{reference}",
+        f"/appointment/{reference}",
+        f"/appointment/{reference}/calendar.ics",
+        f"/appointment/{reference}/reschedule",
+    ):
+        assert stranger.get(url).status_code == 404
+    assert stranger.post(f"/appointment/{reference}/cancel").status_code == 404
+
+
+# Managing
+
+
+def test_the_calendar_file_keeps_its_uid_and_raises_its_sequence(client, office) -> None:
+    reference = book_visit(client)
+    first = client.get(f"/appointment/{reference}/calendar.ics")
+    assert first.mimetype == "text/calendar"
+    assert f"UID:{reference}@" in first.text and "SEQUENCE:1" in first.text
+    page = client.get(f"/appointment/{reference}/reschedule").text
+    starts = re.findall(r'name="start" value="([^"]+)"', page)
+    moved = client.post(f"/appointment/{reference}/reschedule", data={"start": starts[3]})
+    assert moved.status_code == 302
+    second = client.get(f"/appointment/{reference}/calendar.ics")
+    assert f"UID:{reference}@" in second.text and "SEQUENCE:2" in second.text
+
+
+def test_reschedule_keeps_the_old_seats_until_the_delay_and_emails(client, office, clock) -> None:
+    reference = book_visit(client)
+    appointment = db.session.scalar(sa.select(Appointment))
+    old_slots = [s.id for s in appointment.slots]
+    new_start = (WEDNESDAY_10 + timedelta(days=1)).astimezone(office.zone).isoformat()
+    response = client.post(f"/appointment/{reference}/reschedule", data={"start": new_start})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert appointment.starts_at == WEDNESDAY_10 + timedelta(days=1)
+    assert all(db.session.get(Slot, s).booked == 1 for s in old_slots)  # not yet on sale
+    kinds = db.session.scalars(sa.select(OutboxMessage.kind).order_by(OutboxMessage.id)).all()
+    assert kinds[-1] == "change"
+    clock.advance(minutes=31)
+    page = client.get("/book/seoul/time?services=passport-renewal&day=2026-12-02").text
+    assert "Wednesday, December 2, 2026 at 10:00" in page  # the old time is free again
+
+
+def test_cancel_from_the_page_emails_and_frees_the_time_later(client, office) -> None:
+    reference = book_visit(client)
+    response = client.post(f"/appointment/{reference}/cancel", data={"reason": "Travel"})
+    assert response.status_code == 302
+    assert db.session.scalar(sa.select(Appointment.status)) == Status.CANCELLED
+    assert db.session.scalar(sa.select(Appointment.cancel_reason)) == "Travel"
+    page = client.get(f"/appointment/{reference}").text
+    assert "This appointment is cancelled" in page
+
+
+def test_manage_by_reference_and_iin(client, office, app) -> None:
+    reference = book_visit(client)
+    other = app.test_client()
+    wrong = other.post("/manage", data={"reference": reference, "iin": "900101300126"})
+    assert wrong.status_code == 422 and "No appointment matches" in wrong.text
+    typed = reference.lower().replace("-", " ")
+    right = other.post("/manage", data={"reference": typed, "iin": "850502401238"})
+    assert right.headers["Location"] == f"/appointment/{reference}"
+    assert other.get(f"/appointment/{reference}").status_code == 200
+
+
+def test_the_emailed_link_opens_the_appointment_and_leaves_the_address(client, office, app) -> None:
+    book_visit(client)
+    confirmation = db.session.scalars(
+        sa.select(OutboxMessage).where(OutboxMessage.kind == "confirmation")
+    ).one()
+    link = re.search(r"http://consular\.test(/manage/\S+)", confirmation.text_body).group(1)
+    other = app.test_client()
+    response = other.get(link)
+    assert response.status_code == 302 and "/manage/" not in response.headers["Location"]
+    assert other.get(link + "x").status_code == 404
+
+
+def test_confirmation_email_has_calendar_file_and_qr_code(client, office) -> None:
+    book_visit(client)
+    message = db.session.scalars(
+        sa.select(OutboxMessage).where(OutboxMessage.kind == "confirmation")
+    ).one()
+    kinds = {a["content_type"].split(";")[0] for a in message.attachments}
+    assert kinds == {"text/calendar", "image/png"}
+    assert "cid:" in message.html_body
+    assert "Current passport" in message.text_body and "Korean Standard Time" in message.text_body
