@@ -215,12 +215,7 @@ def details(office_code: str) -> Page:
         _prefill_from_expired(form, session.get("last_hold"))
     general_errors: list[str] = []
     if request.method == "POST" and form.validate_on_submit():
-        data = form.booking_data() | {
-            "office": office.code,
-            "services": [s.code for s in services],
-            "start": start.isoformat(),
-            "language": _locale(),
-        }
+        data = _booking_data(form, office, services, start)
         try:
             booking.parse_booking_request(db.session, data, clock_now(), _policy())
         except ValidationFailed as error:
@@ -231,7 +226,24 @@ def details(office_code: str) -> Page:
     elif request.method == "POST":
         general_errors = [_("The form has expired. Please check your details and send it again.")]
     status = 422 if request.method == "POST" else 200
-    page = render_template(
+    page = _render_details(office, services, start, form, general_errors)
+    return (page, status) if (general_errors or form.errors) else page
+
+
+def _booking_data(form, office: Office, services: list, start: datetime) -> dict[str, Any]:
+    """The form's values and the chosen visit, as the booking service reads them."""
+    return form.booking_data() | {
+        "office": office.code,
+        "services": [s.code for s in services],
+        "start": start.isoformat(),
+        "language": _locale(),
+    }
+
+
+def _render_details(
+    office: Office, services: list, start: datetime, form, general_errors: list[str]
+) -> str:
+    return render_template(
         "booking/details.html",
         office=office,
         services=services,
@@ -240,7 +252,6 @@ def details(office_code: str) -> Page:
         general_errors=general_errors,
         services_param=",".join(s.code for s in services),
     )
-    return (page, status) if (general_errors or form.errors) else page
 
 
 def _render_review(office: Office, services: list, start: datetime, form, **extra: Any) -> str:
@@ -270,12 +281,7 @@ def place_hold(office_code: str) -> Page:
             )
         )
     now = clock_now()
-    data = form.booking_data() | {
-        "office": office.code,
-        "services": [s.code for s in services],
-        "start": start.isoformat(),
-        "language": _locale(),
-    }
+    data = _booking_data(form, office, services, start)
     try:
         parsed = booking.parse_booking_request(db.session, data, now, _policy())
         placed = booking.place_hold(db.session, parsed, now, _policy())
@@ -287,15 +293,7 @@ def place_hold(office_code: str) -> Page:
     except ValidationFailed as error:
         db.session.rollback()
         general_errors = form.attach_errors(error.fields)
-        page = render_template(
-            "booking/details.html",
-            office=office,
-            services=services,
-            start=start,
-            form=form,
-            general_errors=general_errors,
-            services_param=",".join(s.code for s in services),
-        )
+        page = _render_details(office, services, start, form, general_errors)
         return page, 422
     except (DuplicateBooking, BookingClosed) as error:
         db.session.rollback()

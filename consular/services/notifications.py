@@ -155,23 +155,36 @@ def queue_code_email(
         )
 
 
+def _queue_with_ticket(
+    session: Session,
+    appointment: Appointment,
+    kind: str,
+    subject: str,
+    manage_token: str,
+    now: datetime,
+    **extra: Any,
+) -> OutboxMessage:
+    """An email about a booked visit: its details, the manage link, the calendar file and QR."""
+    return _queue_about(
+        session,
+        appointment,
+        kind,
+        subject,
+        now,
+        attachments=_calendar_attachments(appointment, now, with_qr=True),
+        manage_url=_manage_url(appointment, manage_token),
+        qr_cid=QR_CONTENT_ID,
+        **extra,
+    )
+
+
 def queue_confirmation_email(
     session: Session, appointment: Appointment, manage_token: str, now: datetime
 ) -> OutboxMessage:
-    """Email the confirmed appointment with everything the citizen needs on the day, the
-    calendar file and the QR code of the reference."""
+    """Email the confirmed appointment with everything the citizen needs on the day."""
     with force_locale(appointment.language):
         subject = _("Appointment confirmed: %(reference)s", reference=appointment.reference)
-        return _queue_about(
-            session,
-            appointment,
-            "confirmation",
-            subject,
-            now,
-            attachments=_calendar_attachments(appointment, now, with_qr=True),
-            manage_url=_manage_url(appointment, manage_token),
-            qr_cid=QR_CONTENT_ID,
-        )
+        return _queue_with_ticket(session, appointment, "confirmation", subject, manage_token, now)
 
 
 def queue_change_email(
@@ -180,16 +193,7 @@ def queue_change_email(
     """Email the new time of a moved appointment, with the updated calendar file."""
     with force_locale(appointment.language):
         subject = _("New time for your appointment %(reference)s", reference=appointment.reference)
-        return _queue_about(
-            session,
-            appointment,
-            "change",
-            subject,
-            now,
-            attachments=_calendar_attachments(appointment, now, with_qr=True),
-            manage_url=_manage_url(appointment, manage_token),
-            qr_cid=QR_CONTENT_ID,
-        )
+        return _queue_with_ticket(session, appointment, "change", subject, manage_token, now)
 
 
 def queue_reminder_email(
@@ -200,16 +204,8 @@ def queue_reminder_email(
         subject = _(
             "Reminder: your consular appointment %(reference)s", reference=appointment.reference
         )
-        return _queue_about(
-            session,
-            appointment,
-            "reminder",
-            subject,
-            now,
-            attachments=_calendar_attachments(appointment, now, with_qr=True),
-            manage_url=_manage_url(appointment, manage_token),
-            qr_cid=QR_CONTENT_ID,
-            days=days,
+        return _queue_with_ticket(
+            session, appointment, "reminder", subject, manage_token, now, days=days
         )
 
 
