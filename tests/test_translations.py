@@ -116,3 +116,40 @@ def test_catalog_compiles(catalog: Catalog) -> None:
     buffer = BytesIO()
     write_mo(buffer, catalog)
     assert buffer.getvalue(), "write_mo produced nothing"
+
+
+def _messages_in_the_source() -> set[str]:
+    """Every translatable message in the code and templates, extracted as `make messages` does."""
+    from babel.messages.extract import extract_from_dir
+
+    root = TRANSLATIONS.parent.parent
+    method_map = [
+        ("consular/**.py", "python"),
+        ("templates/**.html", "jinja2"),
+        ("templates/**.txt", "jinja2"),
+    ]
+    keywords = {
+        "_": None,
+        "gettext": None,
+        "ngettext": (1, 2),
+        "_l": None,
+        "lazy_gettext": None,
+    }
+    found: set[str] = set()
+    for _filename, _line, message, _comments, _context in extract_from_dir(
+        str(root),
+        method_map=method_map,
+        keywords=keywords,
+        directory_filter=lambda path: not any(
+            part in path for part in (".venv", "node_modules", ".git", "artifacts")
+        ),
+    ):
+        found.add(message if isinstance(message, str) else message[0])
+    return found
+
+
+def test_the_template_holds_every_message_of_the_source() -> None:
+    """Run `make messages` after changing user-facing text, or this fails."""
+    template = {_forms(m.id)[0] for m in _read(TEMPLATE) if m.id}
+    missing = sorted(_messages_in_the_source() - template)
+    assert missing == [], f"not in messages.pot (run `make messages`): {missing[:10]}"
