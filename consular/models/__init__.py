@@ -8,15 +8,29 @@ from consular.models.appointment import (
     Status,
     appointment_slot,
 )
+from consular.models.audit import AuditEntry
 from consular.models.base import Base, UTCDateTime, now_utc
 from consular.models.office import Office
 from consular.models.outbox import MailStatus, OutboxMessage
+from consular.models.queue import (
+    OPEN_TICKET_STATUSES,
+    Desk,
+    Ticket,
+    TicketCounter,
+    TicketStatus,
+)
 from consular.models.schedule import Closure, ClosureKind, OpeningPeriod, Slot
 from consular.models.service import ServiceType, office_service
 from consular.models.user import Role, User, user_office
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "AuditEntry",
+    "Desk",
+    "OPEN_TICKET_STATUSES",
+    "Ticket",
+    "TicketCounter",
+    "TicketStatus",
     "Appointment",
     "AppointmentService",
     "Base",

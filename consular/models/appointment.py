@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 class Status(StrEnum):
     HELD = "held"
     CONFIRMED = "confirmed"
+    CHECKED_IN = "checked_in"
+    CALLED = "called"
+    SERVED = "served"
+    NO_SHOW = "no_show"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
 
@@ -67,6 +71,10 @@ class Appointment(Base):
     reminder_3d_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reminder_1d_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     rescheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    called_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    served_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    no_show_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -22,6 +22,7 @@ class Office(Base):
     __tablename__ = "office"
     __table_args__ = (
         sa.CheckConstraint("slot_minutes BETWEEN 5 AND 240", name="slot_minutes_range"),
+        sa.CheckConstraint("walk_in_share BETWEEN 0 AND 100", name="walk_in_share_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -38,6 +39,10 @@ class Office(Base):
     booking_open: Mapped[bool] = mapped_column(default=True)
     booking_closed_message: Mapped[LocalizedText] = mapped_column(sa.JSON, default=dict)
     is_demo: Mapped[bool] = mapped_column(default=False)
+    # The letter of the office's queue tickets, e.g. "B" for B-017.
+    ticket_prefix: Mapped[str] = mapped_column(sa.String(2), default="A")
+    # Share of desk capacity kept for walk-ins and urgent cases, in percent.
+    walk_in_share: Mapped[int] = mapped_column(default=0)
 
     services: Mapped[list[ServiceType]] = relationship(
         secondary="office_service", back_populates="offices", order_by="ServiceType.sort_order"

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: c8f79308b3df
+Revision ID: 39bb380b8660
 Revises: 
-Create Date: 2026-11-29 04:54:05.237176
+Create Date: 2026-11-29 05:09:20.940411
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'c8f79308b3df'
+revision = '39bb380b8660'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -33,7 +33,10 @@ def upgrade():
     sa.Column('booking_open', sa.Boolean(), nullable=False),
     sa.Column('booking_closed_message', sa.JSON(), nullable=False),
     sa.Column('is_demo', sa.Boolean(), nullable=False),
+    sa.Column('ticket_prefix', sa.String(length=2), nullable=False),
+    sa.Column('walk_in_share', sa.Integer(), nullable=False),
     sa.CheckConstraint('slot_minutes BETWEEN 5 AND 240', name=op.f('ck_office_slot_minutes_range')),
+    sa.CheckConstraint('walk_in_share BETWEEN 0 AND 100', name=op.f('ck_office_walk_in_share_range')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_office')),
     sa.UniqueConstraint('code', name=op.f('uq_office_code')),
     sa.UniqueConstraint('reference_prefix', name=op.f('uq_office_reference_prefix'))
@@ -98,12 +101,16 @@ def upgrade():
     sa.Column('reminder_3d_sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('reminder_1d_sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('rescheduled_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('checked_in_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('called_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('served_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('no_show_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('cancelled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('expired_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('cancel_reason', sa.String(length=500), nullable=True),
-    sa.CheckConstraint("status IN ('held', 'confirmed', 'cancelled', 'expired')", name=op.f('ck_appointment_status_known')),
+    sa.CheckConstraint("status IN ('held', 'confirmed', 'checked_in', 'called', 'served', 'no_show', 'cancelled', 'expired')", name=op.f('ck_appointment_status_known')),
     sa.CheckConstraint('code_attempts >= 0', name=op.f('ck_appointment_code_attempts_nonnegative')),
     sa.CheckConstraint('starts_at < ends_at', name=op.f('ck_appointment_starts_before_ends')),
     sa.ForeignKeyConstraint(['office_id'], ['office.id'], name=op.f('fk_appointment_office_id_office')),
@@ -114,6 +121,25 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_appointment_iin'), ['iin'], unique=False)
         batch_op.create_index('ix_appointment_office_starts_at', ['office_id', 'starts_at'], unique=False)
         batch_op.create_index('ix_appointment_status_hold_expires_at', ['status', 'hold_expires_at'], unique=False)
+
+    op.create_table('audit_entry',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('office_id', sa.Integer(), nullable=True),
+    sa.Column('action', sa.String(length=64), nullable=False),
+    sa.Column('entity', sa.String(length=64), nullable=False),
+    sa.Column('entity_id', sa.String(length=64), nullable=True),
+    sa.Column('before', sa.JSON(), nullable=True),
+    sa.Column('after', sa.JSON(), nullable=True),
+    sa.ForeignKeyConstraint(['office_id'], ['office.id'], name=op.f('fk_audit_entry_office_id_office'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_audit_entry_user_id_user_account'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_entry'))
+    )
+    with op.batch_alter_table('audit_entry', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_audit_entry_at'), ['at'], unique=False)
+        batch_op.create_index('ix_audit_entry_office_at', ['office_id', 'at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_audit_entry_user_id'), ['user_id'], unique=False)
 
     op.create_table('closure',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -130,6 +156,15 @@ def upgrade():
     sa.ForeignKeyConstraint(['office_id'], ['office.id'], name=op.f('fk_closure_office_id_office'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_closure')),
     sa.UniqueConstraint('office_id', 'holiday_key', name=op.f('uq_closure_office_id_holiday_key'))
+    )
+    op.create_table('desk',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('office_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=32), nullable=False),
+    sa.Column('is_active', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['office_id'], ['office.id'], name=op.f('fk_desk_office_id_office'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_desk')),
+    sa.UniqueConstraint('office_id', 'name', name=op.f('uq_desk_office_id_name'))
     )
     op.create_table('office_service',
     sa.Column('office_id', sa.Integer(), nullable=False),
@@ -166,6 +201,13 @@ def upgrade():
     sa.ForeignKeyConstraint(['office_id'], ['office.id'], name=op.f('fk_slot_office_id_office'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_slot')),
     sa.UniqueConstraint('office_id', 'starts_at', name=op.f('uq_slot_office_id_starts_at'))
+    )
+    op.create_table('ticket_counter',
+    sa.Column('office_id', sa.Integer(), nullable=False),
+    sa.Column('service_day', sa.Date(), nullable=False),
+    sa.Column('last_number', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['office_id'], ['office.id'], name=op.f('fk_ticket_counter_office_id_office'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('office_id', 'service_day', name=op.f('pk_ticket_counter'))
     )
     op.create_table('user_office',
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -240,11 +282,50 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_outbox_message_appointment_id'), ['appointment_id'], unique=False)
         batch_op.create_index('ix_outbox_message_due', ['status', 'next_attempt_at'], unique=False)
 
+    op.create_table('ticket',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('office_id', sa.Integer(), nullable=False),
+    sa.Column('service_day', sa.Date(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('label', sa.String(length=16), nullable=False),
+    sa.Column('appointment_id', sa.Integer(), nullable=True),
+    sa.Column('service_type_id', sa.Integer(), nullable=True),
+    sa.Column('is_walk_in', sa.Boolean(), nullable=False),
+    sa.Column('is_priority', sa.Boolean(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('queue_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('arrived_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('desk_id', sa.Integer(), nullable=True),
+    sa.Column('clerk_id', sa.Integer(), nullable=True),
+    sa.Column('call_count', sa.Integer(), nullable=False),
+    sa.Column('first_called_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_called_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('note', sa.String(length=500), nullable=False),
+    sa.CheckConstraint("status IN ('waiting', 'called', 'parked', 'served', 'missed', 'cancelled')", name=op.f('ck_ticket_status_known')),
+    sa.CheckConstraint('call_count >= 0', name=op.f('ck_ticket_call_count_nonnegative')),
+    sa.CheckConstraint('number > 0', name=op.f('ck_ticket_number_positive')),
+    sa.ForeignKeyConstraint(['appointment_id'], ['appointment.id'], name=op.f('fk_ticket_appointment_id_appointment'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['clerk_id'], ['user_account.id'], name=op.f('fk_ticket_clerk_id_user_account')),
+    sa.ForeignKeyConstraint(['desk_id'], ['desk.id'], name=op.f('fk_ticket_desk_id_desk')),
+    sa.ForeignKeyConstraint(['office_id'], ['office.id'], name=op.f('fk_ticket_office_id_office')),
+    sa.ForeignKeyConstraint(['service_type_id'], ['service_type.id'], name=op.f('fk_ticket_service_type_id_service_type')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket')),
+    sa.UniqueConstraint('appointment_id', name=op.f('uq_ticket_appointment_id')),
+    sa.UniqueConstraint('office_id', 'service_day', 'number', name=op.f('uq_ticket_office_id_service_day_number'))
+    )
+    with op.batch_alter_table('ticket', schema=None) as batch_op:
+        batch_op.create_index('ix_ticket_queue', ['office_id', 'service_day', 'status'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('ticket', schema=None) as batch_op:
+        batch_op.drop_index('ix_ticket_queue')
+
+    op.drop_table('ticket')
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_message_due')
         batch_op.drop_index(batch_op.f('ix_outbox_message_appointment_id'))
@@ -263,10 +344,18 @@ def downgrade():
 
     op.drop_table('appointment_service')
     op.drop_table('user_office')
+    op.drop_table('ticket_counter')
     op.drop_table('slot')
     op.drop_table('opening_period')
     op.drop_table('office_service')
+    op.drop_table('desk')
     op.drop_table('closure')
+    with op.batch_alter_table('audit_entry', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_audit_entry_user_id'))
+        batch_op.drop_index('ix_audit_entry_office_at')
+        batch_op.drop_index(batch_op.f('ix_audit_entry_at'))
+
+    op.drop_table('audit_entry')
     with op.batch_alter_table('appointment', schema=None) as batch_op:
         batch_op.drop_index('ix_appointment_status_hold_expires_at')
         batch_op.drop_index('ix_appointment_office_starts_at')

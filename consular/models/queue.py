@@ -1,0 +1,99 @@
+"""The day's queue at an office: desks and the tickets of visitors waiting to be served."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from consular.models.base import Base, UTCDateTime, now_utc
+
+if TYPE_CHECKING:
+    from consular.models.appointment import Appointment
+    from consular.models.office import Office
+    from consular.models.service import ServiceType
+    from consular.models.user import User
+
+
+class Desk(Base):
+    """A counter where one clerk serves one visitor at a time."""
+
+    __tablename__ = "desk"
+    __table_args__ = (sa.UniqueConstraint("office_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(sa.ForeignKey("office.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(32))
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+    office: Mapped[Office] = relationship()
+
+
+class TicketStatus(StrEnum):
+    WAITING = "waiting"
+    CALLED = "called"
+    PARKED = "parked"
+    SERVED = "served"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+
+
+OPEN_TICKET_STATUSES = (TicketStatus.WAITING, TicketStatus.CALLED, TicketStatus.PARKED)
+_TICKET_STATUS_SQL = ", ".join(f"'{status.value}'" for status in TicketStatus)
+
+
+class Ticket(Base):
+    """A visitor's place in the day's queue, issued at check-in or for a walk-in."""
+
+    __tablename__ = "ticket"
+    __table_args__ = (
+        sa.UniqueConstraint("office_id", "service_day", "number"),
+        sa.CheckConstraint(f"status IN ({_TICKET_STATUS_SQL})", name="status_known"),
+        sa.CheckConstraint("number > 0", name="number_positive"),
+        sa.CheckConstraint("call_count >= 0", name="call_count_nonnegative"),
+        sa.Index("ix_ticket_queue", "office_id", "service_day", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(sa.ForeignKey("office.id"))
+    service_day: Mapped[date]
+    number: Mapped[int]
+    label: Mapped[str] = mapped_column(sa.String(16))
+    appointment_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("appointment.id", ondelete="SET NULL"), unique=True
+    )
+    service_type_id: Mapped[int | None] = mapped_column(sa.ForeignKey("service_type.id"))
+    is_walk_in: Mapped[bool] = mapped_column(default=False)
+    is_priority: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(sa.String(16), default=TicketStatus.WAITING)
+    # Appointment time for booked visitors, arrival for walk-ins: the queue's second key.
+    queue_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    arrived_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    desk_id: Mapped[int | None] = mapped_column(sa.ForeignKey("desk.id"))
+    clerk_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    call_count: Mapped[int] = mapped_column(default=0)
+    first_called_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_called_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(sa.String(500), default="")
+
+    office: Mapped[Office] = relationship()
+    appointment: Mapped[Appointment | None] = relationship()
+    service_type: Mapped[ServiceType | None] = relationship()
+    desk: Mapped[Desk | None] = relationship()
+    clerk: Mapped[User | None] = relationship()
+
+
+class TicketCounter(Base):
+    """The last ticket number issued at an office on a day; raised by a conditional update."""
+
+    __tablename__ = "ticket_counter"
+
+    office_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("office.id", ondelete="CASCADE"), primary_key=True
+    )
+    service_day: Mapped[date] = mapped_column(primary_key=True)
+    last_number: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,465 @@
+"""The day's queue: check-in, walk-ins, calling to desks, serving, and closing the day.
+
+Every change of a ticket is a conditional UPDATE on its expected status, so two clerks
+acting on the same ticket at the same instant can never both succeed.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from consular.models import (
+    Appointment,
+    AppointmentService,
+    Desk,
+    Office,
+    ServiceType,
+    Slot,
+    Status,
+    Ticket,
+    TicketCounter,
+    TicketStatus,
+    User,
+)
+from consular.services.audit import record
+from consular.services.errors import InvalidState, NotFound
+
+MAX_CALLS = 3
+EARLY_MARGIN = timedelta(minutes=30)
+LATE_MARGIN = timedelta(minutes=10)
+
+
+def service_day(office: Office, now: datetime) -> date:
+    """Today at the office, in its own time zone."""
+    return now.astimezone(office.zone).date()
+
+
+def _next_number(session: Session, office: Office, day: date) -> int:
+    """Raise the office's ticket counter for the day and return the new number."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(TicketCounter)
+        .values(office_id=office.id, service_day=day, last_number=0)
+        .on_conflict_do_nothing()
+    )
+    return session.execute(
+        sa.update(TicketCounter)
+        .where(TicketCounter.office_id == office.id, TicketCounter.service_day == day)
+        .values(last_number=TicketCounter.last_number + 1)
+        .returning(TicketCounter.last_number)
+    ).scalar_one()
+
+
+def _new_ticket(
+    session: Session, office: Office, now: datetime, queue_at: datetime, **fields: object
+) -> Ticket:
+    day = service_day(office, now)
+    number = _next_number(session, office, day)
+    ticket = Ticket(
+        office=office,
+        service_day=day,
+        number=number,
+        label=f"{office.ticket_prefix}-{number:03d}",
+        queue_at=queue_at,
+        arrived_at=now,
+        status=TicketStatus.WAITING,
+        **fields,
+    )
+    session.add(ticket)
+    session.flush()
+    return ticket
+
+
+def arrival_note(appointment: Appointment, now: datetime) -> str:
+    """'early', 'late' or '' for an arrival compared with the booked time."""
+    if now < appointment.starts_at - EARLY_MARGIN:
+        return "early"
+    if now > appointment.starts_at + LATE_MARGIN:
+        return "late"
+    return ""
+
+
+def check_in(session: Session, appointment: Appointment, actor: User, now: datetime) -> Ticket:
+    """Register the arrival of a booked visitor and issue the day's ticket."""
+    office = appointment.office
+    if appointment.starts_at.astimezone(office.zone).date() != service_day(office, now):
+        raise InvalidState(_("This appointment is not for today."))
+    checked = session.execute(
+        sa.update(Appointment)
+        .where(Appointment.id == appointment.id, Appointment.status == Status.CONFIRMED)
+        .values(status=Status.CHECKED_IN, checked_in_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if checked.rowcount != 1:
+        raise InvalidState(_("Only a confirmed appointment can be checked in."))
+    first_line = appointment.service_lines[0] if appointment.service_lines else None
+    ticket = _new_ticket(
+        session,
+        office,
+        now,
+        appointment.starts_at,
+        appointment_id=appointment.id,
+        service_type_id=first_line.service_type_id if first_line else None,
+        note=arrival_note(appointment, now),
+    )
+    session.refresh(appointment)
+    record(
+        session,
+        actor,
+        now,
+        "check_in",
+        ticket,
+        office_id=office.id,
+        after={"ticket": ticket.label, "appointment": appointment.reference},
+    )
+    return ticket
+
+
+def walk_in_allowance(session: Session, office: Office, now: datetime) -> int:
+    """How many base slots of today's desk capacity are kept for walk-ins."""
+    day = service_day(office, now)
+    start = datetime.combine(day, datetime.min.time(), tzinfo=office.zone)
+    seats = session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Slot.capacity), 0)).where(
+            Slot.office_id == office.id,
+            Slot.starts_at >= start,
+            Slot.starts_at < start + timedelta(days=1),
+        )
+    )
+    return math.ceil(int(seats or 0) * office.walk_in_share / max(1, 100 - office.walk_in_share))
+
+
+def walk_ins_used(session: Session, office: Office, now: datetime) -> int:
+    """Base slots taken today by ordinary (not urgent) walk-ins."""
+    tickets = session.scalars(
+        sa.select(Ticket).where(
+            Ticket.office_id == office.id,
+            Ticket.service_day == service_day(office, now),
+            Ticket.is_walk_in.is_(True),
+            Ticket.is_priority.is_(False),
+            Ticket.status != TicketStatus.CANCELLED,
+        )
+    ).all()
+    return sum(
+        math.ceil(
+            (t.service_type.duration_minutes if t.service_type else office.slot_minutes)
+            / office.slot_minutes
+        )
+        for t in tickets
+    )
+
+
+def issue_walk_in(
+    session: Session,
+    office: Office,
+    service: ServiceType,
+    actor: User,
+    now: datetime,
+    *,
+    urgent: bool = False,
+    note: str = "",
+) -> Ticket:
+    """Issue a ticket to a visitor without a booking, within the office's walk-in share;
+    an urgent case is always admitted and goes first."""
+    if not urgent:
+        needed = math.ceil(service.duration_minutes / office.slot_minutes)
+        if walk_ins_used(session, office, now) + needed > walk_in_allowance(session, office, now):
+            raise InvalidState(
+                _(
+                    "Today's capacity for walk-ins is used up. "
+                    "Offer a booking, or mark the case urgent."
+                )
+            )
+    ticket = _new_ticket(
+        session,
+        office,
+        now,
+        now,
+        service_type_id=service.id,
+        is_walk_in=True,
+        is_priority=urgent,
+        note=note[:500],
+    )
+    record(
+        session,
+        actor,
+        now,
+        "walk_in",
+        ticket,
+        office_id=office.id,
+        after={"ticket": ticket.label, "urgent": urgent, "service": service.code},
+    )
+    return ticket
+
+
+def waiting_order() -> list[sa.ColumnElement]:
+    """Priority first, then the appointment time (arrival for walk-ins), then arrival."""
+    return [Ticket.is_priority.desc(), Ticket.queue_at, Ticket.arrived_at, Ticket.id]
+
+
+def call_next(
+    session: Session, office: Office, desk: Desk, actor: User, now: datetime
+) -> Ticket | None:
+    """Call the next waiting ticket to the desk, or None when nobody waits.
+
+    On PostgreSQL the candidate row is locked with SKIP LOCKED, so clerks pressing at the
+    same instant take different tickets; everywhere, the conditional update on the status
+    is what guarantees that a ticket is called once.
+    """
+    if desk.office_id != office.id or not desk.is_active:
+        raise NotFound(_("There is no such desk."))
+    for _attempt in range(20):
+        query = (
+            sa.select(Ticket.id)
+            .where(
+                Ticket.office_id == office.id,
+                Ticket.service_day == service_day(office, now),
+                Ticket.status == TicketStatus.WAITING,
+            )
+            .order_by(*waiting_order())
+            .limit(1)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ticket_id = session.scalar(query)
+        if ticket_id is None:
+            return None
+        called = session.execute(
+            sa.update(Ticket)
+            .where(Ticket.id == ticket_id, Ticket.status == TicketStatus.WAITING)
+            .values(
+                status=TicketStatus.CALLED,
+                desk_id=desk.id,
+                clerk_id=actor.id,
+                call_count=1,
+                first_called_at=sa.func.coalesce(Ticket.first_called_at, now),
+                last_called_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if called.rowcount == 1:
+            ticket = session.get(Ticket, ticket_id)
+            assert ticket is not None
+            session.refresh(ticket)
+            _mirror_on_appointment(session, ticket, Status.CALLED, now)
+            record(
+                session,
+                actor,
+                now,
+                "call",
+                ticket,
+                office_id=office.id,
+                after={"ticket": ticket.label, "desk": desk.name},
+            )
+            return ticket
+    return None
+
+
+def _change(
+    session: Session,
+    ticket: Ticket,
+    actor: User,
+    now: datetime,
+    action: str,
+    expected: tuple[TicketStatus, ...],
+    **values: object,
+) -> Ticket:
+    before = {"status": ticket.status, "desk": ticket.desk.name if ticket.desk else None}
+    changed = session.execute(
+        sa.update(Ticket)
+        .where(Ticket.id == ticket.id, Ticket.status.in_(expected))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:
+        raise InvalidState(_("This ticket has changed meanwhile. Reload the page."))
+    session.refresh(ticket)
+    record(
+        session,
+        actor,
+        now,
+        action,
+        ticket,
+        office_id=ticket.office_id,
+        before=before,
+        after={"status": ticket.status, "desk": ticket.desk.name if ticket.desk else None},
+    )
+    return ticket
+
+
+def recall(session: Session, ticket: Ticket, actor: User, now: datetime) -> Ticket:
+    """Call the same ticket again; after three unanswered calls it is marked missed."""
+    if ticket.call_count >= MAX_CALLS:
+        ticket = _change(
+            session,
+            ticket,
+            actor,
+            now,
+            "missed",
+            (TicketStatus.CALLED,),
+            status=TicketStatus.MISSED,
+            finished_at=now,
+        )
+        _mirror_on_appointment(session, ticket, Status.NO_SHOW, now)
+        return ticket
+    return _change(
+        session,
+        ticket,
+        actor,
+        now,
+        "recall",
+        (TicketStatus.CALLED,),
+        call_count=Ticket.call_count + 1,
+        last_called_at=now,
+    )
+
+
+def park(session: Session, ticket: Ticket, actor: User, now: datetime) -> Ticket:
+    """Set a called visitor aside (for example, to fetch a document) without losing the place."""
+    return _change(
+        session, ticket, actor, now, "park", (TicketStatus.CALLED,), status=TicketStatus.PARKED
+    )
+
+
+def resume(session: Session, ticket: Ticket, actor: User, now: datetime) -> Ticket:
+    """Put a parked or missed ticket back in the queue at its place."""
+    ticket = _change(
+        session,
+        ticket,
+        actor,
+        now,
+        "resume",
+        (TicketStatus.PARKED, TicketStatus.MISSED),
+        status=TicketStatus.WAITING,
+        desk_id=None,
+        call_count=0,
+        finished_at=None,
+    )
+    _mirror_on_appointment(session, ticket, Status.CHECKED_IN, now)
+    return ticket
+
+
+def transfer(
+    session: Session, ticket: Ticket, actor: User, now: datetime, *, service: ServiceType | None
+) -> Ticket:
+    """Send a called visitor back to the queue, for another service, keeping the place."""
+    values: dict[str, object] = {"status": TicketStatus.WAITING, "desk_id": None, "call_count": 0}
+    if service is not None:
+        values["service_type_id"] = service.id
+    return _change(
+        session,
+        ticket,
+        actor,
+        now,
+        "transfer",
+        (TicketStatus.CALLED, TicketStatus.PARKED),
+        **values,
+    )
+
+
+def serve(session: Session, ticket: Ticket, actor: User, now: datetime) -> Ticket:
+    """Mark the visitor as served."""
+    ticket = _change(
+        session,
+        ticket,
+        actor,
+        now,
+        "served",
+        (TicketStatus.CALLED,),
+        status=TicketStatus.SERVED,
+        finished_at=now,
+    )
+    _mirror_on_appointment(session, ticket, Status.SERVED, now)
+    return ticket
+
+
+def _mirror_on_appointment(session: Session, ticket: Ticket, status: Status, now: datetime) -> None:
+    """Keep a booked visitor's appointment in step with the ticket."""
+    if ticket.appointment_id is None:
+        return
+    values: dict[str, object] = {"status": status}
+    if status == Status.CALLED:
+        values["called_at"] = now
+    elif status == Status.SERVED:
+        values["served_at"] = now
+    elif status == Status.NO_SHOW:
+        values["no_show_at"] = now
+    session.execute(
+        sa.update(Appointment)
+        .where(Appointment.id == ticket.appointment_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if status in (Status.SERVED, Status.NO_SHOW):
+        session.execute(
+            sa.update(AppointmentService)
+            .where(AppointmentService.appointment_id == ticket.appointment_id)
+            .values(is_active=False)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def mark_no_show(
+    session: Session, appointment: Appointment, actor: User | None, now: datetime
+) -> None:
+    """Mark a confirmed appointment whose visitor never came."""
+    marked = session.execute(
+        sa.update(Appointment)
+        .where(Appointment.id == appointment.id, Appointment.status == Status.CONFIRMED)
+        .values(status=Status.NO_SHOW, no_show_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if marked.rowcount != 1:
+        raise InvalidState(_("Only a confirmed appointment can be marked as a no-show."))
+    session.execute(
+        sa.update(AppointmentService)
+        .where(AppointmentService.appointment_id == appointment.id)
+        .values(is_active=False)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(appointment)
+    record(
+        session,
+        actor,
+        now,
+        "no_show",
+        appointment,
+        office_id=appointment.office_id,
+        before={"status": "confirmed"},
+        after={"status": "no_show"},
+    )
+
+
+def close_day(session: Session, office: Office, day: date, now: datetime) -> tuple[int, int]:
+    """At the end of a day: booked visitors who never came become no-shows, and tickets
+    still open are marked missed. Returns (no-shows, tickets closed). Safe to run again."""
+    start = datetime.combine(day, datetime.min.time(), tzinfo=office.zone)
+    absent = session.scalars(
+        sa.select(Appointment).where(
+            Appointment.office_id == office.id,
+            Appointment.status == Status.CONFIRMED,
+            Appointment.starts_at >= start,
+            Appointment.starts_at < start + timedelta(days=1),
+            Appointment.starts_at < now,
+        )
+    ).all()
+    for appointment in absent:
+        mark_no_show(session, appointment, None, now)
+    closed = session.execute(
+        sa.update(Ticket)
+        .where(
+            Ticket.office_id == office.id,
+            Ticket.service_day == day,
+            Ticket.status.in_([TicketStatus.WAITING, TicketStatus.CALLED, TicketStatus.PARKED]),
+        )
+        .values(status=TicketStatus.MISSED, finished_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return len(absent), int(closed or 0)
