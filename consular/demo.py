@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from consular.auth import hash_password
-from consular.models import Office, OpeningPeriod, Role, ServiceType, User
+from consular.models import Desk, Office, OpeningPeriod, Role, ServiceType, User
 from consular.services import schedule
 
 DEMO_LABEL = {
@@ -254,8 +254,12 @@ def _upsert_office(session: Session, spec: dict) -> Office:
         slot_minutes=15,
         booking_open=True,
         is_demo=True,
+        ticket_prefix=spec["reference_prefix"][0],
+        walk_in_share=10,
     )
     morning_desks, afternoon_desks = spec["desks"]
+    for number in range(1, max(spec["desks"]) + 1):
+        session.add(Desk(office=office, name=str(number)))
     for weekday in range(5):
         office.opening_periods.append(
             OpeningPeriod(

@@ -237,3 +237,17 @@ def tmp_folder(tmp_path: Path) -> Path:
 
 
 from tests.smtp import smtp_server  # noqa: E402,F401
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """Argon2 with its production cost makes every sign-in in the suite slow; tests of
+    behaviour need the same algorithm, not the same cost."""
+    import argon2
+
+    import consular.auth
+
+    production = consular.auth._hasher
+    consular.auth._hasher = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    consular.auth._hasher = production

@@ -5,6 +5,7 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
 from consular.extensions import db, login_manager
 from consular.models import User
@@ -37,6 +38,14 @@ def load_user(session_id: str) -> User | None:
 
 
 def init_app(app: Flask) -> None:
-    """Attach the account loader."""
+    """Attach the account loader and the sign-in pages."""
+    from consular.auth.views import bp
+
     login_manager.user_loader(load_user)
-    login_manager.session_protection = "strong"
+    # "basic" marks a session with another address or browser as not fresh; "strong" would
+    # sign out clerks whose address changes between two requests on the consulate network.
+    login_manager.session_protection = "basic"
+    login_manager.login_view = "auth.sign_in"
+    login_manager.login_message = _l("Please sign in to see this page.")
+    login_manager.login_message_category = "info"
+    app.register_blueprint(bp)

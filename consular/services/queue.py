@@ -463,3 +463,42 @@ def close_day(session: Session, office: Office, day: date, now: datetime) -> tup
         .execution_options(synchronize_session=False)
     ).rowcount
     return len(absent), int(closed or 0)
+
+
+def estimated_wait_minutes(session: Session, office: Office, now: datetime) -> int | None:
+    """How long a new arrival would wait, from today's real service times.
+
+    The average time from first call to served, times the tickets waiting, shared among
+    the desks that called someone today. None until the first visitor has been served.
+    """
+    today = service_day(office, now)
+    served = session.execute(
+        sa.select(Ticket.first_called_at, Ticket.finished_at, Ticket.desk_id).where(
+            Ticket.office_id == office.id,
+            Ticket.service_day == today,
+            Ticket.status == TicketStatus.SERVED,
+            Ticket.first_called_at.is_not(None),
+        )
+    ).all()
+    if not served:
+        return None
+    average = sum((row.finished_at - row.first_called_at).total_seconds() for row in served) / len(
+        served
+    )
+    desks = session.scalar(
+        sa.select(sa.func.count(sa.distinct(Ticket.desk_id))).where(
+            Ticket.office_id == office.id,
+            Ticket.service_day == today,
+            Ticket.desk_id.is_not(None),
+        )
+    )
+    waiting = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Ticket)
+        .where(
+            Ticket.office_id == office.id,
+            Ticket.service_day == today,
+            Ticket.status == TicketStatus.WAITING,
+        )
+    )
+    return math.ceil(average * int(waiting or 0) / max(1, int(desks or 1)) / 60)

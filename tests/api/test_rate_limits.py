@@ -53,5 +53,7 @@ def test_too_many_bookings_from_one_address_get_429_json(database_url, storage) 
                     "/api/v1/appointments", json={}, environ_base={"REMOTE_ADDR": "10.0.0.1"}
                 )
                 assert shared.status_code == 429
+                db.session.remove()
                 db.engine.dispose()
+        db.session.remove()
         db.engine.dispose()

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 39bb380b8660
+Revision ID: 4fb53a09b881
 Revises: 
-Create Date: 2026-11-29 05:09:20.940411
+Create Date: 2026-11-29 05:16:49.189824
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '39bb380b8660'
+revision = '4fb53a09b881'
 down_revision = None
 branch_labels = None
 depends_on = None

@@ -1,0 +1,102 @@
+"""Sign in, sign out and change the password."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from consular.auth.forms import ChangePasswordForm, SignInForm
+from consular.clock import now
+from consular.extensions import db, limiter
+from consular.services import accounts
+from consular.services.errors import ValidationFailed
+
+bp = Blueprint("auth", __name__, url_prefix="/staff")
+
+
+def _account_key() -> str:
+    return "sign-in:" + (request.form.get("email") or "").strip().lower()[:254]
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code != 302
+
+
+def _safe_next(target: str | None) -> str:
+    parts = urlsplit(target or "")
+    if parts.scheme or parts.netloc or not (target or "").startswith("/") or "\\" in (target or ""):
+        return url_for("staff.index")
+    return target or url_for("staff.index")
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@limiter.limit("20 per minute;100 per hour", methods=["POST"], deduct_when=_failed)
+@limiter.limit("5 per 15 minutes", methods=["POST"], key_func=_account_key, deduct_when=_failed)
+def sign_in() -> str | Response | tuple[str, int]:
+    """Sign a member of staff in."""
+    if current_user.is_authenticated:
+        return redirect(url_for("staff.index"))
+    form = SignInForm()
+    if form.validate_on_submit():
+        user = accounts.authenticate(
+            db.session, form.email.data or "", form.password.data or "", now()
+        )
+        if user is not None:
+            db.session.commit()
+            target = _safe_next(request.args.get("next"))
+            language = session.get("language")
+            session.clear()  # a new session on sign-in: nothing carried over from before
+            if language:
+                session["language"] = language
+            login_user(user)
+            if user.must_change_password:
+                flash(_("Please choose a new password before you go on."), "info")
+                return redirect(url_for("auth.change_password"))
+            return redirect(target)
+        form.password.errors = [_("The email address or the password is wrong.")]
+    status = 422 if request.method == "POST" else 200
+    return render_template("auth/sign_in.html", form=form), status
+
+
+@bp.post("/sign-out")
+@login_required
+def sign_out() -> Response:
+    """Sign out, ending this account's sessions on the server."""
+    accounts.end_sessions(current_user._get_current_object())
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash(_("You have signed out."), "success")
+    return redirect(url_for("auth.sign_in"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password() -> str | Response | tuple[str, int]:
+    """Change the password; every other session of the account ends."""
+    form = ChangePasswordForm()
+    user = current_user._get_current_object()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(
+                db.session,
+                user,
+                form.current_password.data or "",
+                form.new_password.data or "",
+                form.repeat_password.data or "",
+                now(),
+            )
+        except ValidationFailed as error:
+            for name, messages in error.fields.items():
+                form[name].errors = list(form[name].errors or []) + list(messages)
+        else:
+            db.session.commit()
+            login_user(user)  # this session goes on with the new session version
+            flash(_("Your password is changed. Other sessions have been signed out."), "success")
+            return redirect(url_for("staff.index"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("auth/change_password.html", form=form), status

@@ -1,0 +1,7 @@
+"""Pages for consulate staff: the day's queue, calling to desks, walk-ins and the display."""
+
+from flask import Blueprint
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+from consular.staff import views  # noqa: E402,F401

@@ -1,0 +1,31 @@
+"""Forms of the staff pages."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SelectField, StringField
+from wtforms.validators import InputRequired, Length
+
+
+class CheckInForm(FlaskForm):
+    reference = StringField(
+        _l("Booking reference"),
+        description=_l("Type it, or scan the QR code of the confirmation."),
+        validators=[InputRequired(message=_l("Enter the booking reference."))],
+        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
+    )
+
+
+class WalkInForm(FlaskForm):
+    service = SelectField(_l("Service"), coerce=int, validate_choice=True)
+    urgent = BooleanField(_l("Urgent case (served first, beyond the walk-in share)"))
+    note = StringField(_l("Note (optional)"), validators=[Length(max=200)])
+
+
+class DeskForm(FlaskForm):
+    desk = SelectField(_l("Your desk"), coerce=int, validate_choice=True)
+
+
+class TransferForm(FlaskForm):
+    service = SelectField(_l("Transfer to service"), coerce=int, validate_choice=True)

@@ -1,0 +1,557 @@
+"""Staff pages: each checks the account's office, calls one service, commits once."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from functools import wraps
+from typing import Any
+
+import sqlalchemy as sa
+from flask import (
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from consular.clock import now
+from consular.extensions import db
+from consular.models import (
+    Appointment,
+    Desk,
+    Office,
+    ServiceType,
+    Status,
+    Ticket,
+    TicketStatus,
+    User,
+)
+from consular.services import booking, queue
+from consular.services.errors import DomainError
+from consular.staff import bp
+from consular.staff.forms import CheckInForm, DeskForm, TransferForm, WalkInForm
+
+Page = str | WerkzeugResponse | tuple[str, int]
+
+
+def _user() -> User:
+    return current_user._get_current_object()  # type: ignore[no-any-return]
+
+
+def office_for_user(code: str) -> Office:
+    """The office with this code if the signed-in account may see it; else 404."""
+    office = db.session.scalar(sa.select(Office).where(Office.code == code))
+    if office is None or not _user().can_access_office(office.id):
+        abort(404)
+    return office
+
+
+def staff_page(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Sign-in required, and the password must have been changed when asked."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if _user().must_change_password:
+            return redirect(url_for("auth.change_password"))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def masked_iin(iin: str) -> str:
+    """An IIN with all but its last 4 digits hidden, for lists."""
+    return "•" * 8 + iin[-4:]
+
+
+def _desk(office: Office) -> Desk | None:
+    desk_id = session.get("desks", {}).get(str(office.id))
+    desk = db.session.get(Desk, desk_id) if desk_id else None
+    return desk if desk is not None and desk.office_id == office.id and desk.is_active else None
+
+
+def _day_bounds(office: Office, day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, datetime.min.time(), tzinfo=office.zone)
+    return start, start + timedelta(days=1)
+
+
+def _day_appointments(office: Office, day: date, search: str = "") -> list[Appointment]:
+    start, end = _day_bounds(office, day)
+    query = (
+        sa.select(Appointment)
+        .where(
+            Appointment.office_id == office.id,
+            Appointment.starts_at >= start,
+            Appointment.starts_at < end,
+            Appointment.status.not_in([Status.HELD, Status.EXPIRED]),
+        )
+        .order_by(Appointment.starts_at, Appointment.id)
+    )
+    term = search.strip()
+    if term:
+        like = f"%{term.lower()}%"
+        digits = "".join(c for c in term if c.isdigit())
+        conditions = [
+            sa.func.lower(Appointment.reference).like(like),
+            sa.func.lower(Appointment.given_name + " " + Appointment.family_name).like(like),
+            sa.func.lower(Appointment.family_name + " " + Appointment.given_name).like(like),
+        ]
+        if len(digits) >= 4:
+            conditions += [
+                Appointment.iin.like(f"%{digits}%"),
+                Appointment.phone.like(f"%{digits}%"),
+            ]
+        query = query.where(sa.or_(*conditions))
+    return list(db.session.scalars(query))
+
+
+def _tickets(office: Office, day: date) -> list[Ticket]:
+    return list(
+        db.session.scalars(
+            sa.select(Ticket)
+            .where(Ticket.office_id == office.id, Ticket.service_day == day)
+            .order_by(*queue.waiting_order())
+        )
+    )
+
+
+@bp.get("/")
+@staff_page
+def index() -> WerkzeugResponse:
+    """Open the queue of the account's first office."""
+    user = _user()
+    offices = (
+        list(db.session.scalars(sa.select(Office).order_by(Office.id)))
+        if user.is_admin
+        else user.offices
+    )
+    if not offices:
+        abort(404)
+    return redirect(url_for("staff.day", office_code=offices[0].code))
+
+
+@bp.get("/<office_code>")
+@staff_page
+def day(office_code: str) -> str:
+    """Show the day's appointments and tickets, the desk's current visitor and the actions."""
+    office = office_for_user(office_code)
+    moment = now()
+    today = queue.service_day(office, moment)
+    try:
+        shown = (
+            date.fromisoformat(request.args.get("day", "")) if request.args.get("day") else today
+        )
+    except ValueError:
+        shown = today
+    search = request.args.get("q", "")[:100]
+    desk = _desk(office)
+    desks = list(
+        db.session.scalars(
+            sa.select(Desk)
+            .where(Desk.office_id == office.id, Desk.is_active.is_(True))
+            .order_by(Desk.name)
+        )
+    )
+    desk_form = DeskForm()
+    desk_form.desk.choices = [(d.id, d.name) for d in desks]
+    if desk is not None:
+        desk_form.desk.data = desk.id
+    services = list(
+        db.session.scalars(
+            sa.select(ServiceType)
+            .where(ServiceType.is_active.is_(True), ServiceType.offices.any(Office.id == office.id))
+            .order_by(ServiceType.sort_order)
+        )
+    )
+    walk_in_form = WalkInForm()
+    walk_in_form.service.choices = [(s.id, s.display_name(_locale())) for s in services]
+    transfer_form = TransferForm()
+    transfer_form.service.choices = walk_in_form.service.choices
+    tickets = _tickets(office, shown)
+    current = next(
+        (
+            t
+            for t in tickets
+            if desk is not None and t.desk_id == desk.id and t.status == TicketStatus.CALLED
+        ),
+        None,
+    )
+    return render_template(
+        "staff/day.html",
+        office=office,
+        day=shown,
+        today=today,
+        search=search,
+        appointments=_day_appointments(office, shown, search),
+        tickets=tickets,
+        ticket_by_appointment={t.appointment_id: t for t in tickets if t.appointment_id},
+        desk=desk,
+        desk_form=desk_form,
+        check_in_form=CheckInForm(),
+        walk_in_form=walk_in_form,
+        transfer_form=transfer_form,
+        current=current,
+        masked_iin=masked_iin,
+        waiting=[t for t in tickets if t.status == TicketStatus.WAITING],
+        walk_in_left=max(
+            0,
+            queue.walk_in_allowance(db.session, office, moment)
+            - queue.walk_ins_used(db.session, office, moment),
+        ),
+        action_form=FlaskForm(),
+    )
+
+
+def _locale() -> str:
+    from flask_babel import get_locale
+
+    return str(get_locale() or "en")
+
+
+def _back(office: Office) -> WerkzeugResponse:
+    return redirect(url_for("staff.day", office_code=office.code))
+
+
+def _run(office: Office, action: Callable[[], Any], success: str | None = None) -> WerkzeugResponse:
+    """Run one queue action: commit on success, roll back and say why on refusal."""
+    if not FlaskForm().validate_on_submit():
+        flash(_("The form has expired. Please try again."), "error")
+        return _back(office)
+    try:
+        result = action()
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return _back(office)
+    db.session.commit()
+    if success:
+        flash(success.format(result=result) if result is not None else success, "success")
+    return _back(office)
+
+
+@bp.post("/<office_code>/desk")
+@staff_page
+def choose_desk(office_code: str) -> WerkzeugResponse:
+    """Remember which desk this clerk works at."""
+    office = office_for_user(office_code)
+    form = DeskForm()
+    form.desk.choices = [
+        (d.id, d.name)
+        for d in db.session.scalars(
+            sa.select(Desk).where(Desk.office_id == office.id, Desk.is_active.is_(True))
+        )
+    ]
+    if form.validate_on_submit():
+        desks = dict(session.get("desks", {}))
+        desks[str(office.id)] = form.desk.data
+        session["desks"] = desks
+    else:
+        flash(_("Choose one of this office's desks."), "error")
+    return _back(office)
+
+
+@bp.post("/<office_code>/check-in")
+@staff_page
+def check_in(office_code: str) -> WerkzeugResponse:
+    """Check a visitor in by reference and issue the ticket."""
+    office = office_for_user(office_code)
+    form = CheckInForm()
+    if not form.validate_on_submit():
+        flash(_("Enter the booking reference."), "error")
+        return _back(office)
+    appointment = booking.find_by_reference(db.session, form.reference.data or "")
+    if appointment is None or appointment.office_id != office.id:
+        flash(_("No appointment of this office has this reference."), "error")
+        return _back(office)
+    try:
+        ticket = queue.check_in(db.session, appointment, _user(), now())
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return _back(office)
+    label = ticket.label
+    note = ticket.note
+    db.session.commit()
+    message = _("Checked in: ticket %(ticket)s.", ticket=label)
+    if note == "early":
+        message += " " + _("The visitor is early.")
+    elif note == "late":
+        message += " " + _("The visitor is late.")
+    flash(message, "success")
+    return _back(office)
+
+
+@bp.post("/<office_code>/walk-in")
+@staff_page
+def walk_in(office_code: str) -> WerkzeugResponse:
+    """Issue a ticket to a visitor without a booking."""
+    office = office_for_user(office_code)
+    form = WalkInForm()
+    form.service.choices = [(s.id, s.code) for s in office.services if s.is_active]
+    if not form.validate_on_submit():
+        flash(_("Choose a service."), "error")
+        return _back(office)
+    service = db.session.get(ServiceType, form.service.data)
+    assert service is not None
+    try:
+        ticket = queue.issue_walk_in(
+            db.session,
+            office,
+            service,
+            _user(),
+            now(),
+            urgent=bool(form.urgent.data),
+            note=form.note.data or "",
+        )
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return _back(office)
+    label = ticket.label
+    db.session.commit()
+    flash(_("Walk-in ticket issued: %(ticket)s.", ticket=label), "success")
+    return _back(office)
+
+
+@bp.post("/<office_code>/call-next")
+@staff_page
+def call_next(office_code: str) -> WerkzeugResponse:
+    """Call the next waiting visitor to this clerk's desk."""
+    office = office_for_user(office_code)
+    desk = _desk(office)
+    if desk is None:
+        flash(_("Choose your desk first."), "error")
+        return _back(office)
+    try:
+        ticket = queue.call_next(db.session, office, desk, _user(), now())
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return _back(office)
+    if ticket is None:
+        flash(_("Nobody is waiting."), "info")
+        return _back(office)
+    label = ticket.label
+    db.session.commit()
+    flash(_("Called %(ticket)s to desk %(desk)s.", ticket=label, desk=desk.name), "success")
+    return _back(office)
+
+
+TICKET_ACTIONS = {
+    "recall": queue.recall,
+    "park": queue.park,
+    "resume": queue.resume,
+    "serve": queue.serve,
+}
+
+
+@bp.post("/<office_code>/tickets/<int:ticket_id>/<action>")
+@staff_page
+def ticket_action(office_code: str, ticket_id: int, action: str) -> WerkzeugResponse:
+    """Recall, park, resume, serve or transfer a ticket of this office."""
+    office = office_for_user(office_code)
+    ticket = db.session.get(Ticket, ticket_id)
+    if (
+        ticket is None
+        or ticket.office_id != office.id
+        or action not in {*TICKET_ACTIONS, "transfer"}
+    ):
+        abort(404)
+    if action == "transfer":
+        form = TransferForm()
+        form.service.choices = [(s.id, s.code) for s in office.services if s.is_active]
+        if not form.validate_on_submit():
+            flash(_("Choose a service."), "error")
+            return _back(office)
+        service = db.session.get(ServiceType, form.service.data)
+        return _run(
+            office, lambda: queue.transfer(db.session, ticket, _user(), now(), service=service)
+        )
+    return _run(office, lambda: TICKET_ACTIONS[action](db.session, ticket, _user(), now()))
+
+
+@bp.get("/<office_code>/appointments/<reference>")
+@staff_page
+def appointment(office_code: str, reference: str) -> str:
+    """Show one appointment in full (the only page with unmasked personal data)."""
+    office = office_for_user(office_code)
+    found = booking.find_by_reference(db.session, reference)
+    if found is None or found.office_id != office.id:
+        abort(404)
+    ticket = db.session.scalar(sa.select(Ticket).where(Ticket.appointment_id == found.id))
+    return render_template(
+        "staff/appointment.html",
+        office=office,
+        appointment=found,
+        ticket=ticket,
+        action_form=FlaskForm(),
+        check_in_form=CheckInForm(reference=found.reference),
+    )
+
+
+@bp.post("/<office_code>/appointments/<reference>/no-show")
+@staff_page
+def no_show(office_code: str, reference: str) -> WerkzeugResponse:
+    """Mark a booked visitor who did not come."""
+    office = office_for_user(office_code)
+    found = booking.find_by_reference(db.session, reference)
+    if found is None or found.office_id != office.id:
+        abort(404)
+    return _run(
+        office,
+        lambda: queue.mark_no_show(db.session, found, _user(), now()),
+        _("Marked as a no-show."),
+    )
+
+
+@bp.get("/<office_code>/day.csv")
+@staff_page
+def day_csv(office_code: str) -> Response:
+    """Export the day's appointments as CSV (IINs masked)."""
+    office = office_for_user(office_code)
+    try:
+        shown = date.fromisoformat(request.args.get("day", ""))
+    except ValueError:
+        shown = queue.service_day(office, now())
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        [
+            "time",
+            "reference",
+            "status",
+            "given_name",
+            "family_name",
+            "iin",
+            "phone",
+            "services",
+            "ticket",
+        ]
+    )
+    tickets = {t.appointment_id: t for t in _tickets(office, shown) if t.appointment_id}
+    for item in _day_appointments(office, shown):
+        writer.writerow(
+            [
+                item.starts_at.astimezone(office.zone).strftime("%H:%M"),
+                item.reference,
+                item.status,
+                _csv_safe(item.given_name),
+                _csv_safe(item.family_name),
+                masked_iin(item.iin),
+                item.phone,
+                "; ".join(str(line.snapshot.get("code")) for line in item.service_lines),
+                tickets[item.id].label if item.id in tickets else "",
+            ]
+        )
+    return Response(
+        "\ufeff" + buffer.getvalue(),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{office.code}-{shown.isoformat()}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _csv_safe(text: str) -> str:
+    """Keep spreadsheet programs from reading a cell as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+@bp.get("/<office_code>/print")
+@staff_page
+def day_print(office_code: str) -> str:
+    """A printable list of the day's appointments."""
+    office = office_for_user(office_code)
+    try:
+        shown = date.fromisoformat(request.args.get("day", ""))
+    except ValueError:
+        shown = queue.service_day(office, now())
+    return render_template(
+        "staff/print.html",
+        office=office,
+        day=shown,
+        appointments=_day_appointments(office, shown),
+        masked_iin=masked_iin,
+    )
+
+
+# The waiting-room display: public, ticket numbers and desks only.
+
+public = bp  # the display lives under /staff/<office>/display but needs no sign-in
+
+
+@bp.get("/<office_code>/display")
+def display(office_code: str) -> str:
+    """A screen for the waiting room: the latest calls, large; no names."""
+    office = db.session.scalar(sa.select(Office).where(Office.code == office_code))
+    if office is None:
+        abort(404)
+    return render_template("staff/display.html", office=office, feed=display_feed(office))
+
+
+@bp.get("/<office_code>/display.json")
+def display_json(office_code: str) -> Response:
+    """The display's data, polled by the screen every few seconds."""
+    office = db.session.scalar(sa.select(Office).where(Office.code == office_code))
+    if office is None:
+        abort(404)
+    response = jsonify(display_feed(office))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def display_feed(office: Office) -> dict[str, Any]:
+    """The latest calls (ticket and desk only), the number waiting and the estimated wait."""
+    moment = now()
+    today = queue.service_day(office, moment)
+    calls = db.session.execute(
+        sa.select(Ticket.id, Ticket.label, Desk.name, Ticket.last_called_at, Ticket.call_count)
+        .join(Desk, Desk.id == Ticket.desk_id)
+        .where(
+            Ticket.office_id == office.id,
+            Ticket.service_day == today,
+            Ticket.status == TicketStatus.CALLED,
+        )
+        .order_by(Ticket.last_called_at.desc())
+        .limit(8)
+    ).all()
+    waiting = (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Ticket)
+            .where(
+                Ticket.office_id == office.id,
+                Ticket.service_day == today,
+                Ticket.status == TicketStatus.WAITING,
+            )
+        )
+        or 0
+    )
+    return {
+        "calls": [
+            {"key": f"{row.id}-{row.call_count}", "ticket": row.label, "desk": row.name}
+            for row in calls
+        ],
+        "waiting": waiting,
+        "estimated_wait_minutes": queue.estimated_wait_minutes(db.session, office, moment),
+    }
+
+
+@bp.after_request
+def no_caching(response: WerkzeugResponse) -> WerkzeugResponse:
+    """Staff pages show personal data: never keep them in a cache."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response

@@ -1,0 +1,59 @@
+// Waiting-room display: poll the feed, update the calls without a reload, chime on a new call.
+(function () {
+  "use strict";
+  var main = document.querySelector("[data-feed]");
+  if (!main) { return; }
+  var url = main.getAttribute("data-feed");
+  var calls = document.getElementById("calls");
+  var seen = {};
+  calls.querySelectorAll("tr[data-key]").forEach(function (row) { seen[row.getAttribute("data-key")] = true; });
+
+  function chime() {
+    try {
+      var context = new (window.AudioContext || window.webkitAudioContext)();
+      [660, 880].forEach(function (frequency, index) {
+        var oscillator = context.createOscillator();
+        var gain = context.createGain();
+        oscillator.frequency.value = frequency;
+        oscillator.connect(gain);
+        gain.connect(context.destination);
+        var start = context.currentTime + index * 0.35;
+        gain.gain.setValueAtTime(0.3, start);
+        gain.gain.exponentialRampToValueAtTime(0.001, start + 0.3);
+        oscillator.start(start);
+        oscillator.stop(start + 0.32);
+      });
+    } catch (error) { /* no audio: the screen still updates */ }
+  }
+
+  function render(feed) {
+    var fresh = false;
+    calls.textContent = "";
+    feed.calls.forEach(function (call, index) {
+      var row = document.createElement("tr");
+      row.setAttribute("data-key", call.key);
+      if (!seen[call.key]) { fresh = true; seen[call.key] = true; row.className = "new-call"; }
+      if (index === 0) { row.className += " latest"; }
+      var ticket = document.createElement("td");
+      ticket.textContent = call.ticket;
+      var desk = document.createElement("td");
+      desk.textContent = call.desk;
+      row.appendChild(ticket);
+      row.appendChild(desk);
+      calls.appendChild(row);
+    });
+    document.getElementById("waiting").textContent = feed.waiting;
+    document.getElementById("wait").textContent =
+      feed.estimated_wait_minutes === null ? "–" : feed.estimated_wait_minutes;
+    if (fresh) { chime(); }
+  }
+
+  function poll() {
+    fetch(url, { cache: "no-store" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (feed) { if (feed) { render(feed); } })
+      .catch(function () { /* try again at the next tick */ })
+      .finally(function () { window.setTimeout(poll, 3000); });
+  }
+  window.setTimeout(poll, 3000);
+})();

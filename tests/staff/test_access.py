@@ -1,0 +1,188 @@
+"""Who may open which staff page: every URL against every kind of visitor, and sessions
+that end on the server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from consular.extensions import db
+from consular.models import AuditEntry, Desk, Ticket
+from tests.staff.conftest import PASSWORD, sign_in
+
+MONDAY_9 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
+
+# (method, url template) of every staff page; {office} is filled with seoul.
+STAFF_URLS = [
+    ("GET", "/staff/{office}"),
+    ("GET", "/staff/{office}/day.csv"),
+    ("GET", "/staff/{office}/print"),
+    ("GET", "/staff/{office}/appointments/SEL-ABCDEF"),
+    ("POST", "/staff/{office}/desk"),
+    ("POST", "/staff/{office}/check-in"),
+    ("POST", "/staff/{office}/walk-in"),
+    ("POST", "/staff/{office}/call-next"),
+    ("POST", "/staff/{office}/tickets/{ticket}/serve"),
+    ("POST", "/staff/{office}/tickets/{ticket}/recall"),
+    ("POST", "/staff/{office}/tickets/{ticket}/park"),
+    ("POST", "/staff/{office}/tickets/{ticket}/resume"),
+    ("POST", "/staff/{office}/tickets/{ticket}/transfer"),
+    ("POST", "/staff/{office}/appointments/SEL-ABCDEF/no-show"),
+]
+
+# What each visitor gets for a page of Seoul: a redirect to sign in, 404 for another
+# office's staff, and the page (or its own answer) for Seoul's staff and admins.
+EXPECTED = {
+    "anonymous": {302},
+    "clerk_busan": {404},
+    "clerk_seoul": {200, 302, 404},
+    "manager_seoul": {200, 302, 404},
+    "admin": {200, 302, 404},
+}
+
+
+@pytest.fixture
+def seoul_ticket(offices, accounts, clock) -> Ticket:
+    from consular.services import queue
+
+    seoul, _ = offices
+    clock.set(MONDAY_9)
+    ticket = queue.issue_walk_in(
+        db.session, seoul, seoul.services[0], accounts["clerk_seoul"], clock(), urgent=True
+    )
+    db.session.commit()
+    return ticket
+
+
+@pytest.mark.parametrize("who", list(EXPECTED))
+@pytest.mark.parametrize(("method", "url"), STAFF_URLS)
+def test_access_matrix(app, accounts, seoul_ticket, who, method, url) -> None:
+    client = app.test_client()
+    if who != "anonymous":
+        assert sign_in(client, accounts[who].email).status_code == 302
+    target = url.format(office="seoul", ticket=seoul_ticket.id)
+    response = client.open(target, method=method, data={})
+    assert response.status_code in EXPECTED[who], (who, method, target, response.status_code)
+    if who == "anonymous":
+        assert "/staff/sign-in" in response.headers["Location"]
+    if who == "clerk_busan":
+        db.session.refresh(seoul_ticket)
+        assert seoul_ticket.status == "waiting"  # nothing changed
+
+
+def test_a_busan_clerk_cannot_reach_seoul_by_any_id(app, offices, accounts, seoul_ticket):
+    seoul, busan = offices
+    client = app.test_client()
+    sign_in(client, accounts["clerk_busan"].email)
+    seoul_desk = db.session.scalar(sa.select(Desk).where(Desk.office_id == seoul.id))
+    # Seoul's ticket through Busan's URL, and Seoul's desk chosen at Busan.
+    assert client.post(f"/staff/busan/tickets/{seoul_ticket.id}/serve").status_code == 404
+    client.post("/staff/busan/desk", data={"desk": seoul_desk.id})
+    response = client.post("/staff/busan/call-next", follow_redirects=True)
+    assert "Choose your desk first" in response.text
+    db.session.refresh(seoul_ticket)
+    assert seoul_ticket.status == "waiting"
+
+
+def test_the_display_is_public_and_shows_no_names(app, offices, seoul_ticket) -> None:
+    client = app.test_client()
+    page = client.get("/staff/seoul/display")
+    assert page.status_code == 200
+    feed = client.get("/staff/seoul/display.json").get_json()
+    assert set(feed) == {"calls", "waiting", "estimated_wait_minutes"}
+    assert feed["waiting"] == 1
+
+
+def test_wrong_password_and_unknown_account_get_the_same_answer(app, accounts) -> None:
+    client = app.test_client()
+    wrong = sign_in(client, accounts["clerk_seoul"].email, "wrong password!")
+    unknown = sign_in(client, "nobody@example.org")
+    assert wrong.status_code == unknown.status_code == 422
+    assert "email address or the password is wrong" in wrong.text
+    assert "email address or the password is wrong" in unknown.text
+
+
+def test_a_deactivated_account_cannot_sign_in_and_its_sessions_end(app, accounts) -> None:
+    client = app.test_client()
+    sign_in(client, accounts["clerk_seoul"].email)
+    assert client.get("/staff/seoul").status_code == 200
+    accounts["clerk_seoul"].active = False
+    db.session.commit()
+    assert client.get("/staff/seoul").status_code == 302
+    assert sign_in(app.test_client(), accounts["clerk_seoul"].email).status_code == 422
+
+
+def _session_cookie(client) -> str:
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    return cookie.value
+
+
+def test_a_copied_cookie_stops_working_after_sign_out(app, accounts) -> None:
+    client = app.test_client()
+    sign_in(client, accounts["clerk_seoul"].email)
+    copied = _session_cookie(client)
+    thief = app.test_client()
+    thief.set_cookie("session", copied)
+    assert thief.get("/staff/seoul").status_code == 200
+    client.post("/staff/sign-out")
+    thief.set_cookie("session", copied)
+    assert thief.get("/staff/seoul").status_code == 302
+
+
+def test_a_copied_cookie_stops_working_after_a_password_change(app, accounts) -> None:
+    client = app.test_client()
+    sign_in(client, accounts["clerk_seoul"].email)
+    copied = _session_cookie(client)
+    response = client.post(
+        "/staff/password",
+        data={
+            "current_password": PASSWORD,
+            "new_password": "a brand new passphrase",
+            "repeat_password": "a brand new passphrase",
+        },
+    )
+    assert response.status_code == 302
+    assert client.get("/staff/seoul").status_code == 200  # this session goes on
+    thief = app.test_client()
+    thief.set_cookie("session", copied)
+    assert thief.get("/staff/seoul").status_code == 302
+    assert sign_in(app.test_client(), accounts["clerk_seoul"].email).status_code == 422
+    assert (
+        sign_in(
+            app.test_client(), accounts["clerk_seoul"].email, "a brand new passphrase"
+        ).status_code
+        == 302
+    )
+    assert db.session.scalar(sa.select(AuditEntry.action)) == "change_password"
+
+
+def test_password_rules(app, accounts) -> None:
+    client = app.test_client()
+    sign_in(client, accounts["clerk_seoul"].email)
+    response = client.post(
+        "/staff/password",
+        data={"current_password": "nope", "new_password": "short", "repeat_password": "other"},
+    )
+    assert response.status_code == 422
+    assert "current password is wrong" in response.text
+    assert "at least 12 characters" in response.text
+    assert "not the same" in response.text
+
+
+def test_cookies_are_httponly_and_samesite(app, accounts) -> None:
+    client = app.test_client()
+    response = sign_in(client, accounts["clerk_seoul"].email)
+    header = response.headers["Set-Cookie"]
+    assert "HttpOnly" in header and "SameSite=Lax" in header
+
+
+def test_sign_in_redirects_only_to_local_pages(app, accounts) -> None:
+    client = app.test_client()
+    response = client.post(
+        "/staff/sign-in?next=https://evil.example/",
+        data={"email": accounts["clerk_seoul"].email, "password": PASSWORD},
+    )
+    assert response.headers["Location"] == "/staff/"
