@@ -91,6 +91,10 @@ class Slot(Base):
     # Seats taken by appointments that still hold them (held, confirmed, or released later).
     booked: Mapped[int] = mapped_column(default=0)
     is_blocked: Mapped[bool] = mapped_column(default=False)
+    # Kept only because appointments still hold seats in it after a schedule change.
+    outside_schedule: Mapped[bool] = mapped_column(default=False)
+    # A manager chose to keep the appointments of a slot outside the schedule.
+    is_kept: Mapped[bool] = mapped_column(default=False)
 
     office: Mapped[Office] = relationship()
 

@@ -568,8 +568,12 @@ def cancel_appointment(
     policy: BookingPolicy,
     *,
     enforce_cutoff: bool = True,
+    notify: bool = True,
 ) -> Appointment:
-    """Cancel a held or confirmed appointment; its seats return after the release delay."""
+    """Cancel a held or confirmed appointment; its seats return after the release delay.
+
+    `notify=False` leaves the email to the caller (a schedule change sends its own).
+    """
     if appointment.status not in ACTIVE_STATUSES or appointment.is_hold_expired(now):
         raise InvalidState(_("This appointment is not active."))
     if enforce_cutoff and now > cancellation_deadline(appointment):
@@ -592,7 +596,7 @@ def cancel_appointment(
         session, [appointment.id], now + timedelta(minutes=policy.release_delay_minutes)
     )
     session.refresh(appointment)
-    if was_confirmed:
+    if was_confirmed and notify:
         notifications.queue_cancellation_email(session, appointment, now)
     return appointment
 

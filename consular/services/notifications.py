@@ -224,3 +224,24 @@ def queue_cancellation_email(
             attachments=_calendar_attachments(appointment, now, with_qr=False),
             book_url=current_app.config["PUBLIC_BASE_URL"].rstrip("/") + "/",
         )
+
+
+def queue_schedule_change_email(
+    session: Session, appointment: Appointment, message: str, now: datetime
+) -> OutboxMessage:
+    """Email that the office had to cancel the appointment, with its reason and a link to book."""
+    with force_locale(appointment.language):
+        subject = _(
+            "Your appointment %(reference)s is cancelled by the office",
+            reference=appointment.reference,
+        )
+        return _queue_about(
+            session,
+            appointment,
+            "schedule_change",
+            subject,
+            now,
+            attachments=_calendar_attachments(appointment, now, with_qr=False),
+            office_message=message,
+            book_url=current_app.config["PUBLIC_BASE_URL"].rstrip("/") + "/book",
+        )

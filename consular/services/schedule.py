@@ -9,9 +9,22 @@ from zoneinfo import ZoneInfo
 
 import holidays
 import sqlalchemy as sa
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from consular.models import Closure, ClosureKind, Office, OpeningPeriod, Slot
+from consular.models import (
+    Appointment,
+    Closure,
+    ClosureKind,
+    Office,
+    OpeningPeriod,
+    Slot,
+    Status,
+    User,
+    appointment_slot,
+)
+from consular.services.audit import record
+from consular.services.errors import ValidationFailed
 
 HOLIDAY_COUNTRIES: dict[str, str] = {"KR": "Korean public holiday", "KZ": "Kazakh public holiday"}
 
@@ -98,13 +111,18 @@ def sync_slots(session: Session, office: Office, now: datetime, horizon_days: in
         plan = planned.get(starts_at)
         if plan is not None and plan.ends_at == slot.ends_at:
             capacity = max(plan.capacity, slot.booked)
-            if slot.capacity != capacity:
+            if slot.capacity != capacity or slot.outside_schedule:
                 slot.capacity = capacity
+                slot.outside_schedule = slot.is_kept = False
                 changes.updated += 1
         elif slot.booked == 0:
             session.delete(slot)
             changes.removed += 1
         else:
+            # Bookings are never dropped silently: the slot stays, closed to new bookings,
+            # until a manager keeps or cancels the appointments in it.
+            slot.capacity = slot.booked
+            slot.outside_schedule = True
             changes.orphaned += 1
     new_rows = [
         {
@@ -114,6 +132,8 @@ def sync_slots(session: Session, office: Office, now: datetime, horizon_days: in
             "capacity": plan.capacity,
             "booked": 0,
             "is_blocked": False,
+            "outside_schedule": False,
+            "is_kept": False,
         }
         for starts_at, plan in planned.items()
         if starts_at not in existing
@@ -154,3 +174,166 @@ def load_public_holidays(session: Session, office: Office, years: list[int]) -> 
             added += 1
     session.flush()
     return added
+
+
+def affected_appointments_query(office: Office) -> sa.Select:
+    """Active appointments holding seats in slots the schedule no longer has, not yet kept."""
+    return (
+        sa.select(Appointment)
+        .where(
+            Appointment.office_id == office.id,
+            Appointment.status.in_([Status.HELD, Status.CONFIRMED]),
+            Appointment.id.in_(
+                sa.select(appointment_slot.c.appointment_id)
+                .join(Slot, Slot.id == appointment_slot.c.slot_id)
+                .where(
+                    Slot.outside_schedule.is_(True),
+                    Slot.is_kept.is_(False),
+                    appointment_slot.c.holds_seat.is_(True),
+                    appointment_slot.c.release_at.is_(None),
+                )
+            ),
+        )
+        .order_by(Appointment.starts_at)
+    )
+
+
+def keep_affected(session: Session, appointment: Appointment, actor: User, now: datetime) -> None:
+    """Keep an appointment whose slots left the schedule: they stay, full to new bookings."""
+    for slot in appointment.slots:
+        if slot.outside_schedule:
+            slot.is_kept = True
+            slot.capacity = slot.booked
+    session.flush()
+    record(
+        session,
+        actor,
+        now,
+        "keep_outside_schedule",
+        appointment,
+        office_id=appointment.office_id,
+    )
+
+
+def replace_opening_periods(
+    session: Session,
+    office: Office,
+    periods: list[tuple[int, time, time, int]],
+    actor: User,
+    now: datetime,
+    horizon_days: int,
+) -> SlotChanges:
+    """Set the office's weekly hours and desks, then regenerate its slots."""
+    for weekday in range(7):
+        day = sorted((p for p in periods if p[0] == weekday), key=lambda p: p[1])
+        for _weekday, opens, closes, desks in day:
+            if not opens < closes:
+                raise ValidationFailed({"periods": [_("A period must close after it opens.")]})
+            if not 1 <= desks <= 100:
+                raise ValidationFailed({"periods": [_("Desks must be between 1 and 100.")]})
+        for first, second in zip(day, day[1:], strict=False):
+            if second[1] < first[2]:
+                raise ValidationFailed({"periods": [_("Two periods of the same day overlap.")]})
+    before = [_period_text(p) for p in office.opening_periods]
+    office.opening_periods.clear()
+    session.flush()
+    for weekday, opens, closes, desks in periods:
+        office.opening_periods.append(
+            OpeningPeriod(weekday=weekday, opens_at=opens, closes_at=closes, desks=desks)
+        )
+    session.flush()
+    record(
+        session,
+        actor,
+        now,
+        "opening_hours",
+        office,
+        office_id=office.id,
+        before={"periods": before},
+        after={"periods": [_period_text(p) for p in office.opening_periods]},
+    )
+    return sync_slots(session, office, now, horizon_days)
+
+
+def _period_text(period: OpeningPeriod) -> str:
+    return f"{period.weekday} {period.opens_at:%H:%M}-{period.closes_at:%H:%M} x{period.desks}"
+
+
+def add_closure(
+    session: Session,
+    office: Office,
+    first_day: date,
+    last_day: date,
+    reason: str,
+    actor: User,
+    now: datetime,
+    horizon_days: int,
+) -> SlotChanges:
+    """Close the office for a day or a range of days, then regenerate its slots."""
+    if last_day < first_day:
+        raise ValidationFailed({"last_day": [_("The last day is before the first day.")]})
+    if (last_day - first_day).days > 366:
+        raise ValidationFailed({"last_day": [_("A closure can last at most a year.")]})
+    closure = Closure(
+        office=office,
+        first_day=first_day,
+        last_day=last_day,
+        reason=reason.strip()[:500],
+        kind=ClosureKind.MANUAL,
+    )
+    session.add(closure)
+    session.flush()
+    record(
+        session,
+        actor,
+        now,
+        "add_closure",
+        closure,
+        office_id=office.id,
+        after={
+            "first_day": first_day.isoformat(),
+            "last_day": last_day.isoformat(),
+            "reason": closure.reason,
+        },
+    )
+    session.refresh(office, ["closures"])
+    return sync_slots(session, office, now, horizon_days)
+
+
+def remove_closure(
+    session: Session, closure: Closure, actor: User, now: datetime, horizon_days: int
+) -> SlotChanges:
+    """Reopen the days of a closure; a public holiday stays removed when holidays reload."""
+    closure.is_active = False
+    session.flush()
+    record(
+        session,
+        actor,
+        now,
+        "remove_closure",
+        closure,
+        office_id=closure.office_id,
+        before={"first_day": closure.first_day.isoformat(), "reason": closure.reason},
+    )
+    office = closure.office
+    session.refresh(office, ["closures"])
+    return sync_slots(session, office, now, horizon_days)
+
+
+def set_slot_blocked(
+    session: Session, slot: Slot, blocked: bool, actor: User, now: datetime
+) -> None:
+    """Block a single slot from online booking, or reopen it."""
+    before = slot.is_blocked
+    slot.is_blocked = blocked
+    session.flush()
+    record(
+        session,
+        actor,
+        now,
+        "block_slot" if blocked else "reopen_slot",
+        slot,
+        office_id=slot.office_id,
+        before={"blocked": before},
+        after={"blocked": blocked},
+    )

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 4fb53a09b881
+Revision ID: 8e37e87a2d75
 Revises: 
-Create Date: 2026-11-29 05:16:49.189824
+Create Date: 2026-11-29 05:32:26.124291
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '4fb53a09b881'
+revision = '8e37e87a2d75'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -194,6 +194,8 @@ def upgrade():
     sa.Column('capacity', sa.Integer(), nullable=False),
     sa.Column('booked', sa.Integer(), nullable=False),
     sa.Column('is_blocked', sa.Boolean(), nullable=False),
+    sa.Column('outside_schedule', sa.Boolean(), nullable=False),
+    sa.Column('is_kept', sa.Boolean(), nullable=False),
     sa.CheckConstraint('booked <= capacity', name=op.f('ck_slot_booked_within_capacity')),
     sa.CheckConstraint('booked >= 0', name=op.f('ck_slot_booked_nonnegative')),
     sa.CheckConstraint('capacity >= 0', name=op.f('ck_slot_capacity_nonnegative')),

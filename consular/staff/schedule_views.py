@@ -1,0 +1,326 @@
+"""Managers' schedule pages: hours and desks, closures, online booking, walk-in share,
+single slots, the week's load, and the bookings a change leaves outside the schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from functools import wraps
+from typing import Any
+
+import sqlalchemy as sa
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+
+from consular.clock import now
+from consular.extensions import db
+from consular.models import Closure, Office, Role, Slot
+from consular.models.i18n import LANGUAGES
+from consular.services import booking, notifications, queue, schedule
+from consular.services.audit import record
+from consular.services.errors import DomainError
+from consular.staff import bp
+from consular.staff.views import _user, office_for_user, staff_page
+
+
+def manager_page(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Staff page for managers and administrators of the office; clerks get 403."""
+
+    @wraps(view)
+    @staff_page
+    def wrapped(office_code: str, *args: Any, **kwargs: Any) -> Any:
+        office = office_for_user(office_code)
+        if _user().role not in (Role.MANAGER, Role.ADMIN):
+            abort(403)
+        return view(office, *args, **kwargs)
+
+    return wrapped
+
+
+def _horizon() -> int:
+    return int(current_app.config["SLOT_HORIZON_DAYS"])
+
+
+def _back(office: Office) -> Response:
+    return redirect(url_for("staff.schedule_page", office_code=office.code))
+
+
+def _changed(office: Office, action: Callable[[], Any], success: str) -> Response:
+    """Run one schedule change: commit and report, or roll back and say why."""
+    if not FlaskForm().validate_on_submit():
+        flash(_("The form has expired. Please try again."), "error")
+        return _back(office)
+    try:
+        changes = action()
+    except DomainError as error:
+        db.session.rollback()
+        messages = getattr(error, "fields", None)
+        text = (
+            " ".join(m for ms in messages.values() for m in ms) if messages else str(error.message)
+        )
+        flash(text, "error")
+        return _back(office)
+    db.session.commit()
+    message = success
+    if isinstance(changes, schedule.SlotChanges) and changes.orphaned:
+        message += " " + _(
+            "Some booked appointments are now outside the schedule: "
+            "decide below what happens to them."
+        )
+    flash(message, "success")
+    return _back(office)
+
+
+def _parse_time(raw: str | None) -> time | None:
+    try:
+        return time.fromisoformat(raw or "")
+    except ValueError:
+        return None
+
+
+def _parse_date(raw: str | None) -> date | None:
+    try:
+        return date.fromisoformat(raw or "")
+    except ValueError:
+        return None
+
+
+@bp.get("/<office_code>/schedule")
+@manager_page
+def schedule_page(office: Office) -> str:
+    """Show the office's hours, desks, closures and booking settings, with forms to change them."""
+    moment = now()
+    today = queue.service_day(office, moment)
+    closures = db.session.scalars(
+        sa.select(Closure)
+        .where(
+            Closure.office_id == office.id, Closure.is_active.is_(True), Closure.last_day >= today
+        )
+        .order_by(Closure.first_day)
+    ).all()
+    return render_template(
+        "staff/schedule.html",
+        office=office,
+        closures=closures,
+        affected=db.session.scalars(schedule.affected_appointments_query(office)).all(),
+        languages=LANGUAGES,
+        form=FlaskForm(),
+    )
+
+
+def _periods(office: Office) -> list[tuple[int, time, time, int]]:
+    return [(p.weekday, p.opens_at, p.closes_at, p.desks) for p in office.opening_periods]
+
+
+@bp.post("/<office_code>/schedule/periods")
+@manager_page
+def add_period(office: Office) -> Response:
+    """Add opening hours on one or more weekdays."""
+    weekdays = [int(d) for d in request.form.getlist("weekday") if d.isdigit() and int(d) < 7]
+    opens = _parse_time(request.form.get("opens_at"))
+    closes = _parse_time(request.form.get("closes_at"))
+    try:
+        desks = int(request.form.get("desks", ""))
+    except ValueError:
+        desks = 0
+    if not weekdays or opens is None or closes is None or desks < 1:
+        flash(
+            _("Choose the days, the opening and closing times, and the number of desks."), "error"
+        )
+        return _back(office)
+    periods = _periods(office) + [(d, opens, closes, desks) for d in weekdays]
+    return _changed(
+        office,
+        lambda: schedule.replace_opening_periods(
+            db.session, office, periods, _user(), now(), _horizon()
+        ),
+        _("The opening hours are saved and the slots updated."),
+    )
+
+
+@bp.post("/<office_code>/schedule/periods/<int:period_id>/delete")
+@manager_page
+def delete_period(office: Office, period_id: int) -> Response:
+    """Remove one block of opening hours."""
+    if not any(p.id == period_id for p in office.opening_periods):
+        abort(404)
+    periods = [
+        (p.weekday, p.opens_at, p.closes_at, p.desks)
+        for p in office.opening_periods
+        if p.id != period_id
+    ]
+    return _changed(
+        office,
+        lambda: schedule.replace_opening_periods(
+            db.session, office, periods, _user(), now(), _horizon()
+        ),
+        _("The opening hours are saved and the slots updated."),
+    )
+
+
+@bp.post("/<office_code>/schedule/closures")
+@manager_page
+def add_closure(office: Office) -> Response:
+    """Close the office for a day or a range of days."""
+    first = _parse_date(request.form.get("first_day"))
+    last = _parse_date(request.form.get("last_day")) or first
+    reason = (request.form.get("reason") or "").strip()
+    if first is None or last is None or not reason:
+        flash(_("Give the first day, and a reason the public will see."), "error")
+        return _back(office)
+    return _changed(
+        office,
+        lambda: schedule.add_closure(
+            db.session, office, first, last, reason, _user(), now(), _horizon()
+        ),
+        _("The closure is saved and the slots updated."),
+    )
+
+
+@bp.post("/<office_code>/schedule/closures/<int:closure_id>/remove")
+@manager_page
+def remove_closure(office: Office, closure_id: int) -> Response:
+    """Reopen the days of a closure (a removed public holiday stays removed)."""
+    closure = db.session.get(Closure, closure_id)
+    if closure is None or closure.office_id != office.id:
+        abort(404)
+    return _changed(
+        office,
+        lambda: schedule.remove_closure(db.session, closure, _user(), now(), _horizon()),
+        _("The closure is removed and the slots updated."),
+    )
+
+
+@bp.post("/<office_code>/schedule/booking")
+@manager_page
+def booking_settings(office: Office) -> Response:
+    """Open or close online booking, with a public message, and set the walk-in share."""
+
+    def change() -> None:
+        try:
+            share = int(request.form.get("walk_in_share", office.walk_in_share))
+        except ValueError:
+            share = -1
+        if not 0 <= share <= 90:
+            raise DomainError(_("The walk-in share must be between 0 and 90 percent."))
+        messages = {
+            lang: (request.form.get(f"message_{lang}") or "").strip()[:500] for lang in LANGUAGES
+        }
+        is_open = request.form.get("booking_open") == "1"
+        if not is_open and not any(messages.values()):
+            raise DomainError(_("When online booking is closed, write a message for the public."))
+        before = {"open": office.booking_open, "walk_in_share": office.walk_in_share}
+        office.booking_open = is_open
+        office.booking_closed_message = {k: v for k, v in messages.items() if v}
+        office.walk_in_share = share
+        record(
+            db.session,
+            _user(),
+            now(),
+            "booking_settings",
+            office,
+            office_id=office.id,
+            before=before,
+            after={"open": is_open, "walk_in_share": share},
+        )
+
+    return _changed(office, change, _("The booking settings are saved."))
+
+
+@bp.post("/<office_code>/schedule/affected/<reference>/keep")
+@manager_page
+def keep_affected(office: Office, reference: str) -> Response:
+    """Keep an appointment outside the new schedule: its slot stays, over capacity."""
+    appointment = booking.find_by_reference(db.session, reference)
+    if appointment is None or appointment.office_id != office.id:
+        abort(404)
+    return _changed(
+        office,
+        lambda: schedule.keep_affected(db.session, appointment, _user(), now()),
+        _("The appointment is kept."),
+    )
+
+
+@bp.post("/<office_code>/schedule/affected/<reference>/cancel")
+@manager_page
+def cancel_affected(office: Office, reference: str) -> Response:
+    """Cancel an appointment outside the new schedule and email the citizen with a message."""
+    appointment = booking.find_by_reference(db.session, reference)
+    if appointment is None or appointment.office_id != office.id:
+        abort(404)
+    message = (request.form.get("message") or "").strip()[:1000]
+
+    def cancel() -> None:
+        moment = now()
+        booking.cancel_appointment(
+            db.session,
+            appointment,
+            message,
+            moment,
+            booking.policy_from_config(current_app.config),
+            enforce_cutoff=False,
+            notify=False,
+        )
+        notifications.queue_schedule_change_email(db.session, appointment, message, moment)
+        record(
+            db.session,
+            _user(),
+            moment,
+            "cancel_for_schedule",
+            appointment,
+            office_id=office.id,
+            after={"message": message},
+        )
+
+    return _changed(office, cancel, _("The appointment is cancelled and the citizen emailed."))
+
+
+@bp.get("/<office_code>/week")
+@manager_page
+def week(office: Office) -> str:
+    """The week's slots with their load; single slots can be blocked or reopened."""
+    today = queue.service_day(office, now())
+    first = _parse_date(request.args.get("start")) or today
+    first = first - timedelta(days=first.weekday())
+    start = datetime.combine(first, time(0), tzinfo=office.zone)
+    slots = db.session.scalars(
+        sa.select(Slot)
+        .where(
+            Slot.office_id == office.id,
+            Slot.starts_at >= start,
+            Slot.starts_at < start + timedelta(days=7),
+        )
+        .order_by(Slot.starts_at)
+    ).all()
+    days: dict[date, list[Slot]] = {first + timedelta(days=n): [] for n in range(7)}
+    for slot in slots:
+        days.setdefault(slot.starts_at.astimezone(office.zone).date(), []).append(slot)
+    return render_template(
+        "staff/week.html",
+        office=office,
+        days=days,
+        first=first,
+        previous=first - timedelta(days=7),
+        following=first + timedelta(days=7),
+        form=FlaskForm(),
+    )
+
+
+@bp.post("/<office_code>/slots/<int:slot_id>/<action>")
+@manager_page
+def slot_action(office: Office, slot_id: int, action: str) -> Response:
+    """Block a slot from online booking, or reopen it."""
+    slot = db.session.get(Slot, slot_id)
+    if slot is None or slot.office_id != office.id or action not in ("block", "reopen"):
+        abort(404)
+    if FlaskForm().validate_on_submit():
+        schedule.set_slot_blocked(db.session, slot, action == "block", _user(), now())
+        db.session.commit()
+        flash(
+            _("The slot is blocked.") if action == "block" else _("The slot is open again."),
+            "success",
+        )
+    day = slot.starts_at.astimezone(office.zone).date()
+    return redirect(url_for("staff.week", office_code=office.code, start=day.isoformat()))
