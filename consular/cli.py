@@ -147,6 +147,29 @@ def send_reminders() -> None:
     click.echo(f"{queued} reminders queued")
 
 
+@click.group("queue")
+def queue_group() -> None:
+    """The day's queue."""
+
+
+@queue_group.command("close-day")
+@click.option("--office", "codes", multiple=True, help="Office code (default: every office).")
+@click.option("--day", "day_text", default=None, help="YYYY-MM-DD (default: today at each office).")
+def close_day(codes: tuple[str, ...], day_text: str | None) -> None:
+    """Mark booked visitors who never came as no-shows and close open tickets; safe to rerun."""
+    from datetime import date
+
+    from consular.clock import now
+    from consular.services import queue
+
+    moment = now()
+    for office in _offices(codes):
+        day = date.fromisoformat(day_text) if day_text else queue.service_day(office, moment)
+        no_shows, closed = queue.close_day(db.session, office, day, moment)
+        db.session.commit()
+        click.echo(f"{office.code} {day}: {no_shows} no-shows, {closed} open tickets closed")
+
+
 def generate_password() -> str:
     """A random demo password that is easy to type."""
     return secrets.token_urlsafe(9)
@@ -161,6 +184,7 @@ def init_app(app: Flask) -> None:
         create_admin,
         mail_group,
         reminders_group,
+        queue_group,
     ):
         app.cli.add_command(command)
 

@@ -73,6 +73,8 @@ class Ticket(Base):
     queue_at: Mapped[datetime] = mapped_column(UTCDateTime)
     arrived_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     desk_id: Mapped[int | None] = mapped_column(sa.ForeignKey("desk.id"))
+    # Set when a clerk transfers the visitor to a particular desk: only that desk calls it.
+    assigned_desk_id: Mapped[int | None] = mapped_column(sa.ForeignKey("desk.id"))
     clerk_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
     call_count: Mapped[int] = mapped_column(default=0)
     first_called_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -83,7 +85,8 @@ class Ticket(Base):
     office: Mapped[Office] = relationship()
     appointment: Mapped[Appointment | None] = relationship()
     service_type: Mapped[ServiceType | None] = relationship()
-    desk: Mapped[Desk | None] = relationship()
+    desk: Mapped[Desk | None] = relationship(foreign_keys=[desk_id])
+    assigned_desk: Mapped[Desk | None] = relationship(foreign_keys=[assigned_desk_id])
     clerk: Mapped[User | None] = relationship()
 
 

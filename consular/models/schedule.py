@@ -87,6 +87,8 @@ class Slot(Base):
     office_id: Mapped[int] = mapped_column(sa.ForeignKey("office.id", ondelete="CASCADE"))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Desks open in this slot; `capacity` is what online booking may take of them.
+    desks: Mapped[int] = mapped_column(default=1)
     capacity: Mapped[int]
     # Seats taken by appointments that still hold them (held, confirmed, or released later).
     booked: Mapped[int] = mapped_column(default=0)

@@ -127,13 +127,13 @@ def walk_in_allowance(session: Session, office: Office, now: datetime) -> int:
     day = service_day(office, now)
     start = datetime.combine(day, datetime.min.time(), tzinfo=office.zone)
     seats = session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Slot.capacity), 0)).where(
+        sa.select(sa.func.coalesce(sa.func.sum(Slot.desks), 0)).where(
             Slot.office_id == office.id,
             Slot.starts_at >= start,
             Slot.starts_at < start + timedelta(days=1),
         )
     )
-    return math.ceil(int(seats or 0) * office.walk_in_share / max(1, 100 - office.walk_in_share))
+    return math.ceil(int(seats or 0) * office.walk_in_share / 100)
 
 
 def walk_ins_used(session: Session, office: Office, now: datetime) -> int:
@@ -222,8 +222,9 @@ def call_next(
                 Ticket.office_id == office.id,
                 Ticket.service_day == service_day(office, now),
                 Ticket.status == TicketStatus.WAITING,
+                sa.or_(Ticket.assigned_desk_id.is_(None), Ticket.assigned_desk_id == desk.id),
             )
-            .order_by(*waiting_order())
+            .order_by((Ticket.assigned_desk_id == desk.id).desc(), *waiting_order())
             .limit(1)
         )
         if session.get_bind().dialect.name == "postgresql":
@@ -347,10 +348,24 @@ def resume(session: Session, ticket: Ticket, actor: User, now: datetime) -> Tick
 
 
 def transfer(
-    session: Session, ticket: Ticket, actor: User, now: datetime, *, service: ServiceType | None
+    session: Session,
+    ticket: Ticket,
+    actor: User,
+    now: datetime,
+    *,
+    service: ServiceType | None = None,
+    desk: Desk | None = None,
 ) -> Ticket:
-    """Send a called visitor back to the queue, for another service, keeping the place."""
-    values: dict[str, object] = {"status": TicketStatus.WAITING, "desk_id": None, "call_count": 0}
+    """Send a called visitor back to the queue, for another service or to a given desk,
+    keeping the place."""
+    if desk is not None and desk.office_id != ticket.office_id:
+        raise NotFound(_("There is no such desk."))
+    values: dict[str, object] = {
+        "status": TicketStatus.WAITING,
+        "desk_id": None,
+        "call_count": 0,
+        "assigned_desk_id": desk.id if desk is not None else None,
+    }
     if service is not None:
         values["service_type_id"] = service.id
     return _change(

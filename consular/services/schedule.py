@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -33,7 +34,14 @@ HOLIDAY_COUNTRIES: dict[str, str] = {"KR": "Korean public holiday", "KZ": "Kazak
 class PlannedSlot:
     starts_at: datetime
     ends_at: datetime
-    capacity: int
+    desks: int
+
+
+def online_capacity(desks: int, walk_in_share: int) -> int:
+    """Seats online booking may take when a share of the desks is kept for walk-ins
+    (rounded half up, so 3 desks at 20 % keep 1 desk and 2 desks at 20 % keep none)."""
+    kept = math.floor(desks * walk_in_share / 100 + 0.5)
+    return max(0, desks - kept)
 
 
 def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
@@ -110,9 +118,10 @@ def sync_slots(session: Session, office: Office, now: datetime, horizon_days: in
     for starts_at, slot in existing.items():
         plan = planned.get(starts_at)
         if plan is not None and plan.ends_at == slot.ends_at:
-            capacity = max(plan.capacity, slot.booked)
-            if slot.capacity != capacity or slot.outside_schedule:
+            capacity = max(online_capacity(plan.desks, office.walk_in_share), slot.booked)
+            if slot.capacity != capacity or slot.outside_schedule or slot.desks != plan.desks:
                 slot.capacity = capacity
+                slot.desks = plan.desks
                 slot.outside_schedule = slot.is_kept = False
                 changes.updated += 1
         elif slot.booked == 0:
@@ -129,7 +138,8 @@ def sync_slots(session: Session, office: Office, now: datetime, horizon_days: in
             "office_id": office.id,
             "starts_at": plan.starts_at,
             "ends_at": plan.ends_at,
-            "capacity": plan.capacity,
+            "desks": plan.desks,
+            "capacity": online_capacity(plan.desks, office.walk_in_share),
             "booked": 0,
             "is_blocked": False,
             "outside_schedule": False,

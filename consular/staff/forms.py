@@ -29,3 +29,4 @@ class DeskForm(FlaskForm):
 
 class TransferForm(FlaskForm):
     service = SelectField(_l("Transfer to service"), coerce=int, validate_choice=True)
+    desk = SelectField(_l("or to desk"), coerce=int, validate_choice=True)

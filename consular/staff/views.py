@@ -179,6 +179,7 @@ def day(office_code: str) -> str:
     walk_in_form.service.choices = [(s.id, s.display_name(_locale())) for s in services]
     transfer_form = TransferForm()
     transfer_form.service.choices = walk_in_form.service.choices
+    transfer_form.desk.choices = [(0, _("any desk"))] + [(d.id, d.name) for d in desks]
     tickets = _tickets(office, shown)
     current = next(
         (
@@ -372,12 +373,16 @@ def ticket_action(office_code: str, ticket_id: int, action: str) -> WerkzeugResp
     if action == "transfer":
         form = TransferForm()
         form.service.choices = [(s.id, s.code) for s in office.services if s.is_active]
+        office_desks = db.session.scalars(sa.select(Desk).where(Desk.office_id == office.id))
+        form.desk.choices = [(0, "")] + [(d.id, d.name) for d in office_desks]
         if not form.validate_on_submit():
             flash(_("Choose a service."), "error")
             return _back(office)
         service = db.session.get(ServiceType, form.service.data)
+        desk = db.session.get(Desk, form.desk.data) if form.desk.data else None
         return _run(
-            office, lambda: queue.transfer(db.session, ticket, _user(), now(), service=service)
+            office,
+            lambda: queue.transfer(db.session, ticket, _user(), now(), service=service, desk=desk),
         )
     return _run(office, lambda: TICKET_ACTIONS[action](db.session, ticket, _user(), now()))
 

@@ -237,3 +237,26 @@ def test_ten_clerks_calling_at_once_never_get_the_same_ticket(app, office, clerk
     assert len(called) == len(set(called)) == 25
     statuses = db.session.scalars(sa.select(Ticket.status)).all()
     assert set(statuses) == {TicketStatus.CALLED}
+
+
+def test_a_ticket_transferred_to_a_desk_is_called_only_there(office, clerk, clock):
+    first, second = make_desks(office, 2)
+    office.walk_in_share = 50
+    db.session.commit()
+    clock.set(MONDAY_9)
+    ticket = queue.issue_walk_in(db.session, office, office.services[0], clerk, clock())
+    queue.issue_walk_in(db.session, office, office.services[0], clerk, clock())
+    called = queue.call_next(db.session, office, first, clerk, clock())
+    assert called.id == ticket.id
+    queue.transfer(db.session, called, clerk, clock(), desk=second)
+    other = queue.call_next(db.session, office, first, clerk, clock())
+    assert other.id != ticket.id  # the first desk takes the next visitor instead
+    again = queue.call_next(db.session, office, second, clerk, clock())
+    assert again.id == ticket.id and again.desk_id == second.id
+
+
+def test_close_day_command(app, office, clerk, clock, iins):
+    book(office, MONDAY_9, next(iins), clock())
+    clock.set(MONDAY_9 + timedelta(hours=9))
+    result = app.test_cli_runner().invoke(args=["queue", "close-day", "--office", "busan"])
+    assert result.exit_code == 0 and "1 no-shows" in result.output

@@ -5,13 +5,19 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consular.extensions import db
 from consular.models import Closure, ClosureKind, OpeningPeriod, Slot
-from consular.services.schedule import load_public_holidays, planned_slots, sync_slots
+from consular.services.schedule import (
+    load_public_holidays,
+    online_capacity,
+    planned_slots,
+    sync_slots,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -193,5 +199,13 @@ def test_generated_slots_are_ordered_disjoint_and_inside_opening_hours(case) -> 
                 closes = datetime.combine(day, period.closes_at, tzinfo=zone)
                 if opens <= slot.starts_at and slot.ends_at <= closes:
                     local_day = day
-                    assert slot.capacity == period.desks
+                    assert slot.desks == period.desks
         assert local_day is not None, "a slot outside every opening period"
+
+
+@pytest.mark.parametrize(
+    ("desks", "share", "online"),
+    [(3, 0, 3), (3, 20, 2), (2, 20, 2), (2, 25, 1), (4, 50, 2), (1, 90, 0), (5, 10, 4)],
+)
+def test_walk_in_share_keeps_whole_desks_from_online_booking(desks, share, online) -> None:
+    assert online_capacity(desks, share) == online

@@ -115,7 +115,8 @@ def test_changing_hours_regenerates_slots(app, offices, accounts) -> None:
         for s in db.session.scalars(sa.select(Slot).where(Slot.office_id == seoul.id))
         if s.starts_at.astimezone(seoul.zone).date() == saturday
     ]
-    assert len(slots) == 8 and {s.capacity for s in slots} == {4}
+    assert len(slots) == 8 and {s.desks for s in slots} == {4}
+    assert {s.capacity for s in slots} == {3}  # one of four desks kept for walk-ins (20 %)
     overlapping = client.post(
         "/staff/seoul/schedule/periods",
         data={"weekday": ["5"], "opens_at": "11:00", "closes_at": "13:00", "desks": "1"},

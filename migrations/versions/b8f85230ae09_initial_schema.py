@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 8e37e87a2d75
+Revision ID: b8f85230ae09
 Revises: 
-Create Date: 2026-11-29 05:32:26.124291
+Create Date: 2026-11-29 05:36:05.934958
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '8e37e87a2d75'
+revision = 'b8f85230ae09'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -191,6 +191,7 @@ def upgrade():
     sa.Column('office_id', sa.Integer(), nullable=False),
     sa.Column('starts_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('ends_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('desks', sa.Integer(), nullable=False),
     sa.Column('capacity', sa.Integer(), nullable=False),
     sa.Column('booked', sa.Integer(), nullable=False),
     sa.Column('is_blocked', sa.Boolean(), nullable=False),
@@ -298,6 +299,7 @@ def upgrade():
     sa.Column('queue_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('arrived_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('desk_id', sa.Integer(), nullable=True),
+    sa.Column('assigned_desk_id', sa.Integer(), nullable=True),
     sa.Column('clerk_id', sa.Integer(), nullable=True),
     sa.Column('call_count', sa.Integer(), nullable=False),
     sa.Column('first_called_at', sa.DateTime(timezone=True), nullable=True),
@@ -308,6 +310,7 @@ def upgrade():
     sa.CheckConstraint('call_count >= 0', name=op.f('ck_ticket_call_count_nonnegative')),
     sa.CheckConstraint('number > 0', name=op.f('ck_ticket_number_positive')),
     sa.ForeignKeyConstraint(['appointment_id'], ['appointment.id'], name=op.f('fk_ticket_appointment_id_appointment'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['assigned_desk_id'], ['desk.id'], name=op.f('fk_ticket_assigned_desk_id_desk')),
     sa.ForeignKeyConstraint(['clerk_id'], ['user_account.id'], name=op.f('fk_ticket_clerk_id_user_account')),
     sa.ForeignKeyConstraint(['desk_id'], ['desk.id'], name=op.f('fk_ticket_desk_id_desk')),
     sa.ForeignKeyConstraint(['office_id'], ['office.id'], name=op.f('fk_ticket_office_id_office')),
