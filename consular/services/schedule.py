@@ -347,3 +347,42 @@ def set_slot_blocked(
         before={"blocked": before},
         after={"blocked": blocked},
     )
+
+
+def update_booking_settings(
+    session: Session,
+    office: Office,
+    is_open: bool,
+    messages: dict[str, str],
+    walk_in_share: int,
+    actor: User,
+    now: datetime,
+    horizon_days: int,
+) -> SlotChanges:
+    """Open or close online booking (closing needs a public message) and set the share of
+    desks kept for walk-ins, which changes the slots' online capacity."""
+    if not 0 <= walk_in_share <= 90:
+        raise ValidationFailed(
+            {"walk_in_share": [_("The walk-in share must be between 0 and 90 percent.")]}
+        )
+    cleaned = {lang: text.strip()[:500] for lang, text in messages.items() if text.strip()}
+    if not is_open and not cleaned:
+        raise ValidationFailed(
+            {"message": [_("When online booking is closed, write a message for the public.")]}
+        )
+    before = {"open": office.booking_open, "walk_in_share": office.walk_in_share}
+    office.booking_open = is_open
+    office.booking_closed_message = cleaned
+    office.walk_in_share = walk_in_share
+    session.flush()
+    record(
+        session,
+        actor,
+        now,
+        "booking_settings",
+        office,
+        office_id=office.id,
+        before=before,
+        after={"open": is_open, "walk_in_share": walk_in_share},
+    )
+    return sync_slots(session, office, now, horizon_days)

@@ -198,32 +198,16 @@ def remove_closure(office: Office, closure_id: int) -> Response:
 def booking_settings(office: Office) -> Response:
     """Open or close online booking, with a public message, and set the walk-in share."""
 
-    def change() -> None:
-        try:
-            share = int(request.form.get("walk_in_share", office.walk_in_share))
-        except ValueError:
-            share = -1
-        if not 0 <= share <= 90:
-            raise DomainError(_("The walk-in share must be between 0 and 90 percent."))
-        messages = {
-            lang: (request.form.get(f"message_{lang}") or "").strip()[:500] for lang in LANGUAGES
-        }
-        is_open = request.form.get("booking_open") == "1"
-        if not is_open and not any(messages.values()):
-            raise DomainError(_("When online booking is closed, write a message for the public."))
-        before = {"open": office.booking_open, "walk_in_share": office.walk_in_share}
-        office.booking_open = is_open
-        office.booking_closed_message = {k: v for k, v in messages.items() if v}
-        office.walk_in_share = share
-        record(
-            db.session,
-            _user(),
-            now(),
-            "booking_settings",
-            office,
-            office_id=office.id,
-            before=before,
-            after={"open": is_open, "walk_in_share": share},
+    try:
+        share = int(request.form.get("walk_in_share", office.walk_in_share))
+    except ValueError:
+        share = -1
+    messages = {lang: request.form.get(f"message_{lang}") or "" for lang in LANGUAGES}
+    is_open = request.form.get("booking_open") == "1"
+
+    def change() -> schedule.SlotChanges:
+        return schedule.update_booking_settings(
+            db.session, office, is_open, messages, share, _user(), now(), _horizon()
         )
 
     return _changed(office, change, _("The booking settings are saved."))
