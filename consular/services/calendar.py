@@ -75,7 +75,9 @@ def appointment_ics(appointment: Appointment, now: datetime) -> str:
 
 def reference_qr_svg(reference: str) -> str:
     """The reference as a QR code in inline SVG, for scanning at the desk."""
-    return segno.make(reference, error="m").svg_inline(scale=6, border=2, title=reference)
+    return segno.make(reference, error="m").svg_inline(
+        scale=6, border=2, title=reference, omitsize=True
+    )
 
 
 def reference_qr_png(reference: str) -> bytes:

@@ -6,9 +6,15 @@
   var summary = document.querySelector("[data-focus-on-load]");
   if (summary) { summary.focus(); }
 
-  // Change the language as soon as it is chosen (the button stays for keyboards without JS).
+  // Change the language as soon as it is chosen with a mouse or by touch. The arrow keys fire
+  // "change" at every step through the list, so keyboard users confirm with the button.
   document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
-    select.addEventListener("change", function () { select.form.submit(); });
+    var byKeyboard = false;
+    select.addEventListener("keydown", function () { byKeyboard = true; });
+    select.addEventListener("pointerdown", function () { byKeyboard = false; });
+    select.addEventListener("change", function () {
+      if (!byKeyboard) { select.form.submit(); }
+    });
   });
 
   // Count down the hold; when it reaches zero, reload so the server says what happened.
