@@ -26,7 +26,7 @@ translations: install
 
 run: translations
 	CONSULAR_DEBUG=1 $(BIN)/flask db upgrade
-	CONSULAR_DEBUG=1 $(BIN)/flask seed-demo --if-empty
+	CONSULAR_DEBUG=1 $(BIN)/flask seed-demo --if-empty > /dev/null
 	CONSULAR_DEBUG=1 $(BIN)/flask slots extend
 	@echo "Demo sign-in accounts (also in instance/demo-logins.txt):"
 	@cat instance/demo-logins.txt 2>/dev/null || true
