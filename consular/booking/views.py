@@ -336,7 +336,6 @@ def hold(reference: str) -> Page:
         else:
             db.session.commit()
             session.pop("last_hold", None)
-            flash(_("Your appointment is booked."), "success")
             return redirect(url_for("booking.appointment", reference=appointment.reference))
         db.session.refresh(appointment)
     elif request.method == "POST":
