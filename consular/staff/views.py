@@ -24,6 +24,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from consular.clock import now
@@ -97,6 +98,7 @@ def _day_appointments(office: Office, day: date, search: str = "") -> list[Appoi
             Appointment.starts_at < end,
             Appointment.status.not_in([Status.HELD, Status.EXPIRED]),
         )
+        .options(selectinload(Appointment.service_lines))
         .order_by(Appointment.starts_at, Appointment.id)
     )
     term = search.strip()
@@ -122,6 +124,7 @@ def _tickets(office: Office, day: date) -> list[Ticket]:
         db.session.scalars(
             sa.select(Ticket)
             .where(Ticket.office_id == office.id, Ticket.service_day == day)
+            .options(joinedload(Ticket.appointment), joinedload(Ticket.desk))
             .order_by(*queue.waiting_order())
         )
     )
@@ -189,6 +192,9 @@ def day(office_code: str) -> str:
         ),
         None,
     )
+    if current is not None:
+        # A transfer to a desk alone must not change the service: start from the current one.
+        transfer_form.service.data = current.service_type_id
     return render_template(
         "staff/day.html",
         office=office,
