@@ -260,3 +260,20 @@ def test_close_day_command(app, office, clerk, clock, iins):
     clock.set(MONDAY_9 + timedelta(hours=9))
     result = app.test_cli_runner().invoke(args=["queue", "close-day", "--office", "busan"])
     assert result.exit_code == 0 and "1 no-shows" in result.output
+
+
+def test_estimated_wait_comes_from_the_days_real_service_times(office, clerk, clock):
+    first, second = make_desks(office, 2)
+    office.walk_in_share = 90
+    db.session.commit()
+    clock.set(MONDAY_9)
+    assert queue.estimated_wait_minutes(db.session, office, clock()) is None
+    for _ in range(6):
+        queue.issue_walk_in(db.session, office, office.services[0], clerk, clock(), urgent=True)
+    for desk, minutes in ((first, 10), (second, 20)):
+        ticket = queue.call_next(db.session, office, desk, clerk, clock())
+        clock.advance(minutes=minutes)
+        queue.serve(db.session, ticket, clerk, clock())
+        clock.set(MONDAY_9)
+    # Average 15 minutes, 4 waiting, 2 desks at work: 30 minutes.
+    assert queue.estimated_wait_minutes(db.session, office, clock()) == 30
