@@ -170,6 +170,36 @@ def close_day(codes: tuple[str, ...], day_text: str | None) -> None:
         click.echo(f"{office.code} {day}: {no_shows} no-shows, {closed} open tickets closed")
 
 
+@click.group("retention")
+def retention_group() -> None:
+    """Erasing personal data after the retention period."""
+
+
+@retention_group.command("purge")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Retention period in days (default: RETENTION_DAYS).",
+)
+def purge_retention(days: int | None) -> None:
+    """Erase the personal data of visits past the retention period; safe to run daily."""
+    from consular.clock import now
+    from consular.services import retention
+
+    retention_days = days or current_app.config["RETENTION_DAYS"]
+    if retention_days < 1:
+        raise click.ClickException(f"RETENTION_DAYS must be at least 1, not {retention_days}")
+    report = retention.purge_personal_data(db.session, now(), retention_days)
+    db.session.commit()
+    click.echo(
+        f"{report.appointments} appointments purged (visits that ended before "
+        f"{report.cutoff:%Y-%m-%d %H:%M} UTC): {report.outbox_messages} emails, "
+        f"{report.manage_tokens} manage links, {report.tickets} tickets, "
+        f"{report.audit_entries} audit entries erased"
+    )
+
+
 def generate_password() -> str:
     """A random demo password that is easy to type."""
     return secrets.token_urlsafe(9)
@@ -185,6 +215,7 @@ def init_app(app: Flask) -> None:
         mail_group,
         reminders_group,
         queue_group,
+        retention_group,
     ):
         app.cli.add_command(command)
 

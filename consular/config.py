@@ -48,6 +48,9 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # Requests larger than this are refused with 413 before they are read.
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 256 * 1024),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
+        # Days after a visit (or a cancelled or expired booking) before its personal data
+        # is erased by `flask retention purge`.
+        "RETENTION_DAYS": _int("RETENTION_DAYS", 180),
         # Mail
         "MAIL_SMTP_HOST": smtp_host,
         "MAIL_SMTP_PORT": _int("MAIL_SMTP_PORT", 587),

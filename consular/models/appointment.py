@@ -81,6 +81,8 @@ class Appointment(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    # When the retention purge erased the applicant's details (the visit stays for reports).
+    personal_data_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     office: Mapped[Office] = relationship()
     service_lines: Mapped[list[AppointmentService]] = relationship(

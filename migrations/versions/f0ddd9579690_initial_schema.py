@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: b8f85230ae09
+Revision ID: f0ddd9579690
 Revises: 
-Create Date: 2026-11-29 05:36:05.934958
+Create Date: 2026-11-29 05:57:47.553971
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'b8f85230ae09'
+revision = 'f0ddd9579690'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -110,6 +110,7 @@ def upgrade():
     sa.Column('cancelled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('expired_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('cancel_reason', sa.String(length=500), nullable=True),
+    sa.Column('personal_data_purged_at', sa.DateTime(timezone=True), nullable=True),
     sa.CheckConstraint("status IN ('held', 'confirmed', 'checked_in', 'called', 'served', 'no_show', 'cancelled', 'expired')", name=op.f('ck_appointment_status_known')),
     sa.CheckConstraint('code_attempts >= 0', name=op.f('ck_appointment_code_attempts_nonnegative')),
     sa.CheckConstraint('starts_at < ends_at', name=op.f('ck_appointment_starts_before_ends')),
