@@ -553,7 +553,13 @@ def display_feed(office: Office) -> dict[str, Any]:
     )
     return {
         "calls": [
-            {"key": f"{row.id}-{row.call_count}", "ticket": row.label, "desk": row.name}
+            {
+                # One key per call, so that a ticket called again after a transfer or a
+                # return to the queue (its count starts again at 1) is shown as a new call.
+                "key": f"{row.id}-{row.call_count}-{row.last_called_at:%Y%m%d%H%M%S%f}",
+                "ticket": row.label,
+                "desk": row.name,
+            }
             for row in calls
         ],
         "waiting": waiting,

@@ -6,7 +6,17 @@
   var url = main.getAttribute("data-feed");
   var calls = document.getElementById("calls");
   var seen = {};
-  calls.querySelectorAll("tr[data-key]").forEach(function (row) { seen[row.getAttribute("data-key")] = true; });
+  var rows = calls.querySelectorAll("tr[data-key]");
+  rows.forEach(function (row) { seen[row.getAttribute("data-key")] = true; });
+  // What the table shows; it is rebuilt only when this changes, because the table is a live
+  // region and a screen reader would read every row out again at each poll.
+  var shown = Array.prototype.map.call(rows, function (row) {
+    return [row.getAttribute("data-key"), row.cells[0].textContent, row.cells[1].textContent].join("|");
+  }).join("\n");
+
+  function signature(feed) {
+    return feed.calls.map(function (call) { return [call.key, call.ticket, call.desk].join("|"); }).join("\n");
+  }
 
   function chime() {
     try {
@@ -26,7 +36,7 @@
     } catch (error) { /* no audio: the screen still updates */ }
   }
 
-  function render(feed) {
+  function renderCalls(feed) {
     var fresh = false;
     calls.textContent = "";
     feed.calls.forEach(function (call, index) {
@@ -42,10 +52,18 @@
       row.appendChild(desk);
       calls.appendChild(row);
     });
+    if (fresh) { chime(); }
+  }
+
+  function render(feed) {
+    var now = signature(feed);
+    if (now !== shown) {
+      shown = now;
+      renderCalls(feed);
+    }
     document.getElementById("waiting").textContent = feed.waiting;
     document.getElementById("wait").textContent =
       feed.estimated_wait_minutes === null ? "–" : feed.estimated_wait_minutes;
-    if (fresh) { chime(); }
   }
 
   function poll() {

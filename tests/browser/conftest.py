@@ -58,6 +58,7 @@ CHROMIUM_ARGS = [
 VIEWPORTS: dict[str, ViewportSize] = {
     "phone": {"width": 390, "height": 844},
     "desktop": {"width": 1280, "height": 800},
+    "waiting-room": {"width": 1920, "height": 1080},  # the display's screen
 }
 # The code is the six digits after the colon of "Your confirmation code is: 123456".
 CODE_PATTERN = re.compile(r":\s*(\d{6})(?!\d)")
@@ -151,6 +152,13 @@ class Screenshots:
         self.page.screenshot(path=str(path), full_page=True)
         return path
 
+    def take_of(self, page: Page, step: str) -> Path:
+        """A screenshot of another page of the test (a second window), numbered in the same row."""
+        self.count += 1
+        path = self.folder / f"{self.count:02d}-{step}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
 
 @pytest.fixture
 def shots(request: pytest.FixtureRequest, page: Page) -> Screenshots:
@@ -165,9 +173,26 @@ def shots(request: pytest.FixtureRequest, page: Page) -> Screenshots:
 # The server
 
 
+@dataclass(frozen=True)
+class StaffAccount:
+    """A demo staff account, with the password the seed gave it."""
+
+    email: str
+    password: str
+    role: str
+
+
+@dataclass(frozen=True)
+class DemoData:
+    """The seeded database file and the staff accounts the seed created."""
+
+    path: Path
+    accounts: list[StaffAccount]
+
+
 @pytest.fixture(scope="session")
-def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An SQLite file with the schema and the demo data, made once and copied for each test."""
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> DemoData:
+    """An SQLite file with the schema and the demo data, made once; the accounts it holds."""
     folder = tmp_path_factory.mktemp("browser-db")
     path = folder / "demo.sqlite3"
     url = f"sqlite:///{path}"
@@ -178,11 +203,23 @@ def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     app = create_app(base_config(url, clock))
     app.instance_path = str(folder)  # the demo logins file goes here, not into instance/
     with app.app_context():
-        seed(db.session, clock(), app.config["SLOT_HORIZON_DAYS"])
+        accounts = seed(db.session, clock(), app.config["SLOT_HORIZON_DAYS"])
         db.session.commit()
         db.session.remove()
         db.engine.dispose()
-    return path
+    return DemoData(path, [StaffAccount(*account) for account in accounts])
+
+
+@pytest.fixture(scope="session")
+def demo_database(demo_data: DemoData) -> Path:
+    """An SQLite file with the schema and the demo data, copied for each test."""
+    return demo_data.path
+
+
+@pytest.fixture(scope="session")
+def staff_accounts(demo_data: DemoData) -> dict[str, StaffAccount]:
+    """The demo staff accounts by the name before the @: admin, manager.seoul, clerk.seoul …"""
+    return {account.email.partition("@")[0]: account for account in demo_data.accounts}
 
 
 @dataclass
