@@ -165,3 +165,14 @@ def test_block_and_reopen_a_slot_from_the_week_view(app, offices, accounts) -> N
     client.post(f"/staff/seoul/slots/{slot.id}/reopen")
     db.session.refresh(slot)
     assert not slot.is_blocked
+
+
+def test_appointment_statuses_are_shown_in_the_staffs_language(app, offices, accounts, clock):
+    seoul, _ = offices
+    appointment = _book(seoul, TUESDAY_10, clock)
+    client = app.test_client()
+    sign_in(client, accounts["clerk_seoul"].email)
+    client.post("/language", data={"language": "ru", "next": "/"})
+    page = client.get("/staff/seoul?day=2026-12-01").text
+    assert appointment.reference in page
+    assert "подтверждена" in page and ">confirmed" not in page
