@@ -233,7 +233,8 @@ def deliver_due(
 
 
 def sleep(seconds: float) -> None:
-    """Wait between rounds of the delivery loop."""
+    """Wait between rounds of the delivery loop (its own function so tests replace it
+    instead of waiting)."""
     time.sleep(seconds)
 
 

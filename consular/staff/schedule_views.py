@@ -22,7 +22,7 @@ from consular.services import booking, notifications, queue, schedule
 from consular.services.audit import record
 from consular.services.errors import DomainError
 from consular.staff import bp
-from consular.staff.views import _user, office_for_user, staff_page
+from consular.staff.views import _user, appointment_of_office, office_for_user, staff_page
 
 
 def manager_page(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -217,9 +217,7 @@ def booking_settings(office: Office) -> Response:
 @manager_page
 def keep_affected(office: Office, reference: str) -> Response:
     """Keep an appointment outside the new schedule: its slot stays, over capacity."""
-    appointment = booking.find_by_reference(db.session, reference)
-    if appointment is None or appointment.office_id != office.id:
-        abort(404)
+    appointment = appointment_of_office(office, reference)
     return _changed(
         office,
         lambda: schedule.keep_affected(db.session, appointment, _user(), now()),
@@ -231,9 +229,7 @@ def keep_affected(office: Office, reference: str) -> Response:
 @manager_page
 def cancel_affected(office: Office, reference: str) -> Response:
     """Cancel an appointment outside the new schedule and email the citizen with a message."""
-    appointment = booking.find_by_reference(db.session, reference)
-    if appointment is None or appointment.office_id != office.id:
-        abort(404)
+    appointment = appointment_of_office(office, reference)
     message = (request.form.get("message") or "").strip()[:1000]
 
     def cancel() -> None:

@@ -59,6 +59,14 @@ def office_for_user(code: str) -> Office:
     return office
 
 
+def appointment_of_office(office: Office, reference: str) -> Appointment:
+    """The office's appointment with this reference; 404 for an unknown or another office's."""
+    found = booking.find_by_reference(db.session, reference)
+    if found is None or found.office_id != office.id:
+        abort(404)
+    return found
+
+
 def staff_page(view: Callable[..., Any]) -> Callable[..., Any]:
     """Sign-in required, and the password must have been changed when asked."""
 
@@ -398,9 +406,7 @@ def ticket_action(office_code: str, ticket_id: int, action: str) -> WerkzeugResp
 def appointment(office_code: str, reference: str) -> str:
     """Show one appointment in full (the only page with unmasked personal data)."""
     office = office_for_user(office_code)
-    found = booking.find_by_reference(db.session, reference)
-    if found is None or found.office_id != office.id:
-        abort(404)
+    found = appointment_of_office(office, reference)
     ticket = db.session.scalar(sa.select(Ticket).where(Ticket.appointment_id == found.id))
     return render_template(
         "staff/appointment.html",
@@ -417,9 +423,7 @@ def appointment(office_code: str, reference: str) -> str:
 def no_show(office_code: str, reference: str) -> WerkzeugResponse:
     """Mark a booked visitor who did not come."""
     office = office_for_user(office_code)
-    found = booking.find_by_reference(db.session, reference)
-    if found is None or found.office_id != office.id:
-        abort(404)
+    found = appointment_of_office(office, reference)
     return _run(
         office,
         lambda: queue.mark_no_show(db.session, found, _user(), now()),
