@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from consular.auth import hash_password
 from consular.models import Desk, Office, OpeningPeriod, Role, ServiceType, User
 from consular.services import schedule
+from consular.services.catalog import set_combinations
 
 DEMO_LABEL = {
     "kk": "(демо деректер)",
@@ -309,9 +310,11 @@ def _ensure_account(
 def seed(session: Session, now: datetime, horizon_days: int) -> list[tuple[str, str, str]]:
     """Create whatever demo data is missing; return the accounts created with their passwords."""
     offices = [_upsert_office(session, spec) for spec in OFFICES]
-    for spec in SERVICES:
-        _upsert_service(session, spec, offices)
+    services = [_upsert_service(session, spec, offices) for spec in SERVICES]
     session.flush()
+    for service in services:
+        if not service.combinable_with:
+            set_combinations(session, service, services)
     seoul, busan = offices
     created = [
         account

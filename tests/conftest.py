@@ -16,6 +16,7 @@ from consular import create_app
 from consular.extensions import db
 from consular.models import Base, Office, OpeningPeriod, ServiceType
 from consular.services import schedule
+from consular.services.catalog import set_combinations
 from tests.databases import database
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -166,7 +167,10 @@ def make_service(app: Flask) -> Callable[..., ServiceType]:
     """Create a service type with sensible defaults."""
     counter = iter(range(1, 1000))
 
-    def factory(code: str | None = None, **fields: Any) -> ServiceType:
+    def factory(
+        code: str | None = None, *, combinable: bool = True, **fields: Any
+    ) -> ServiceType:
+        """`combinable`: may share a visit with every service made before it."""
         number = next(counter)
         values: dict[str, Any] = {
             "code": code or f"service-{number}",
@@ -183,6 +187,10 @@ def make_service(app: Flask) -> Callable[..., ServiceType]:
         values.update(fields)
         service = ServiceType(**values)
         db.session.add(service)
+        db.session.flush()
+        if combinable:
+            earlier = db.session.scalars(sa.select(ServiceType).where(ServiceType.id != service.id))
+            set_combinations(db.session, service, list(earlier))
         db.session.commit()
         return service
 

@@ -199,11 +199,7 @@ def list_offices() -> Response:
 def list_services(code: str) -> Response:
     """List the services an office offers online."""
     office = _office_or_404(code)
-    services = db.session.scalars(
-        sa.select(ServiceType)
-        .where(ServiceType.is_active.is_(True), ServiceType.offices.any(Office.id == office.id))
-        .order_by(ServiceType.sort_order, ServiceType.id)
-    )
+    services = db.session.scalars(booking.online_services_query(office.id))
     return jsonify({"services": [service_json(s, _locale()) for s in services]})
 
 
@@ -232,11 +228,7 @@ def availability(code: str) -> Response:
         found = {
             s.code: s
             for s in db.session.scalars(
-                sa.select(ServiceType).where(
-                    ServiceType.code.in_(queryable),
-                    ServiceType.is_active.is_(True),
-                    ServiceType.offices.any(Office.id == office.id),
-                )
+                booking.online_services_query(office.id).where(ServiceType.code.in_(queryable))
             )
         }
         if len(found) != len(codes):

@@ -12,6 +12,7 @@ from flask import abort, session
 from sqlalchemy.orm import Session
 
 from consular.models import Office, ServiceType
+from consular.services import booking
 from consular.services.availability import StartTime, VisitRules, visit_start_times
 
 MAX_REMEMBERED_APPOINTMENTS = 5
@@ -26,25 +27,20 @@ def office_or_404(db_session: Session, code: str) -> Office:
 
 
 def bookable_services(db_session: Session, office: Office) -> list[ServiceType]:
-    """The active services this office offers."""
-    return list(
-        db_session.scalars(
-            sa.select(ServiceType)
-            .where(ServiceType.is_active.is_(True), ServiceType.offices.any(Office.id == office.id))
-            .order_by(ServiceType.sort_order, ServiceType.id)
-        )
-    )
+    """The active services this office offers online."""
+    return list(db_session.scalars(booking.online_services_query(office.id)))
 
 
 def chosen_services(db_session: Session, office: Office, raw: str | None) -> list[ServiceType]:
-    """The services named in a comma-separated list, if all are offered here; else []."""
+    """The listed services if all are offered here and may share one visit; else []."""
     codes = [c for c in (raw or "").split(",") if c][:5]
     if not codes or len(set(codes)) != len(codes):
         return []
     offered = {s.code: s for s in bookable_services(db_session, office)}
     if any(code not in offered for code in codes):
         return []
-    return [offered[c] for c in codes]
+    chosen = [offered[c] for c in codes]
+    return [] if booking.combination_problem(chosen) else chosen
 
 
 @dataclass(frozen=True)

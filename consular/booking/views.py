@@ -114,11 +114,16 @@ def choose_services(office_code: str) -> Page:
     error = None
     if request.method == "POST" and form.validate_on_submit():
         selected = request.form.getlist("service")
-        if chosen_services(db.session, office, ",".join(selected)):
+        offered = {s.code: s for s in services}
+        error = booking.combination_problem(
+            [offered[c] for c in selected if c in offered], _locale()
+        )
+        if error is None and not chosen_services(db.session, office, ",".join(selected)):
+            error = _("Choose at least one service (at most five).")
+        if error is None:
             return redirect(
                 url_for("booking.choose_time", office_code=office.code, services=",".join(selected))
             )
-        error = _("Choose at least one service (at most five).")
     status = 400 if error else 200
     page = render_template(
         "booking/choose_services.html",

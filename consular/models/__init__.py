@@ -10,6 +10,7 @@ from consular.models.appointment import (
 )
 from consular.models.audit import AuditEntry
 from consular.models.base import Base, UTCDateTime, now_utc
+from consular.models.email_text import EmailText
 from consular.models.office import Office
 from consular.models.outbox import MailStatus, OutboxMessage
 from consular.models.queue import (
@@ -20,7 +21,7 @@ from consular.models.queue import (
     TicketStatus,
 )
 from consular.models.schedule import Closure, ClosureKind, OpeningPeriod, Slot
-from consular.models.service import ServiceType, office_service
+from consular.models.service import ServiceType, office_service, service_combination
 from consular.models.user import Role, User, user_office
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "Base",
     "Closure",
     "ClosureKind",
+    "EmailText",
     "MailStatus",
     "ManageToken",
     "Office",
@@ -50,5 +52,6 @@ __all__ = [
     "appointment_slot",
     "now_utc",
     "office_service",
+    "service_combination",
     "user_office",
 ]

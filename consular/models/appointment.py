@@ -116,8 +116,9 @@ class Appointment(Base):
 class AppointmentService(Base):
     """One service of an appointment, as it was when booked.
 
-    `iin` and `is_active` repeat the appointment's so that a partial unique index can
-    refuse a second active booking of the same service for the same person.
+    `iin` and `is_active` repeat the appointment's so that a partial unique index on
+    (iin, service, active_seq) can refuse more active bookings of the same service for the
+    same person than the service allows: each takes a numbered place 1..max_active_bookings.
     """
 
     __tablename__ = "appointment_service"
@@ -126,6 +127,7 @@ class AppointmentService(Base):
             "uq_appointment_service_active_iin",
             "iin",
             "service_type_id",
+            "active_seq",
             unique=True,
             sqlite_where=sa.text("is_active"),
             postgresql_where=sa.text("is_active"),
@@ -138,6 +140,8 @@ class AppointmentService(Base):
     service_type_id: Mapped[int] = mapped_column(sa.ForeignKey("service_type.id"))
     iin: Mapped[str] = mapped_column(sa.String(12))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Which of the service's allowed active bookings (1..max_active_bookings) this one uses.
+    active_seq: Mapped[int] = mapped_column(default=1, server_default="1")
     snapshot: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
 
     appointment: Mapped[Appointment] = relationship(back_populates="service_lines")

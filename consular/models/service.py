@@ -22,6 +22,21 @@ office_service = sa.Table(
     ),
 )
 
+# Pairs of services that may be booked together in one visit, stored in both directions.
+service_combination = sa.Table(
+    "service_combination",
+    Base.metadata,
+    sa.Column(
+        "service_type_id", sa.ForeignKey("service_type.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "other_service_type_id",
+        sa.ForeignKey("service_type.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.CheckConstraint("service_type_id <> other_service_type_id", name="not_self"),
+)
+
 
 class ServiceType(Base):
     """A consular service such as passport renewal, with its rules and texts."""
@@ -32,6 +47,7 @@ class ServiceType(Base):
         sa.CheckConstraint("min_notice_hours >= 0", name="min_notice_nonnegative"),
         sa.CheckConstraint("horizon_days >= 1", name="horizon_positive"),
         sa.CheckConstraint("cutoff_hours >= 0", name="cutoff_nonnegative"),
+        sa.CheckConstraint("max_active_bookings BETWEEN 1 AND 10", name="max_active_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -46,12 +62,26 @@ class ServiceType(Base):
     min_notice_hours: Mapped[int] = mapped_column(default=24)
     horizon_days: Mapped[int] = mapped_column(default=60)
     cutoff_hours: Mapped[int] = mapped_column(default=24)
+    # How many active bookings of this service one IIN may hold at a time.
+    max_active_bookings: Mapped[int] = mapped_column(default=1, server_default="1")
+    # False: staff-only (walk-ins and bookings made at the office), not offered online.
+    is_online: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     is_active: Mapped[bool] = mapped_column(default=True)
     sort_order: Mapped[int] = mapped_column(default=0)
 
     offices: Mapped[list[Office]] = relationship(
         secondary=office_service, back_populates="services"
     )
+    combinable_with: Mapped[list[ServiceType]] = relationship(
+        secondary=service_combination,
+        primaryjoin=lambda: ServiceType.id == service_combination.c.service_type_id,
+        secondaryjoin=lambda: ServiceType.id == service_combination.c.other_service_type_id,
+        order_by=lambda: ServiceType.sort_order,
+    )
+
+    def can_combine_with(self, other: ServiceType) -> bool:
+        """Whether the two services may be booked in the same visit."""
+        return other.id == self.id or any(s.id == other.id for s in self.combinable_with)
 
     def display_name(self, locale: str) -> str:
         """The service's name in the given language, falling back to English."""
@@ -72,6 +102,7 @@ class ServiceType(Base):
             "min_notice_hours": self.min_notice_hours,
             "horizon_days": self.horizon_days,
             "cutoff_hours": self.cutoff_hours,
+            "max_active_bookings": self.max_active_bookings,
         }
 
     def __repr__(self) -> str:

@@ -67,6 +67,33 @@ DUPLICATE_MESSAGE = _l(
 )
 
 
+def online_services_query(office_id: int) -> sa.Select[tuple[ServiceType]]:
+    """The active services an office offers for booking online, in display order."""
+    return (
+        sa.select(ServiceType)
+        .where(
+            ServiceType.is_active.is_(True),
+            ServiceType.is_online.is_(True),
+            ServiceType.offices.any(Office.id == office_id),
+        )
+        .order_by(ServiceType.sort_order, ServiceType.id)
+    )
+
+
+def combination_problem(services: list[ServiceType], locale: str | None = None) -> str | None:
+    """Why these services can't share one visit, or None when every pair may be combined."""
+    for index, first in enumerate(services):
+        for second in services[index + 1 :]:
+            if not first.can_combine_with(second):
+                return _(
+                    "%(first)s and %(second)s can't be booked in the same visit. "
+                    "Please book them separately.",
+                    first=first.display_name(locale or "en"),
+                    second=second.display_name(locale or "en"),
+                )
+    return None
+
+
 @dataclass(frozen=True)
 class BookingPolicy:
     """Settings of the booking core, read from the app's configuration by the caller."""
@@ -176,11 +203,7 @@ def parse_booking_request(
         found = {
             s.code: s
             for s in session.scalars(
-                sa.select(ServiceType).where(
-                    ServiceType.code.in_(codes),
-                    ServiceType.is_active.is_(True),
-                    ServiceType.offices.any(Office.id == office.id),
-                )
+                online_services_query(office.id).where(ServiceType.code.in_(codes))
             )
         }
         missing = [c for c in codes if c not in found]
@@ -188,6 +211,9 @@ def parse_booking_request(
             fail("services", _("This office does not offer: %(codes)s.", codes=", ".join(missing)))
         else:
             services = [found[c] for c in codes]
+            problem = combination_problem(services, data.get("language"))
+            if problem:
+                fail("services", problem)
 
     starts_at = None
     raw_start = _text(data, "start")
@@ -309,18 +335,34 @@ def _check_rules(office: Office, starts_at: datetime, rules: VisitRules, now: da
         )
 
 
-def _active_duplicates(session: Session, iin: str, service_ids: list[int]) -> list[str]:
-    return list(
-        session.scalars(
-            sa.select(Appointment.reference)
-            .join(AppointmentService, AppointmentService.appointment_id == Appointment.id)
-            .where(
-                AppointmentService.iin == iin,
-                AppointmentService.service_type_id.in_(service_ids),
-                AppointmentService.is_active.is_(True),
-            )
+def _free_active_places(
+    session: Session, iin: str, services: list[ServiceType]
+) -> dict[int, int] | None:
+    """For each service, the lowest free place 1..max_active_bookings this person may take.
+
+    None when a service already has all its places taken. The partial unique index on
+    (iin, service, active_seq) refuses a place that a concurrent booking took meanwhile.
+    """
+    taken: dict[int, set[int]] = {}
+    for service_type_id, seq in session.execute(
+        sa.select(AppointmentService.service_type_id, AppointmentService.active_seq).where(
+            AppointmentService.iin == iin,
+            AppointmentService.service_type_id.in_([s.id for s in services]),
+            AppointmentService.is_active.is_(True),
         )
-    )
+    ):
+        taken.setdefault(service_type_id, set()).add(seq)
+    places: dict[int, int] = {}
+    for service in services:
+        free = [
+            n
+            for n in range(1, service.max_active_bookings + 1)
+            if n not in taken.get(service.id, set())
+        ]
+        if not free:
+            return None
+        places[service.id] = free[0]
+    return places
 
 
 def place_hold(
@@ -334,7 +376,6 @@ def place_hold(
     rules = VisitRules.for_services(request.services)
     _check_rules(request.office, request.starts_at, rules, now)
     office = request.office
-    service_ids = [s.id for s in request.services]
 
     slots = _visit_slots(
         session, office, request.starts_at, rules.slots_needed(office.slot_minutes), now
@@ -343,7 +384,8 @@ def place_hold(
     # Expired holds and past-delay cancellations of these slots, or of this person, go first:
     # their seats are given back in the same ordered pass that takes the new ones.
     release = claim_due_seats(session, now, slot_ids=slot_ids, iin=request.applicant.iin)
-    if _active_duplicates(session, request.applicant.iin, service_ids):
+    places = _free_active_places(session, request.applicant.iin, request.services)
+    if places is None:
         raise DuplicateBooking(str(DUPLICATE_MESSAGE), "services")
     if not apply_seat_changes(session, slot_ids, release.seats_by_slot):
         raise SlotUnavailable(
@@ -377,7 +419,12 @@ def place_hold(
     )
     for service in request.services:
         appointment.service_lines.append(
-            AppointmentService(service_type=service, iin=applicant.iin, snapshot=service.snapshot())
+            AppointmentService(
+                service_type=service,
+                iin=applicant.iin,
+                active_seq=places[service.id],
+                snapshot=service.snapshot(),
+            )
         )
     session.add(appointment)
     try:

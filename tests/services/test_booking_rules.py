@@ -156,6 +156,44 @@ def test_the_database_refuses_a_second_active_line_for_the_same_person(one_desk,
     db.session.rollback()
 
 
+def test_a_service_may_allow_several_active_bookings_per_person(
+    make_office, make_service, clock
+) -> None:
+    service = make_service(max_active_bookings=2)
+    office = make_office(desks=2, services=[service])
+    first = hold(office, [service], MONDAY_9, clock())
+    second = hold(office, [service], TUESDAY_9, clock())
+    places = [line.active_seq for a in (first, second) for line in a.appointment.service_lines]
+    assert places == [1, 2]
+    with pytest.raises(DuplicateBooking):
+        hold(office, [service], TUESDAY_9 + timedelta(hours=1), clock())
+    db.session.rollback()
+
+
+def test_a_freed_place_is_taken_again_and_the_database_refuses_a_taken_one(
+    make_office, make_service, clock
+) -> None:
+    service = make_service(max_active_bookings=2, cutoff_hours=1)
+    office = make_office(desks=2, services=[service])
+    first = hold(office, [service], MONDAY_9, clock())
+    hold(office, [service], TUESDAY_9, clock())
+    booking.cancel_appointment(db.session, first.appointment, "", clock(), POLICY)
+    third = hold(office, [service], TUESDAY_9 + timedelta(hours=1), clock())
+    assert third.appointment.service_lines[0].active_seq == 1
+    db.session.commit()
+    db.session.add(
+        AppointmentService(
+            appointment_id=first.appointment.id,
+            service_type_id=service.id,
+            iin="850502401238",
+            active_seq=2,
+        )
+    )
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.flush()
+    db.session.rollback()
+
+
 def test_the_same_person_can_book_again_after_expiry_or_cancellation(
     make_office, make_service, clock
 ) -> None:
@@ -276,6 +314,27 @@ def test_a_retired_service_or_another_offices_service_is_refused(
         with pytest.raises(ValidationFailed) as error:
             hold(office, [service], MONDAY_9, clock())
         assert "services" in error.value.fields
+
+
+def test_a_staff_only_service_is_not_booked_online(make_office, make_service, clock) -> None:
+    counter_only = make_service(is_online=False)
+    office = make_office(services=[counter_only])
+    with pytest.raises(ValidationFailed) as error:
+        hold(office, [counter_only], MONDAY_9, clock())
+    assert "services" in error.value.fields
+
+
+def test_only_combinable_services_share_a_visit(make_office, make_service, clock) -> None:
+    passport = make_service()
+    marriage = make_service(combinable=False)
+    birth = make_service()  # combinable with both made before it
+    office = make_office(desks=2, services=[passport, marriage, birth])
+    with pytest.raises(ValidationFailed) as error:
+        hold(office, [passport, marriage], MONDAY_9, clock())
+    assert "same visit" in error.value.fields["services"][0]
+    db.session.rollback()
+    placed = hold(office, [marriage, birth], MONDAY_9, clock())
+    assert len(placed.appointment.service_lines) == 2
 
 
 def test_the_iin_must_match_the_birth_date_given_for_a_spouse(
