@@ -1,0 +1,33 @@
+"""Who may open the administration pages: administrators only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import abort, redirect, url_for
+from flask_login import current_user, login_required
+
+from consular.models import User
+
+
+def acting_admin() -> User:
+    """The signed-in administrator (the view is guarded by `admin_page`)."""
+    return current_user._get_current_object()  # type: ignore[no-any-return]
+
+
+def admin_page(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Sign-in required, the password changed when asked, and the admin role; else 403."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        user = acting_admin()
+        if user.must_change_password:
+            return redirect(url_for("auth.change_password"))
+        if not user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped

@@ -1,0 +1,1 @@
+"""Placeholder module; its pages are being written."""
