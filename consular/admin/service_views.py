@@ -1,1 +1,246 @@
-"""Placeholder module; its pages are being written."""
+"""Service types: list with missing translations flagged, create, edit, retire, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+
+from consular.admin import bp
+from consular.admin.access import acting_admin, admin_page
+from consular.admin.catalog_forms import (
+    DETAIL_SET_LABELS,
+    SERVICE_TEXT_FIELDS,
+    ServiceTypeForm,
+    fill_texts,
+    texts_from,
+)
+from consular.clock import now
+from consular.extensions import db
+from consular.models import Office, ServiceType
+from consular.models.i18n import LANGUAGE_NAMES, LANGUAGES
+from consular.services import catalog
+from consular.services.errors import DomainError, ValidationFailed
+
+Page = str | Response | tuple[str, int]
+
+
+def _locale() -> str:
+    return str(get_locale() or "en")
+
+
+def _service_or_404(service_id: int) -> ServiceType:
+    service = db.session.get(ServiceType, service_id)
+    if service is None:
+        abort(404)
+    return service
+
+
+def _prepare(form: ServiceTypeForm, service: ServiceType | None) -> None:
+    locale = _locale()
+    offices = db.session.scalars(sa.select(Office).order_by(Office.id))
+    form.offices.choices = [(o.id, o.display_name(locale)) for o in offices]
+    form.detail_sets.choices = list(DETAIL_SET_LABELS.items())
+    others = db.session.scalars(
+        sa.select(ServiceType)
+        .where(ServiceType.id != (service.id if service else -1))
+        .order_by(ServiceType.is_active.desc(), ServiceType.sort_order, ServiceType.id)
+    )
+    form.combinable.choices = [
+        (s.id, s.display_name(locale) if s.is_active else _("%(name)s (retired)",
+                                                            name=s.display_name(locale)))
+        for s in others
+    ]  # fmt: skip
+
+
+def _data_from(form: ServiceTypeForm) -> catalog.ServiceTypeData:
+    documents = {
+        language: (form[f"documents_{language}"].data or "").splitlines() for language in LANGUAGES
+    }
+    return catalog.ServiceTypeData(
+        code=(form.code.data or "").strip(),
+        name=texts_from(form, "name"),
+        description=texts_from(form, "description"),
+        documents=documents,
+        fee=texts_from(form, "fee"),
+        duration_minutes=form.duration_minutes.data or 0,
+        detail_sets=list(form.detail_sets.data or []),
+        min_notice_hours=form.min_notice_hours.data or 0,
+        horizon_days=form.horizon_days.data or 0,
+        cutoff_hours=form.cutoff_hours.data or 0,
+        max_active_bookings=form.max_active_bookings.data or 0,
+        is_online=bool(form.is_online.data),
+        sort_order=form.sort_order.data or 0,
+        office_ids=list(form.offices.data or []),
+        combinable_ids=list(form.combinable.data or []),
+    )
+
+
+def attach_errors(form: FlaskForm, error: ValidationFailed) -> None:
+    """Show a service's field errors next to the form's fields of the same name."""
+    for name, messages in error.fields.items():
+        target = form._fields.get(name)
+        if target is not None:
+            target.errors = list(target.errors or []) + list(messages)
+
+
+def validated(
+    form: ServiceTypeForm,
+    check: Callable[[catalog.ServiceTypeData], None],
+    code: str | None = None,
+) -> bool:
+    """Validate the form and the catalogue's rules together, so every problem shows at once."""
+    if code is not None:
+        form.code.data = code
+    valid = form.validate()
+    try:
+        check(_data_from(form))
+    except ValidationFailed as error:
+        attach_errors(form, error)
+        valid = False
+    return valid
+
+
+def _render_form(form: ServiceTypeForm, service: ServiceType | None, status: int = 200) -> Page:
+    page = render_template(
+        "admin/service_form.html",
+        form=form,
+        service=service,
+        languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        text_fields=list(SERVICE_TEXT_FIELDS),
+        has_history=service is not None and catalog.has_history(db.session, service),
+    )
+    return (page, status) if status != 200 else page
+
+
+@bp.get("/services")
+@admin_page
+def services() -> str:
+    """List the service types, flagging missing translations."""
+    rows = db.session.scalars(
+        sa.select(ServiceType).order_by(
+            ServiceType.is_active.desc(), ServiceType.sort_order, ServiceType.id
+        )
+    ).all()
+    return render_template(
+        "admin/services.html",
+        services=rows,
+        missing={
+            s.id: [LANGUAGE_NAMES[code] for code in catalog.missing_translations(s)] for s in rows
+        },
+        detail_labels=DETAIL_SET_LABELS,
+    )
+
+
+@bp.route("/services/new", methods=["GET", "POST"])
+@admin_page
+def service_new() -> Page:
+    """Add a service type."""
+    form = ServiceTypeForm()
+    _prepare(form, None)
+    if not form.is_submitted():
+        form.process(
+            data={"duration_minutes": 15, "min_notice_hours": 24, "horizon_days": 60,
+                  "cutoff_hours": 24, "max_active_bookings": 1, "is_online": True,
+                  "sort_order": 100}
+        )  # fmt: skip
+    elif validated(form, lambda data: catalog.check_service_type(db.session, data, None)):
+        try:
+            service = catalog.create_service_type(
+                db.session, acting_admin(), now(), _data_from(form)
+            )
+        except ValidationFailed as error:
+            db.session.rollback()
+            attach_errors(form, error)
+        else:
+            db.session.commit()
+            flash(_("Service type %(name)s added.", name=service.display_name(_locale())),
+                  "success")  # fmt: skip
+            return redirect(url_for("admin.services"))
+    return _render_form(form, None, 400 if form.is_submitted() else 200)
+
+
+@bp.route("/services/<int:service_id>", methods=["GET", "POST"])
+@admin_page
+def service_edit(service_id: int) -> Page:
+    """Change a service type's texts, rules and offices (new bookings only)."""
+    service = _service_or_404(service_id)
+    form = ServiceTypeForm()
+    _prepare(form, service)
+    if not form.is_submitted():
+        form.process(obj=service)
+        for text in SERVICE_TEXT_FIELDS:
+            fill_texts(form, text, getattr(service, text) or {})
+        form.offices.data = [o.id for o in service.offices]
+        form.combinable.data = [s.id for s in service.combinable_with]
+    elif validated(
+        form,
+        lambda data: catalog.check_service_type(db.session, data, service),
+        code=service.code,  # in web addresses and API clients: it never changes
+    ):
+        try:
+            catalog.update_service_type(db.session, acting_admin(), now(), service,
+                                        _data_from(form))  # fmt: skip
+        except ValidationFailed as error:
+            db.session.rollback()
+            attach_errors(form, error)
+        else:
+            db.session.commit()
+            flash(_("Saved. The change applies to new bookings; booked appointments keep "
+                    "what they were booked with."), "success")  # fmt: skip
+            return redirect(url_for("admin.service_edit", service_id=service.id))
+    return _render_form(form, service, 400 if form.is_submitted() else 200)
+
+
+def _service_action(service_id: int, action: str) -> Response:
+    service = _service_or_404(service_id)
+    if not FlaskForm().validate_on_submit():
+        flash(_("The form has expired. Please try again."), "error")
+        return redirect(url_for("admin.service_edit", service_id=service.id))
+    name = service.display_name(_locale())
+    try:
+        if action == "delete":
+            catalog.delete_service_type(db.session, acting_admin(), now(), service)
+        else:
+            catalog.set_service_type_active(
+                db.session, acting_admin(), now(), service, action == "reinstate"
+            )
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("admin.service_edit", service_id=service_id))
+    db.session.commit()
+    messages = {
+        "retire": _("%(name)s is retired: it can no longer be booked. Its history is kept.",
+                    name=name),
+        "reinstate": _("%(name)s can be booked again.", name=name),
+        "delete": _("%(name)s was deleted.", name=name),
+    }  # fmt: skip
+    flash(messages[action], "success")
+    return redirect(url_for("admin.services"))
+
+
+@bp.post("/services/<int:service_id>/retire")
+@admin_page
+def service_retire(service_id: int) -> Response:
+    """Stop new bookings of a service type, keeping its history."""
+    return _service_action(service_id, "retire")
+
+
+@bp.post("/services/<int:service_id>/reinstate")
+@admin_page
+def service_reinstate(service_id: int) -> Response:
+    """Offer a retired service type again."""
+    return _service_action(service_id, "reinstate")
+
+
+@bp.post("/services/<int:service_id>/delete")
+@admin_page
+def service_delete(service_id: int) -> Response:
+    """Delete a service type that was never used."""
+    return _service_action(service_id, "delete")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 LANGUAGES: tuple[str, ...] = ("kk", "ru", "en", "ko")
 FALLBACK_LANGUAGE = "en"
+# Each language's name in itself, as the language switcher and the admin forms show it.
+LANGUAGE_NAMES: dict[str, str] = {"kk": "Қазақша", "ru": "Русский", "en": "English", "ko": "한국어"}
 
 LocalizedText = dict[str, str]
 
