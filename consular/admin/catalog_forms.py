@@ -45,6 +45,36 @@ def _number(label: Any, low: int, high: int, description: Any = "") -> IntegerFi
     )
 
 
+def _language_fields(texts: dict[str, tuple[Any, type[Field], int]]) -> dict[str, Any]:
+    """`<text>_<language>` fields for each text in each language, in the order the page shows.
+
+    They are made before the forms' other fields: a form lists its fields (and the error
+    summary its errors) in the order they were made, and the pages show the texts first.
+    """
+    return {
+        f"{text}_{language}": kind(
+            label, validators=[Optional(), Length(max=max_length)], render_kw={"lang": language}
+        )
+        for language in LANGUAGES
+        for text, (label, kind, max_length) in texts.items()
+    }
+
+
+SERVICE_TEXT_FIELDS: dict[str, tuple[Any, type[Field], int]] = {
+    "name": (_l("Name"), StringField, 200),
+    "description": (_l("Description"), TextAreaField, 2000),
+    "documents": (_l("Documents to bring, one per line"), TextAreaField, 4000),
+    "fee": (_l("Fee"), StringField, 300),
+}
+OFFICE_TEXT_FIELDS: dict[str, tuple[Any, type[Field], int]] = {
+    "name": (_l("Name"), StringField, 200),
+    "address": (_l("Address"), TextAreaField, 500),
+    "directions": (_l("How to get there"), TextAreaField, 2000),
+}
+_SERVICE_LANGUAGE_FIELDS = _language_fields(SERVICE_TEXT_FIELDS)
+_OFFICE_LANGUAGE_FIELDS = _language_fields(OFFICE_TEXT_FIELDS)
+
+
 class ServiceTypeForm(FlaskForm):
     code = StringField(
         _l("Code"),
@@ -52,11 +82,6 @@ class ServiceTypeForm(FlaskForm):
         validators=[InputRequired(message=_l("Enter a code.")), Length(max=64)],
     )
     duration_minutes = _number(_l("Time at the desk, in minutes"), 5, 480)
-    offices = CheckboxesField(_l("Offices that offer it"), coerce=int, validate_choice=False)
-    detail_sets = CheckboxesField(
-        _l("Extra details it collects"),
-        validate_choice=False,
-    )
     min_notice_hours = _number(
         _l("Minimum notice, in hours"),
         0,
@@ -69,6 +94,11 @@ class ServiceTypeForm(FlaskForm):
     )
     max_active_bookings = _number(_l("Active bookings one person (IIN) may hold"), 1, 10)
     is_online = BooleanField(_l("Citizens can book it online (otherwise staff only)"))
+    offices = CheckboxesField(_l("Offices that offer it"), coerce=int, validate_choice=False)
+    detail_sets = CheckboxesField(
+        _l("Extra details it collects"),
+        validate_choice=False,
+    )
     combinable = CheckboxesField(
         _l("May be combined in one visit with"), coerce=int, validate_choice=False
     )
@@ -104,33 +134,13 @@ class OfficeForm(FlaskForm):
     map_url = StringField(_l("Map link"), validators=[Optional(), Length(max=500)])
 
 
-def _add_language_fields(
-    form_class: type[FlaskForm], texts: dict[str, tuple[Any, type[Field], int]]
-) -> None:
-    """Add `<text>_<language>` fields for each text in each language."""
-    for language in LANGUAGES:
-        for text, (label, kind, max_length) in texts.items():
-            field = kind(
-                label,
-                validators=[Optional(), Length(max=max_length)],
-                render_kw={"lang": language},
-            )
-            setattr(form_class, f"{text}_{language}", field)
+def _add_fields(form_class: type[FlaskForm], fields: dict[str, Any]) -> None:
+    for name, field in fields.items():
+        setattr(form_class, name, field)
 
 
-SERVICE_TEXT_FIELDS: dict[str, tuple[Any, type[Field], int]] = {
-    "name": (_l("Name"), StringField, 200),
-    "description": (_l("Description"), TextAreaField, 2000),
-    "documents": (_l("Documents to bring, one per line"), TextAreaField, 4000),
-    "fee": (_l("Fee"), StringField, 300),
-}
-OFFICE_TEXT_FIELDS: dict[str, tuple[Any, type[Field], int]] = {
-    "name": (_l("Name"), StringField, 200),
-    "address": (_l("Address"), TextAreaField, 500),
-    "directions": (_l("How to get there"), TextAreaField, 2000),
-}
-_add_language_fields(ServiceTypeForm, SERVICE_TEXT_FIELDS)
-_add_language_fields(OfficeForm, OFFICE_TEXT_FIELDS)
+_add_fields(ServiceTypeForm, _SERVICE_LANGUAGE_FIELDS)
+_add_fields(OfficeForm, _OFFICE_LANGUAGE_FIELDS)
 
 
 def texts_from(form: FlaskForm, text: str) -> dict[str, str]:
