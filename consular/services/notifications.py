@@ -1,19 +1,27 @@
-"""Emails to citizens, written to the outbox in the transaction that causes them."""
+"""Emails to citizens, written to the outbox in the transaction that causes them.
+
+Each email is the wording from `email_texts` (an administrator's or the built-in one) inside
+the application's layout: the visit's details, documents, links, calendar file and QR code.
+"""
 
 from __future__ import annotations
 
 import base64
 import secrets
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from consular.models import Appointment, OutboxMessage
+from consular.models import Appointment, Office, OutboxMessage
 from consular.models.i18n import localized, localized_list
+from consular.services import email_texts
 from consular.services.timefmt import local_date_text, local_time_text, zone_label
 
 
@@ -65,6 +73,7 @@ def appointment_context(appointment: Appointment) -> dict[str, Any]:
                 documents.append(document)
     return {
         "appointment": appointment,
+        "language": locale,
         "reference": appointment.reference,
         "office_name": localized(office.name, locale),
         "office_address": localized(office.address, locale),
@@ -86,12 +95,13 @@ def appointment_context(appointment: Appointment) -> dict[str, Any]:
     }
 
 
-def _manage_url(appointment: Appointment, token: str) -> str:
+def _manage_url(reference: str, token: str) -> str:
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    return f"{base}/manage/{appointment.reference}/{token}"
+    return f"{base}/manage/{reference}/{token}"
 
 
 QR_CONTENT_ID = "reference-qr@consular"
+SAMPLE_ZONE = "Asia/Seoul"
 
 
 def _calendar_attachments(
@@ -120,23 +130,56 @@ def _calendar_attachments(
     return attachments
 
 
+def placeholder_values(context: dict[str, Any]) -> dict[str, str]:
+    """The values of the placeholders an email text may use, from an email's context."""
+    values = {
+        "reference": context["reference"],
+        "name": context["given_name"],
+        "office": context["office_name"],
+        "date": context["visit_date"],
+        "time": context["visit_time"],
+        "code": context.get("code"),
+        "minutes": context.get("hold_minutes"),
+        "days": context.get("days"),
+        "manage_link": context.get("manage_url"),
+        "book_link": context.get("book_url"),
+    }
+    return {name: str(value) for name, value in values.items() if value is not None}
+
+
+def render_email(
+    kind: str, context: dict[str, Any], wording: email_texts.RenderedText
+) -> tuple[str, str]:
+    """The text and HTML parts of an email: the wording inside the application's layout."""
+    context = context | {
+        "title": wording.subject,
+        "message_text": wording.text,
+        "message_html": wording.html,
+    }
+    return (
+        render_template(f"email/{kind}.txt", **context),
+        render_template(f"email/{kind}.html", **context),
+    )
+
+
 def _queue_about(
     session: Session,
     appointment: Appointment,
     kind: str,
-    subject: str,
     now: datetime,
     attachments: list[dict[str, Any]] | None = None,
     **extra: Any,
 ) -> OutboxMessage:
     context = appointment_context(appointment) | extra
+    wording = email_texts.render(session, kind, appointment.language, placeholder_values(context))
+    text_body, html_body = render_email(kind, context, wording)
     return queue_email(
         session,
         kind=kind,
         recipient=appointment.email,
-        subject=subject,
-        text_body=render_template(f"email/{kind}.txt", **context),
-        html_body=render_template(f"email/{kind}.html", **context),
+        subject=wording.subject,
+        text_body=text_body,
+        html_body=html_body,
         now=now,
         appointment=appointment,
         attachments=attachments,
@@ -148,10 +191,9 @@ def queue_code_email(
 ) -> OutboxMessage:
     """Email the 6-digit code that turns a hold into a booking."""
     with force_locale(appointment.language):
-        subject = _("Your confirmation code: %(code)s", code=code)
         minutes = round((appointment.hold_expires_at - now).total_seconds() / 60)
         return _queue_about(
-            session, appointment, "code", subject, now, code=code, hold_minutes=max(1, minutes)
+            session, appointment, "code", now, code=code, hold_minutes=max(1, minutes)
         )
 
 
@@ -159,7 +201,6 @@ def _queue_with_ticket(
     session: Session,
     appointment: Appointment,
     kind: str,
-    subject: str,
     manage_token: str,
     now: datetime,
     **extra: Any,
@@ -169,10 +210,9 @@ def _queue_with_ticket(
         session,
         appointment,
         kind,
-        subject,
         now,
         attachments=_calendar_attachments(appointment, now, with_qr=True),
-        manage_url=_manage_url(appointment, manage_token),
+        manage_url=_manage_url(appointment.reference, manage_token),
         qr_cid=QR_CONTENT_ID,
         **extra,
     )
@@ -183,8 +223,7 @@ def queue_confirmation_email(
 ) -> OutboxMessage:
     """Email the confirmed appointment with everything the citizen needs on the day."""
     with force_locale(appointment.language):
-        subject = _("Appointment confirmed: %(reference)s", reference=appointment.reference)
-        return _queue_with_ticket(session, appointment, "confirmation", subject, manage_token, now)
+        return _queue_with_ticket(session, appointment, "confirmation", manage_token, now)
 
 
 def queue_change_email(
@@ -192,8 +231,7 @@ def queue_change_email(
 ) -> OutboxMessage:
     """Email the new time of a moved appointment, with the updated calendar file."""
     with force_locale(appointment.language):
-        subject = _("New time for your appointment %(reference)s", reference=appointment.reference)
-        return _queue_with_ticket(session, appointment, "change", subject, manage_token, now)
+        return _queue_with_ticket(session, appointment, "change", manage_token, now)
 
 
 def queue_reminder_email(
@@ -201,12 +239,11 @@ def queue_reminder_email(
 ) -> OutboxMessage:
     """Remind the citizen of the visit a few days before."""
     with force_locale(appointment.language):
-        subject = _(
-            "Reminder: your consular appointment %(reference)s", reference=appointment.reference
-        )
-        return _queue_with_ticket(
-            session, appointment, "reminder", subject, manage_token, now, days=days
-        )
+        return _queue_with_ticket(session, appointment, "reminder", manage_token, now, days=days)
+
+
+def _book_url(path: str = "/") -> str:
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
 
 
 def queue_cancellation_email(
@@ -214,15 +251,13 @@ def queue_cancellation_email(
 ) -> OutboxMessage:
     """Email that the appointment is cancelled, with a calendar file that removes it."""
     with force_locale(appointment.language):
-        subject = _("Appointment cancelled: %(reference)s", reference=appointment.reference)
         return _queue_about(
             session,
             appointment,
             "cancellation",
-            subject,
             now,
             attachments=_calendar_attachments(appointment, now, with_qr=False),
-            book_url=current_app.config["PUBLIC_BASE_URL"].rstrip("/") + "/",
+            book_url=_book_url(),
         )
 
 
@@ -231,17 +266,94 @@ def queue_schedule_change_email(
 ) -> OutboxMessage:
     """Email that the office had to cancel the appointment, with its reason and a link to book."""
     with force_locale(appointment.language):
-        subject = _(
-            "Your appointment %(reference)s is cancelled by the office",
-            reference=appointment.reference,
-        )
         return _queue_about(
             session,
             appointment,
             "schedule_change",
-            subject,
             now,
             attachments=_calendar_attachments(appointment, now, with_qr=False),
             office_message=message,
-            book_url=current_app.config["PUBLIC_BASE_URL"].rstrip("/") + "/book",
+            book_url=_book_url("/book"),
         )
+
+
+@dataclass(frozen=True)
+class EmailPreview:
+    """How an email looks with sample values: its subject, text part and HTML part."""
+
+    subject: str
+    text: str
+    html: str
+
+
+def _sample_context(session: Session, kind: str, language: str, now: datetime) -> dict[str, Any]:
+    """A made-up visit about a week ahead at the first office, in the language, for previews."""
+    office = session.scalar(sa.select(Office).order_by(Office.id).limit(1))
+    service = office.services[0] if office is not None and office.services else None
+    zone = office.zone if office is not None else ZoneInfo(SAMPLE_ZONE)
+    day = (now.astimezone(zone) + timedelta(days=7)).date()
+    while day.weekday() >= 5:  # a working day
+        day += timedelta(days=1)
+    starts_at = datetime.combine(day, time(10, 30), tzinfo=zone)
+    reference = f"{office.reference_prefix if office is not None else 'KZ'}-7Q4M2P"
+    context: dict[str, Any] = {
+        "language": language,
+        "reference": reference,
+        "office_name": "",
+        "office_address": "",
+        "office_directions": "",
+        "office_phone": "",
+        "visit_date": local_date_text(starts_at, zone, language),
+        "visit_time": local_time_text(starts_at, zone, language),
+        "zone_name": zone_label(zone, starts_at, language),
+        "services": [_("Service")],
+        "fees": [],
+        "documents": [_("Current passport")],
+        "given_name": "Aigerim",
+    }
+    if office is not None:
+        context |= {
+            "office_name": localized(office.name, language),
+            "office_address": localized(office.address, language),
+            "office_directions": localized(office.directions, language),
+            "office_phone": office.phone,
+        }
+    if service is not None:
+        fee = localized(service.fee, language)
+        context |= {
+            "services": [localized(service.name, language)],
+            "fees": [fee] if fee else [],
+            "documents": localized_list(service.documents, language),
+        }
+    manage_url = _manage_url(reference, "sample")
+    extra: dict[str, dict[str, Any]] = {
+        "code": {"code": "123456", "hold_minutes": 15},
+        "confirmation": {"manage_url": manage_url},
+        "change": {"manage_url": manage_url},
+        "reminder": {"manage_url": manage_url, "days": 2},
+        "cancellation": {"book_url": _book_url()},
+        "schedule_change": {
+            "book_url": _book_url("/book"),
+            "office_message": _("Here the office explains why the appointment was cancelled."),
+        },
+    }
+    return context | extra.get(kind, {})
+
+
+def preview_email(
+    session: Session, kind: str, language: str, subject: str, body: str, now: datetime
+) -> EmailPreview:
+    """Render a wording (saved or not) as the email would look, with sample values.
+
+    Raises ValidationFailed, as saving would, for a text that is more than placeholders.
+    """
+    subject, body = email_texts.normalize(subject, body)
+    with force_locale(language):
+        context = _sample_context(session, kind, language, now)
+        wording = email_texts.render_wording(
+            kind,
+            email_texts.EmailWording(subject=subject, body=body),
+            placeholder_values(context),
+        )
+        text_body, html_body = render_email(kind, context, wording)
+    return EmailPreview(subject=wording.subject, text=text_body, html=html_body)
