@@ -55,3 +55,39 @@ def test_flask_db_check_is_clean(backend: str, tmp_path) -> None:
         assert result.exit_code == 0, result.output
         with app.app_context():
             db.engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_services_that_shared_visits_before_combinations_existed_still_may(
+    backend: str, tmp_path
+) -> None:
+    with database(backend, tmp_path) as url:
+        app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url})
+        with app.app_context():
+            upgrade(revision="f0ddd9579690")
+            with db.engine.begin() as connection:
+                for code in ("passport", "marriage"):
+                    connection.execute(
+                        sa.text(
+                            "INSERT INTO service_type (code, name, description, documents, fee,"
+                            " duration_minutes, detail_sets, min_notice_hours, horizon_days,"
+                            " cutoff_hours, is_active, sort_order) VALUES (:code, '{}', '{}',"
+                            " '{}', '{}', 15, '[]', 24, 60, 24, true, 0)"
+                        ),
+                        {"code": code},
+                    )
+            upgrade()
+            with db.engine.connect() as connection:
+                pairs = connection.execute(
+                    sa.text(
+                        "SELECT a.code, b.code FROM service_combination c"
+                        " JOIN service_type a ON a.id = c.service_type_id"
+                        " JOIN service_type b ON b.id = c.other_service_type_id ORDER BY 1"
+                    )
+                ).all()
+                limits = connection.execute(
+                    sa.text("SELECT max_active_bookings, is_online FROM service_type")
+                ).all()
+            assert [tuple(p) for p in pairs] == [("marriage", "passport"), ("passport", "marriage")]
+            assert [tuple(row) for row in limits] == [(1, True), (1, True)]
+            db.engine.dispose()
