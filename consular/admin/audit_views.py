@@ -1,1 +1,331 @@
-"""Placeholder module; its pages are being written."""
+"""The audit-log viewer: who changed what, when and at which office, filtered, with CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import make_response, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import Field, SelectField, StringField
+from wtforms.validators import ValidationError
+
+from consular.admin import bp
+from consular.admin.access import admin_page
+from consular.extensions import db
+from consular.models import AuditEntry, Office, User
+
+KOREA = ZoneInfo("Asia/Seoul")
+PER_PAGE = 50
+MAX_PAGE = 100_000
+NO_ACCOUNT = "none"  # the "who" of changes made by a command, with no account
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+ACTION_LABELS = {
+    "create_account": _l("Account created"),
+    "update_account": _l("Account changed"),
+    "deactivate_account": _l("Account deactivated"),
+    "reactivate_account": _l("Account reactivated"),
+    "reset_password": _l("Password reset by an administrator"),
+    "change_password": _l("Own password changed"),
+    "opening_hours": _l("Opening hours changed"),
+    "add_closure": _l("Closure added"),
+    "remove_closure": _l("Closure removed"),
+    "booking_settings": _l("Online booking settings changed"),
+    "block_slot": _l("Slot blocked"),
+    "reopen_slot": _l("Slot reopened"),
+    "keep_outside_schedule": _l("Booking kept outside the schedule"),
+    "cancel_for_schedule": _l("Booking cancelled for a schedule change"),
+    "check_in": _l("Visitor checked in"),
+    "walk_in": _l("Walk-in ticket issued"),
+    "call": _l("Ticket called"),
+    "recall": _l("Ticket called again"),
+    "served": _l("Visitor served"),
+    "missed": _l("Ticket missed"),
+    "park": _l("Ticket parked"),
+    "resume": _l("Ticket resumed"),
+    "transfer": _l("Ticket transferred"),
+    "no_show": _l("Marked as no-show"),
+    "create_service_type": _l("Service type created"),
+    "update_service_type": _l("Service type changed"),
+    "retire_service_type": _l("Service type retired"),
+    "reinstate_service_type": _l("Service type reinstated"),
+    "delete_service_type": _l("Service type deleted"),
+    "create_office": _l("Office created"),
+    "update_office": _l("Office changed"),
+}
+
+
+def korea_time(moment: datetime) -> str:
+    """A moment as the date and time in Korea, e.g. "2026-11-29 12:00"."""
+    return moment.astimezone(KOREA).strftime("%Y-%m-%d %H:%M")
+
+
+def action_label(action: str) -> str:
+    """The action in the reader's language, or its code if it has no label."""
+    label = ACTION_LABELS.get(action)
+    return str(label) if label is not None else action
+
+
+def _korea_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=KOREA).astimezone(UTC)
+
+
+class AuditFilterForm(FlaskForm):
+    """The viewer's filters, read from the query string."""
+
+    class Meta:
+        csrf = False
+
+    who = SelectField(_l("Who"), default="", validate_choice=False)
+    action = SelectField(_l("What"), default="", validate_choice=False)
+    office = SelectField(_l("Office"), default="", validate_choice=False)
+    date_from = StringField(
+        _l("From (Korea time)"),
+        description=_l("For example 2026-11-29"),
+        render_kw={"type": "date"},
+    )
+    date_to = StringField(
+        _l("To (Korea time)"),
+        description=_l("Included"),
+        render_kw={"type": "date"},
+    )
+
+    def set_choices(self, locale: str) -> None:
+        """Offer every account, every action logged so far and every office."""
+        people = db.session.execute(sa.select(User.id, User.name, User.email).order_by(User.name))
+        self.who.choices = (
+            [("", _("Everyone"))]
+            + [(str(i), f"{name} ({email})") for i, name, email in people]
+            + [(NO_ACCOUNT, _("Commands (no account)"))]
+        )
+        logged = set(db.session.scalars(sa.select(AuditEntry.action).distinct()))
+        actions = sorted(logged | set(ACTION_LABELS), key=lambda a: action_label(a).lower())
+        self.action.choices = [("", _("Every action"))] + [(a, action_label(a)) for a in actions]
+        offices = db.session.scalars(sa.select(Office).order_by(Office.id))
+        self.office.choices = [("", _("Every office"))] + [
+            (str(o.id), o.display_name(locale)) for o in offices
+        ]
+
+    @staticmethod
+    def _known(field: Field, message: str) -> None:
+        if (field.data or "") not in {value for value, _label in field.choices or []}:
+            raise ValidationError(message)
+
+    def validate_who(self, field: Field) -> None:
+        self._known(field, _("Choose a person from the list."))
+
+    def validate_action(self, field: Field) -> None:
+        self._known(field, _("Choose an action from the list."))
+
+    def validate_office(self, field: Field) -> None:
+        self._known(field, _("Choose an office from the list."))
+
+    @staticmethod
+    def _day(field: Field) -> date | None:
+        raw = (field.data or "").strip()
+        if not raw:
+            return None
+        try:
+            if not _ISO_DATE.fullmatch(raw):
+                raise ValueError(raw)
+            day = date.fromisoformat(raw)
+            # Refuses the calendar's first and last days, whose bounds do not fit in UTC.
+            _korea_midnight(day)
+            _korea_midnight(day + timedelta(days=1))
+        except (ValueError, OverflowError):
+            raise ValidationError(_("Enter a date like 2026-11-29.")) from None
+        return day
+
+    def validate_date_from(self, field: Field) -> None:
+        self._day(field)
+
+    def validate_date_to(self, field: Field) -> None:
+        last = self._day(field)
+        try:
+            first = self._day(self.date_from)
+        except ValidationError:
+            return
+        if first is not None and last is not None and last < first:
+            raise ValidationError(_("The end of the period must not be before its start."))
+
+    def query(self) -> sa.Select[Any]:
+        """The entries matching the (validated) filters, newest first, with account and office."""
+        query = (
+            sa.select(AuditEntry, User, Office)
+            .outerjoin(User, AuditEntry.user_id == User.id)
+            .outerjoin(Office, AuditEntry.office_id == Office.id)
+            .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        )
+        if self.who.data == NO_ACCOUNT:
+            query = query.where(AuditEntry.user_id.is_(None))
+        elif self.who.data:
+            query = query.where(AuditEntry.user_id == int(self.who.data))
+        if self.action.data:
+            query = query.where(AuditEntry.action == self.action.data)
+        if self.office.data:
+            query = query.where(AuditEntry.office_id == int(self.office.data))
+        first, last = self._day(self.date_from), self._day(self.date_to)
+        if first is not None:
+            query = query.where(AuditEntry.at >= _korea_midnight(first))
+        if last is not None:
+            query = query.where(AuditEntry.at < _korea_midnight(last + timedelta(days=1)))
+        return query
+
+    def arguments(self) -> dict[str, str]:
+        """The filters in use, to carry them into page links and the CSV export."""
+        return {
+            field.name: field.data
+            for field in (self.who, self.action, self.office, self.date_from, self.date_to)
+            if field.data
+        }
+
+
+def _value_text(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, list):
+        return ", ".join(_value_text(item) for item in value) or "—"
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {_value_text(item)}" for key, item in value.items()) or "—"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One value an entry changed, as text."""
+
+    key: str
+    before: str
+    after: str
+
+
+def changes_of(entry: AuditEntry) -> list[Change]:
+    """The values before and after, key by key, as text ("—" where there was none)."""
+    before = entry.before if isinstance(entry.before, dict) else {}
+    after = entry.after if isinstance(entry.after, dict) else {}
+    keys = list(dict.fromkeys([*before, *after]))
+    return [
+        Change(str(key), _value_text(before.get(key)), _value_text(after.get(key))) for key in keys
+    ]
+
+
+def _filters(locale: str) -> tuple[AuditFilterForm, bool]:
+    form = AuditFilterForm(formdata=request.args)
+    form.set_choices(locale)
+    return form, form.validate()
+
+
+def _page_number() -> int | None:
+    raw = request.args.get("page", "1")
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        return None
+    return int(raw)
+
+
+def _locale() -> str:
+    return str(get_locale() or "en")
+
+
+@bp.get("/audit", endpoint="audit_log")
+@admin_page
+def audit_log() -> tuple[str, int]:
+    """Show the audit log, newest first, filtered by who, what, office and period."""
+    form, valid = _filters(_locale())
+    page = _page_number()
+    general: list[str] = []
+    if page is None:
+        general.append(_("There is no such page."))
+    if not valid or page is None:
+        return render_template(
+            "admin/audit_log.html", form=form, general_errors=general, rows=[], pagination=None
+        ), 400
+    query = form.query()
+    total = db.session.scalar(
+        sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+    )
+    pages = max(1, -(-int(total or 0) // PER_PAGE))
+    rows = [
+        {
+            "entry": entry,
+            "account": account,
+            "office": office,
+            "action": action_label(entry.action),
+            "changes": changes_of(entry),
+        }
+        for entry, account, office in db.session.execute(
+            query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+        )
+    ]
+    arguments = form.arguments()
+    pagination = {
+        "page": page,
+        "pages": pages,
+        "total": int(total or 0),
+        "previous": url_for("admin.audit_log", **arguments, page=page - 1) if page > 1 else None,
+        "next": url_for("admin.audit_log", **arguments, page=page + 1) if page < pages else None,
+        "csv": url_for("admin.audit_csv", **arguments),
+    }
+    return render_template(
+        "admin/audit_log.html",
+        form=form,
+        general_errors=general,
+        rows=rows,
+        pagination=pagination,
+        filtered=bool(arguments),
+        korea_time=korea_time,
+    ), 200
+
+
+def _csv_safe(text: str) -> str:
+    """Keep spreadsheet programs from reading a cell as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@bp.get("/audit.csv", endpoint="audit_csv")
+@admin_page
+def audit_csv() -> Response | tuple[str, int]:
+    """Download the filtered audit log as CSV, times in Korea time."""
+    form, valid = _filters(_locale())
+    if not valid:
+        return render_template(
+            "admin/audit_log.html", form=form, general_errors=[], rows=[], pagination=None
+        ), 400
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        ["time_korea", "account_email", "account_name", "office", "action", "entity", "entity_id"]
+        + ["before", "after"]
+    )
+    for entry, account, office in db.session.execute(form.query()):
+        writer.writerow(
+            [
+                korea_time(entry.at),
+                _csv_safe(account.email) if account else "",
+                _csv_safe(account.name) if account else "",
+                office.code if office else "",
+                entry.action,
+                entry.entity,
+                entry.entity_id or "",
+                _csv_safe(json.dumps(entry.before, ensure_ascii=False)) if entry.before else "",
+                _csv_safe(json.dumps(entry.after, ensure_ascii=False)) if entry.after else "",
+            ]
+        )
+    response = make_response("\ufeff" + buffer.getvalue())  # the BOM lets Excel read UTF-8
+    response.mimetype = "text/csv"
+    response.headers["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
