@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from consular.models import Appointment, AppointmentService, Slot, Status, appointment_slot
+from consular.models.base import UTCDateTime
 
 seat = appointment_slot.c
 
@@ -85,7 +86,9 @@ def end_appointments(session: Session, appointment_ids: list[int], release_at: d
     session.execute(
         sa.update(appointment_slot)
         .where(seat.appointment_id.in_(appointment_ids), seat.holds_seat.is_(True))
-        .values(release_at=sa.func.coalesce(seat.release_at, release_at))
+        .values(
+            release_at=sa.func.coalesce(seat.release_at, sa.literal(release_at, type_=UTCDateTime))
+        )
     )
 
 
@@ -141,7 +144,10 @@ def claim_due_seats(
                 seat.slot_id == slot_id,
                 seat.holds_seat.is_(True),
             )
-            .values(holds_seat=False, release_at=sa.func.coalesce(seat.release_at, now))
+            .values(
+                holds_seat=False,
+                release_at=sa.func.coalesce(seat.release_at, sa.literal(now, type_=UTCDateTime)),
+            )
         )
         if result.rowcount == 1:
             release.seats_by_slot[slot_id] += 1

@@ -4,12 +4,20 @@ horizon, cut-off, closures and breaks. Read top to bottom as the specification."
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 
 from consular.extensions import db
-from consular.models import Appointment, AppointmentService, Closure, Slot, Status
+from consular.models import (
+    Appointment,
+    AppointmentService,
+    Closure,
+    Slot,
+    Status,
+    appointment_slot,
+)
 from consular.services import booking
 from consular.services.availability import VisitRules, visit_start_times
 from consular.services.errors import (
@@ -115,6 +123,20 @@ def test_a_cancelled_seat_comes_back_only_after_the_release_delay(
     assert free_at(office, [service], MONDAY_9, clock()) == 1
     hold(office, [service], MONDAY_9, clock(), iin="900101300126")
     assert db.session.scalar(sa.select(Slot.booked).where(Slot.starts_at == MONDAY_9)) == 1
+
+
+def test_release_times_are_stored_as_instants_whatever_the_zone_of_now(
+    make_office, make_service, clock
+) -> None:
+    service = make_service(cutoff_hours=1)
+    office = make_office(desks=1, services=[service])
+    placed = hold(office, [service], MONDAY_9, clock())
+    booking.confirm_hold(db.session, placed.appointment, placed.code, clock(), POLICY)
+    in_seoul = clock().astimezone(ZoneInfo("Asia/Seoul"))
+    booking.cancel_appointment(db.session, placed.appointment, "", in_seoul, POLICY)
+    db.session.commit()
+    stored = db.session.scalar(sa.select(appointment_slot.c.release_at))
+    assert stored == clock() + timedelta(minutes=30)
 
 
 def test_cancellation_is_refused_after_the_cutoff(one_desk, clock) -> None:
