@@ -28,8 +28,10 @@ from consular.models import (
     TicketStatus,
     User,
 )
+from consular.models.base import UTCDateTime
 from consular.services.audit import record
 from consular.services.errors import InvalidState, NotFound
+from consular.services.schedule import walk_in_seats
 
 MAX_CALLS = 3
 EARLY_MARGIN = timedelta(minutes=30)
@@ -123,7 +125,9 @@ def check_in(session: Session, appointment: Appointment, actor: User, now: datet
 
 
 def walk_in_allowance(session: Session, office: Office, now: datetime) -> int:
-    """How many base slots of today's desk capacity are kept for walk-ins."""
+    """How many base slots of today's desk capacity are kept for walk-ins: the office's share
+    of the day's desk-slots, rounded up, the same seats sync_slots withholds from online
+    booking."""
     day = service_day(office, now)
     start = datetime.combine(day, datetime.min.time(), tzinfo=office.zone)
     seats = session.scalar(
@@ -131,9 +135,10 @@ def walk_in_allowance(session: Session, office: Office, now: datetime) -> int:
             Slot.office_id == office.id,
             Slot.starts_at >= start,
             Slot.starts_at < start + timedelta(days=1),
+            Slot.outside_schedule.is_(False),
         )
     )
-    return math.ceil(int(seats or 0) * office.walk_in_share / 100)
+    return walk_in_seats(int(seats or 0), office.walk_in_share)
 
 
 def walk_ins_used(session: Session, office: Office, now: datetime) -> int:
@@ -240,7 +245,10 @@ def call_next(
                 desk_id=desk.id,
                 clerk_id=actor.id,
                 call_count=1,
-                first_called_at=sa.func.coalesce(Ticket.first_called_at, now),
+                # Typed, so that the time is stored in UTC like every other (SQLite keeps text).
+                first_called_at=sa.func.coalesce(
+                    Ticket.first_called_at, sa.literal(now, type_=UTCDateTime)
+                ),
                 last_called_at=now,
             )
             .execution_options(synchronize_session=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -37,11 +37,33 @@ class PlannedSlot:
     desks: int
 
 
-def online_capacity(desks: int, walk_in_share: int) -> int:
-    """Seats online booking may take when a share of the desks is kept for walk-ins
-    (rounded half up, so 3 desks at 20 % keep 1 desk and 2 desks at 20 % keep none)."""
-    kept = math.floor(desks * walk_in_share / 100 + 0.5)
-    return max(0, desks - kept)
+def walk_in_seats(desk_slots: int, walk_in_share: int) -> int:
+    """Seats of a day kept for walk-ins: the share of its desk-slots, rounded up."""
+    return math.ceil(desk_slots * walk_in_share / 100)
+
+
+def withheld_seats(desks: Sequence[int], walk_in_share: int) -> list[int]:
+    """How many seats of each slot of a day online booking leaves to walk-ins.
+
+    The day keeps walk_in_seats() seats in all, spread evenly over the day: the day's seats
+    are numbered slot after slot, and the seats kept are evenly spaced among them. No slot
+    keeps more than its desks (as the share is at most 100 %, the kept seats are at least
+    one seat apart).
+    """
+    total = sum(desks)
+    kept = min(total, walk_in_seats(total, walk_in_share))
+    withheld = [0] * len(desks)
+    if kept == 0:
+        return withheld
+    slot, first_seat_after = 0, desks[0]
+    for number in range(kept):
+        # The middle of the number-th of `kept` equal parts of the day's seats.
+        seat = (2 * number + 1) * total // (2 * kept)
+        while seat >= first_seat_after:
+            slot += 1
+            first_seat_after += desks[slot]
+        withheld[slot] += 1
+    return withheld
 
 
 def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
@@ -87,15 +109,59 @@ class SlotChanges:
     orphaned: int = 0
 
 
+def online_capacities(
+    slots: Sequence[PlannedSlot], walk_in_share: int, zone: ZoneInfo
+) -> dict[datetime, int]:
+    """The seats online booking may take in each planned slot, by start: each local day
+    withholds its walk-in seats (withheld_seats), so that the day's walk-in allowance and
+    the seats kept from online booking are the same number."""
+    by_day: dict[date, list[PlannedSlot]] = {}
+    for slot in sorted(slots, key=lambda s: s.starts_at):
+        by_day.setdefault(slot.starts_at.astimezone(zone).date(), []).append(slot)
+    capacities: dict[datetime, int] = {}
+    for day_slots in by_day.values():
+        withheld = withheld_seats([s.desks for s in day_slots], walk_in_share)
+        for slot, kept in zip(day_slots, withheld, strict=True):
+            capacities[slot.starts_at] = slot.desks - kept
+    return capacities
+
+
+def _move_withholding_from_booked_seats(
+    capacities: dict[datetime, int],
+    desks: dict[datetime, int],
+    booked: dict[datetime, int],
+    zone: ZoneInfo,
+) -> None:
+    """Where seats a slot would keep for walk-ins are already booked, keep as many seats in
+    other slots of the same day that still have free ones: the fewest kept first, then the
+    earliest. The bookings stay; only what is too many to move elsewhere is lost that day."""
+    by_day: dict[date, list[datetime]] = {}
+    for starts_at in sorted(capacities):
+        by_day.setdefault(starts_at.astimezone(zone).date(), []).append(starts_at)
+    for starts in by_day.values():
+        missing = sum(max(0, booked.get(s, 0) - capacities[s]) for s in starts)
+        for _seat in range(missing):
+            free = [s for s in starts if capacities[s] > booked.get(s, 0)]
+            if not free:
+                break
+            target = min(free, key=lambda s: (desks[s] - capacities[s], s))
+            capacities[target] -= 1
+
+
+def _at_least_booked(capacity: int) -> sa.ColumnElement[int]:
+    """A capacity that never goes below the seats booked at the moment the row is written,
+    even if a booking commits between reading the slot and updating it."""
+    return sa.case((Slot.booked > capacity, Slot.booked), else_=capacity)
+
+
 def sync_slots(session: Session, office: Office, now: datetime, horizon_days: int) -> SlotChanges:
     """Make the office's future slots match its schedule; safe to run again and again."""
     zone = office.zone
     today = now.astimezone(zone).date()
     last_day = today + timedelta(days=horizon_days)
     window_start = local_instant(today, time(0), zone)
-    planned = {
-        slot.starts_at: slot
-        for slot in planned_slots(
+    whole_days = list(
+        planned_slots(
             list(office.opening_periods),
             [c for c in office.closures if c.is_active],
             zone,
@@ -103,8 +169,10 @@ def sync_slots(session: Session, office: Office, now: datetime, horizon_days: in
             today,
             last_day,
         )
-        if slot.starts_at >= now
-    }
+    )
+    # Today's passed slots count too, so the share is spread the same way all day long.
+    capacities = online_capacities(whole_days, office.walk_in_share, zone)
+    planned = {slot.starts_at: slot for slot in whole_days if slot.starts_at >= now}
     existing = {
         slot.starts_at: slot
         for slot in session.scalars(
@@ -114,13 +182,20 @@ def sync_slots(session: Session, office: Office, now: datetime, horizon_days: in
             )
         )
     }
+    targets = {starts_at: capacities[starts_at] for starts_at in planned}
+    _move_withholding_from_booked_seats(
+        targets,
+        {starts_at: plan.desks for starts_at, plan in planned.items()},
+        {starts_at: slot.booked for starts_at, slot in existing.items() if starts_at in planned},
+        zone,
+    )
     changes = SlotChanges()
     for starts_at, slot in existing.items():
         plan = planned.get(starts_at)
         if plan is not None and plan.ends_at == slot.ends_at:
-            capacity = max(online_capacity(plan.desks, office.walk_in_share), slot.booked)
+            capacity = max(targets[starts_at], slot.booked)
             if slot.capacity != capacity or slot.outside_schedule or slot.desks != plan.desks:
-                slot.capacity = capacity
+                slot.capacity = _at_least_booked(targets[starts_at])  # type: ignore[assignment]
                 slot.desks = plan.desks
                 slot.outside_schedule = slot.is_kept = False
                 changes.updated += 1
@@ -130,7 +205,7 @@ def sync_slots(session: Session, office: Office, now: datetime, horizon_days: in
         else:
             # Bookings are never dropped silently: the slot stays, closed to new bookings,
             # until a manager keeps or cancels the appointments in it.
-            slot.capacity = slot.booked
+            slot.capacity = Slot.booked  # type: ignore[assignment]
             slot.outside_schedule = True
             changes.orphaned += 1
     new_rows = [
@@ -139,7 +214,7 @@ def sync_slots(session: Session, office: Office, now: datetime, horizon_days: in
             "starts_at": plan.starts_at,
             "ends_at": plan.ends_at,
             "desks": plan.desks,
-            "capacity": online_capacity(plan.desks, office.walk_in_share),
+            "capacity": targets[starts_at],
             "booked": 0,
             "is_blocked": False,
             "outside_schedule": False,
@@ -213,7 +288,7 @@ def keep_affected(session: Session, appointment: Appointment, actor: User, now: 
     for slot in appointment.slots:
         if slot.outside_schedule:
             slot.is_kept = True
-            slot.capacity = slot.booked
+            slot.capacity = Slot.booked  # type: ignore[assignment]
     session.flush()
     record(
         session,

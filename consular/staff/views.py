@@ -22,6 +22,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import joinedload, selectinload
@@ -40,7 +41,9 @@ from consular.models import (
     User,
 )
 from consular.services import booking, queue
+from consular.services.details import DETAIL_SETS
 from consular.services.errors import DomainError
+from consular.services.timefmt import day_text
 from consular.staff import bp
 from consular.staff.forms import CheckInForm, DeskForm, TransferForm, WalkInForm
 
@@ -226,6 +229,8 @@ def day(office_code: str) -> str:
             - queue.walk_ins_used(db.session, office, moment),
         ),
         action_form=FlaskForm(),
+        # Asked for once, by the action that led here (a reload keeps the focus at the top).
+        focus=session.pop(FOCUS_KEY) if FOCUS_KEY in session else None,
     )
 
 
@@ -235,25 +240,65 @@ def _locale() -> str:
     return str(get_locale() or "en")
 
 
-def _back(office: Office) -> WerkzeugResponse:
-    return redirect(url_for("staff.day", office_code=office.code))
+# After an action the day's page opens with the focus on the control to use next, so that a
+# keyboard user need not Tab through the page again: the target is kept in the session for
+# site.js (data-focus-on-load) and is the URL's fragment, which scrolls to it without script.
+FOCUS_KEY = "staff_focus"
 
 
-def _run(office: Office, action: Callable[[], Any], success: str | None = None) -> WerkzeugResponse:
+def _back(office: Office, focus: str | None = None, day: date | None = None) -> WerkzeugResponse:
+    """Back to the day's queue (of another day if given), focusing the element with this id."""
+    if focus:
+        session[FOCUS_KEY] = focus
+    args = {"day": day.isoformat()} if day and day != queue.service_day(office, now()) else {}
+    return redirect(url_for("staff.day", office_code=office.code, _anchor=focus, **args))
+
+
+def _queue_focus(office: Office) -> str:
+    """The desk's next control: Served while it has a visitor, else Call next (or the desk)."""
+    desk = _desk(office)
+    if desk is None:
+        return "desk"
+    called = db.session.scalar(
+        sa.select(Ticket.id)
+        .where(
+            Ticket.desk_id == desk.id,
+            Ticket.service_day == queue.service_day(office, now()),
+            Ticket.status == TicketStatus.CALLED,
+        )
+        .limit(1)
+    )
+    return "served" if called is not None else "call-next"
+
+
+def _counter_focus(office: Office, otherwise: str) -> str:
+    """After a check-in or a walk-in: the desk's next control for a clerk at a desk, else the
+    control the visitor was registered with, ready for the next one."""
+    return _queue_focus(office) if _desk(office) is not None else otherwise
+
+
+def _run(
+    office: Office,
+    action: Callable[[], Any],
+    success: str | None = None,
+    *,
+    focus: str | None = None,
+    day: date | None = None,
+) -> WerkzeugResponse:
     """Run one queue action: commit on success, roll back and say why on refusal."""
     if not FlaskForm().validate_on_submit():
         flash(_("The form has expired. Please try again."), "error")
-        return _back(office)
+        return _back(office, focus or _queue_focus(office), day)
     try:
         result = action()
     except DomainError as error:
         db.session.rollback()
         flash(str(error.message), "error")
-        return _back(office)
+        return _back(office, focus or _queue_focus(office), day)
     db.session.commit()
     if success:
         flash(success.format(result=result) if result is not None else success, "success")
-    return _back(office)
+    return _back(office, focus or _queue_focus(office), day)
 
 
 @bp.post("/<office_code>/desk")
@@ -274,7 +319,7 @@ def choose_desk(office_code: str) -> WerkzeugResponse:
         session["desks"] = desks
     else:
         flash(_("Choose one of this office's desks."), "error")
-    return _back(office)
+    return _back(office, _queue_focus(office))
 
 
 @bp.post("/<office_code>/check-in")
@@ -283,19 +328,22 @@ def check_in(office_code: str) -> WerkzeugResponse:
     """Check a visitor in by reference and issue the ticket."""
     office = office_for_user(office_code)
     form = CheckInForm()
+    # From the day's list or the appointment's page the focus returns to the list's row.
+    from_list = request.form.get("origin") == "list"
     if not form.validate_on_submit():
         flash(_("Enter the booking reference."), "error")
-        return _back(office)
+        return _back(office, "reference")
     appointment = booking.find_by_reference(db.session, form.reference.data or "")
     if appointment is None or appointment.office_id != office.id:
         flash(_("No appointment of this office has this reference."), "error")
-        return _back(office)
+        return _back(office, "reference")
+    row = f"appointment-{appointment.reference}"
     try:
         ticket = queue.check_in(db.session, appointment, _user(), now())
     except DomainError as error:
         db.session.rollback()
         flash(str(error.message), "error")
-        return _back(office)
+        return _back(office, row if from_list else "reference")
     label = ticket.label
     note = ticket.note
     db.session.commit()
@@ -305,7 +353,7 @@ def check_in(office_code: str) -> WerkzeugResponse:
     elif note == "late":
         message += " " + _("The visitor is late.")
     flash(message, "success")
-    return _back(office)
+    return _back(office, _counter_focus(office, row if from_list else "reference"))
 
 
 @bp.post("/<office_code>/walk-in")
@@ -317,7 +365,7 @@ def walk_in(office_code: str) -> WerkzeugResponse:
     form.service.choices = [(s.id, s.code) for s in office.services if s.is_active]
     if not form.validate_on_submit():
         flash(_("Choose a service."), "error")
-        return _back(office)
+        return _back(office, "walkin-service")
     service = db.session.get(ServiceType, form.service.data)
     assert service is not None
     try:
@@ -333,11 +381,11 @@ def walk_in(office_code: str) -> WerkzeugResponse:
     except DomainError as error:
         db.session.rollback()
         flash(str(error.message), "error")
-        return _back(office)
+        return _back(office, "walkin-service")
     label = ticket.label
     db.session.commit()
     flash(_("Walk-in ticket issued: %(ticket)s.", ticket=label), "success")
-    return _back(office)
+    return _back(office, _counter_focus(office, "walkin-service"))
 
 
 @bp.post("/<office_code>/call-next")
@@ -348,20 +396,20 @@ def call_next(office_code: str) -> WerkzeugResponse:
     desk = _desk(office)
     if desk is None:
         flash(_("Choose your desk first."), "error")
-        return _back(office)
+        return _back(office, "desk")
     try:
         ticket = queue.call_next(db.session, office, desk, _user(), now())
     except DomainError as error:
         db.session.rollback()
         flash(str(error.message), "error")
-        return _back(office)
+        return _back(office, _queue_focus(office))
     if ticket is None:
         flash(_("Nobody is waiting."), "info")
-        return _back(office)
+        return _back(office, _queue_focus(office))
     label = ticket.label
     db.session.commit()
     flash(_("Called %(ticket)s to desk %(desk)s.", ticket=label, desk=desk.name), "success")
-    return _back(office)
+    return _back(office, "served")
 
 
 TICKET_ACTIONS = {
@@ -391,7 +439,7 @@ def ticket_action(office_code: str, ticket_id: int, action: str) -> WerkzeugResp
         form.desk.choices = [(0, "")] + [(d.id, d.name) for d in office_desks]
         if not form.validate_on_submit():
             flash(_("Choose a service."), "error")
-            return _back(office)
+            return _back(office, _queue_focus(office))
         service = db.session.get(ServiceType, form.service.data)
         desk = db.session.get(Desk, form.desk.data) if form.desk.data else None
         return _run(
@@ -412,6 +460,7 @@ def appointment(office_code: str, reference: str) -> str:
         "staff/appointment.html",
         office=office,
         appointment=found,
+        details=detail_rows(found.details, _locale()),
         ticket=ticket,
         action_form=FlaskForm(),
         check_in_form=CheckInForm(reference=found.reference),
@@ -428,7 +477,46 @@ def no_show(office_code: str, reference: str) -> WerkzeugResponse:
         office,
         lambda: queue.mark_no_show(db.session, found, _user(), now()),
         _("Marked as a no-show."),
+        focus=f"appointment-{found.reference}",
+        day=found.starts_at.astimezone(office.zone).date(),
     )
+
+
+def detail_rows(
+    details: dict[str, dict[str, str]], locale: str
+) -> list[tuple[str, list[tuple[str, str]]]]:
+    """An appointment's extra details as [(group, [(field, value)])] in the staff's language:
+    the booking form's labels and order (consular.services.details), dates written out.
+    A group or field no longer defined keeps its stored name."""
+    defined = {group.key: group for groups in DETAIL_SETS.values() for group in groups}
+    keys = [key for key in defined if key in details]
+    keys += [key for key in details if key not in defined]
+    rows = []
+    for key in keys:
+        values = details[key] if isinstance(details[key], dict) else {}
+        group = defined.get(key)
+        fields = {field.name: field for field in group.fields} if group else {}
+        names = [name for name in fields if name in values]
+        names += [name for name in values if name not in fields]
+        lines = []
+        for name in names:
+            field = fields.get(name)
+            if field is None:
+                lines.append((name, str(values[name])))
+            else:
+                lines.append((str(field.label), _detail_value(field.kind, values[name], locale)))
+        rows.append((str(group.label) if group else key, lines))
+    return rows
+
+
+def _detail_value(kind: str, value: Any, locale: str) -> str:
+    """A stored detail as text; an ISO date in the staff's language."""
+    if kind in {"date", "past_date", "future_date"} and isinstance(value, str):
+        try:
+            return day_text(date.fromisoformat(value), locale, "long")
+        except ValueError:
+            pass
+    return str(value)
 
 
 @bp.get("/<office_code>/day.csv")
@@ -529,7 +617,8 @@ def display_json(office_code: str) -> Response:
 
 
 def display_feed(office: Office) -> dict[str, Any]:
-    """The latest calls (ticket and desk only), the number waiting and the estimated wait."""
+    """The latest calls (ticket and desk only), the number waiting and the estimated wait,
+    as numbers and as the sentences the screen shows."""
     moment = now()
     today = queue.service_day(office, moment)
     calls = db.session.execute(
@@ -543,6 +632,7 @@ def display_feed(office: Office) -> dict[str, Any]:
         .order_by(Ticket.last_called_at.desc())
         .limit(8)
     ).all()
+    minutes = queue.estimated_wait_minutes(db.session, office, moment)
     waiting = (
         db.session.scalar(
             sa.select(sa.func.count())
@@ -567,8 +657,27 @@ def display_feed(office: Office) -> dict[str, Any]:
             for row in calls
         ],
         "waiting": waiting,
-        "estimated_wait_minutes": queue.estimated_wait_minutes(db.session, office, moment),
+        "estimated_wait_minutes": minutes,
+        # Whole sentences in the screen's language, which the page shows as they are.
+        "waiting_text": waiting_text(waiting),
+        "wait_text": wait_text(minutes),
     }
+
+
+def waiting_text(waiting: int) -> str:
+    """How many people wait, as a sentence for the waiting room."""
+    return ngettext("%(num)d person waiting", "%(num)d people waiting", waiting)
+
+
+def wait_text(minutes: int | None) -> str:
+    """The estimated wait as a sentence for the waiting room."""
+    if minutes is None:
+        return _("Estimated wait: not known yet")
+    if minutes == 0:
+        return _("Estimated wait: none")
+    return ngettext(
+        "Estimated wait: about %(num)d minute", "Estimated wait: about %(num)d minutes", minutes
+    )
 
 
 @bp.after_request

@@ -61,9 +61,9 @@
       shown = now;
       renderCalls(feed);
     }
-    document.getElementById("waiting").textContent = feed.waiting;
-    document.getElementById("wait").textContent =
-      feed.estimated_wait_minutes === null ? "–" : feed.estimated_wait_minutes;
+    // The server writes the sentences, in the screen's language and with plurals.
+    document.getElementById("waiting").textContent = feed.waiting_text;
+    document.getElementById("wait").textContent = feed.wait_text;
   }
 
   function poll() {

@@ -120,14 +120,30 @@ def test_a_clerks_day_with_the_waiting_room_display(
 
     staff.use_desk("1")
     expect(page.get_by_role("button", name=t("Call next"))).to_be_visible()
+    # The display opens in a new tab, and its link says so.
+    nav = page.get_by_role("navigation", name=t("Staff"))
+    expect(
+        nav.get_by_role("link", name=f"{t('Waiting-room display')} {t('(opens in a new tab)')}")
+    ).to_have_attribute("target", "_blank")
 
-    # Two visitors arrive; the reference is typed in. One is early, the other late.
+    # Two visitors arrive. One gives the reference, which is typed in, and is early; the other
+    # is found in the day's list and checked in from her row, and is late.
     staff.check_in(bota.reference)
     staff.says(t("Checked in: ticket %(ticket)s.", ticket="S-001"))
     staff.says(t("The visitor is early."))
-    staff.check_in(alma.reference)
+    expect(staff.appointment(bota.reference).get_by_role("button")).to_have_count(0)
+    row_check_in = staff.appointment(alma.reference).get_by_role(
+        "button", name=f"{t('Check in')} {alma.reference}"
+    )
+    expect(row_check_in).to_have_accessible_description(
+        t("Compare the passport with the booking before you check the visitor in.")
+    )
+    row_check_in.click()
     staff.says(t("Checked in: ticket %(ticket)s.", ticket="S-002"))
     staff.says(t("The visitor is late."))
+    expect(staff.appointment(alma.reference).get_by_role("button")).to_have_count(0)
+    # At a desk, the next step is to call: the focus is on Call next.
+    expect(page.get_by_role("button", name=t("Call next"))).to_be_focused()
     expect(staff.ticket("S-001").get_by_role("cell").first).to_have_text(f"S-001 {t('early')}")
     expect(staff.ticket("S-002").get_by_role("cell").first).to_have_text(f"S-002 {t('late')}")
     staff.ticket_has("S-001", t("waiting"), "", bota.name)
@@ -138,6 +154,8 @@ def test_a_clerks_day_with_the_waiting_room_display(
     display = staff.open_display(context)
     calls = display.locator("#calls tr")
     expect(calls).to_have_count(0)
+    expect(display.locator("#waiting")).to_have_text(t("%(num)d people waiting", num=2))
+    expect(display.locator("#wait")).to_have_text(t("Estimated wait: not known yet"))
     staff.checkpoint_of(display, "display-empty", audit=False)
     display.evaluate("window.stillTheSamePage = true")
 
@@ -153,7 +171,7 @@ def test_a_clerks_day_with_the_waiting_room_display(
     staff.display_polls()
     expect(calls).to_have_count(1)
     expect(calls.first.locator("td")).to_have_text(["S-002", "1"])
-    expect(display.locator("#waiting")).to_have_text("1")
+    expect(display.locator("#waiting")).to_have_text(t("%(num)d person waiting", num=1))
     expect(display.locator("html")).to_have_attribute("data-chimes", "1")
     assert display.evaluate("window.stillTheSamePage === true"), "the display reloaded"
     for visitor in (alma, bota, chingiz):
@@ -255,14 +273,27 @@ def test_a_clerks_day_with_the_waiting_room_display(
     # Nobody is called now; with visitors served, the screen can estimate the wait.
     staff.display_polls()
     expect(calls).to_have_count(0)
-    expect(display.locator("#wait")).to_have_text(re.compile(r"^\d+$"))
+    expect(display.locator("#waiting")).to_have_text(t("%(num)d people waiting", num=0))
+    expect(display.locator("#wait")).to_have_text(t("Estimated wait: none"))
+    staff.walk_in()
+    staff.says(t("Walk-in ticket issued: %(ticket)s.", ticket="S-005"))
+    staff.display_polls()
+    expect(display.locator("#waiting")).to_have_text(t("%(num)d person waiting", num=1))
+    expect(display.locator("#wait")).to_have_text(
+        re.compile(r"^Estimated wait: about \d+ minutes?$")
+    )
     staff.checkpoint_of(display, "display-end", audit=False)
 
     # The last booked visitor never comes.
     server.clock.set(in_seoul(VISIT_DAY, 11, 30))
     staff.appointment(chingiz.reference).get_by_role("link", name=chingiz.reference).click()
     staff.heading(chingiz.reference)
-    expect(page.locator("dl.summary")).to_contain_text(chingiz.iin)
+    expect(page.locator("dl.summary").first).to_contain_text(chingiz.iin)
+    # The service's extra details, with the booking form's labels and the date in words.
+    expect(page.get_by_role("heading", level=2)).to_have_text(t("Current passport"))
+    expiry = page.locator("dl.summary").nth(1).locator("div")
+    expect(expiry.locator("dt")).to_have_text(t("Expiry date of the current passport"))
+    expect(expiry.locator("dd")).to_have_text(format_date(date(2027, 3, 1), "long", locale="en"))
     staff.checkpoint("appointment")
     staff.press(t("Mark as no-show"))
     staff.says(t("Marked as a no-show."))
@@ -332,16 +363,20 @@ def test_the_core_clerk_flow_by_keyboard_only(
     keys.follow("Enter")
     staff.says(t("Checked in: ticket %(ticket)s.", ticket="S-001"))
 
-    keys.tab_to(page.get_by_role("button", name=t("Call next")))
+    # After each action the focus is on the control to use next: no Tab needed.
+    tabs = keys.presses["Tab"] + keys.presses["Shift+Tab"]
+    expect(page.get_by_role("button", name=t("Call next"))).to_be_focused()
     staff.checkpoint("call-next-focused")
     keys.follow("Enter")
     staff.current_is("S-001", alma.name)
 
-    keys.tab_to(page.get_by_role("button", name=t("Served")))
+    expect(page.get_by_role("button", name=t("Served"))).to_be_focused()
     staff.checkpoint("served-focused")
     keys.follow("Enter")
     staff.ticket_has("S-001", t("served"), "2", alma.name)
+    expect(page.get_by_role("button", name=t("Call next"))).to_be_focused()
     staff.checkpoint("served")
+    assert keys.presses["Tab"] + keys.presses["Shift+Tab"] == tabs
     assert set(keys.presses) <= {"Tab", "Shift+Tab", "Enter", "ArrowDown"}
 
 
@@ -368,7 +403,9 @@ def test_the_manager_closes_a_day_and_online_booking(
     staff.heading(t("Week of %(date)s", date=format_date(BOOKING_DAY, "long", locale="en")))
     thursday = page.get_by_role("region", name=format_date(CLOSED_DAY, "EEEE d MMMM", locale="en"))
     ten = thursday.get_by_role("row").filter(has_text="10:00")
-    expect(ten).to_contain_text("1 / 3")
+    # Three desks, one of whose seats is kept for walk-ins: the demo office keeps 10 % of the
+    # day's 66 desk-slots, 7 seats spread over the day, and 10:00 is one of them.
+    expect(ten).to_contain_text("1 / 2")
     staff.checkpoint("week")
     ten.get_by_role("button", name=t("Block")).click()
     staff.says(t("The slot is blocked."))
@@ -378,9 +415,14 @@ def test_the_manager_closes_a_day_and_online_booking(
     staff.says(t("The slot is open again."))
     page.get_by_role("link", name=t("Back to the schedule")).click()
 
-    # Saturday mornings open.
+    # Saturday mornings open. The days are offered side by side, in normal weight.
     hours = page.get_by_role("region", name=t("Opening hours and desks"))
-    page.get_by_role("group", name=t("Days")).get_by_label(saturday).check()
+    days = page.get_by_role("group", name=t("Days"))
+    monday, tuesday = (days.locator("label").nth(n).bounding_box() for n in (0, 1))
+    assert monday is not None and tuesday is not None
+    assert monday["y"] == tuesday["y"] and monday["x"] < tuesday["x"]
+    expect(days.locator("label").first).to_have_css("font-weight", "400")
+    days.get_by_label(saturday).check()
     page.get_by_label(t("Opens"), exact=True).fill("10:00")
     page.get_by_label(t("Closes"), exact=True).fill("13:00")
     page.get_by_label(t("Desks"), exact=True).fill("1")

@@ -277,3 +277,21 @@ def test_estimated_wait_comes_from_the_days_real_service_times(office, clerk, cl
         clock.set(MONDAY_9)
     # Average 15 minutes, 4 waiting, 2 desks at work: 30 minutes.
     assert queue.estimated_wait_minutes(db.session, office, clock()) == 30
+
+
+def test_the_first_call_is_stored_in_utc_whatever_the_clocks_zone(office, clerk, clock):
+    (desk,) = make_desks(office, 1)
+    office.walk_in_share = 90
+    db.session.commit()
+    # 09:00 in Seoul, given with Seoul's offset (as the browser tests' clock does).
+    clock.set(MONDAY_9.astimezone(office.zone))
+    ticket = queue.issue_walk_in(db.session, office, office.services[0], clerk, clock())
+    queue.issue_walk_in(db.session, office, office.services[0], clerk, clock())
+    queue.call_next(db.session, office, desk, clerk, clock())
+    db.session.commit()
+    db.session.expire_all()
+    assert ticket.first_called_at == MONDAY_9
+    clock.advance(minutes=4)
+    queue.serve(db.session, ticket, clerk, clock())
+    # Four minutes at one desk, one waiting: four minutes (not nine hours less).
+    assert queue.estimated_wait_minutes(db.session, office, clock()) == 4

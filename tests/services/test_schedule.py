@@ -12,11 +12,13 @@ from hypothesis import strategies as st
 
 from consular.extensions import db
 from consular.models import Closure, ClosureKind, OpeningPeriod, Slot
+from consular.services import queue
 from consular.services.schedule import (
     load_public_holidays,
-    online_capacity,
     planned_slots,
     sync_slots,
+    walk_in_seats,
+    withheld_seats,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -203,9 +205,120 @@ def test_generated_slots_are_ordered_disjoint_and_inside_opening_hours(case) -> 
         assert local_day is not None, "a slot outside every opening period"
 
 
+# The walk-in share: what online booking leaves free is what the walk-in counter may issue.
+
+
 @pytest.mark.parametrize(
-    ("desks", "share", "online"),
-    [(3, 0, 3), (3, 20, 2), (2, 20, 2), (2, 25, 1), (4, 50, 2), (1, 90, 0), (5, 10, 4)],
+    ("desks", "share", "withheld"),
+    [
+        ([2] * 4, 0, [0, 0, 0, 0]),
+        ([2] * 4, 10, [0, 0, 1, 0]),  # 10 % of 8 seats, rounded up: 1, at the 5th seat
+        ([2] * 4, 50, [1, 1, 1, 1]),
+        ([2] * 4, 90, [2, 2, 2, 2]),  # 7.2 rounds up to 8: every seat
+        ([3, 3, 1, 1], 25, [1, 0, 1, 0]),  # the 3rd and the 7th of 8 seats
+        ([1], 100, [1]),
+        ([], 20, []),
+    ],
 )
-def test_walk_in_share_keeps_whole_desks_from_online_booking(desks, share, online) -> None:
-    assert online_capacity(desks, share) == online
+def test_withheld_seats_spread_the_days_share(desks, share, withheld) -> None:
+    assert withheld_seats(desks, share) == withheld
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 20), max_size=60), st.integers(0, 100))
+def test_withheld_seats_add_up_to_the_walk_in_seats_and_fit_the_desks(desks, share) -> None:
+    withheld = withheld_seats(desks, share)
+    assert sum(withheld) == walk_in_seats(sum(desks), share)
+    assert all(0 <= kept <= open_desks for kept, open_desks in zip(withheld, desks, strict=True))
+    assert withheld_seats(desks, share) == withheld  # deterministic
+
+
+def _day_slots(office, day: date) -> list[Slot]:
+    return [
+        s
+        for s in db.session.scalars(
+            sa.select(Slot).where(Slot.office_id == office.id).order_by(Slot.starts_at)
+        )
+        if s.starts_at.astimezone(SEOUL).date() == day
+    ]
+
+
+def test_two_desks_at_ten_percent_keep_six_seats_a_day(app, make_office, clock) -> None:
+    # 09:00-12:30 and 14:00-17:00 in 15 minutes: 26 slots of 2 desks, 52 desk-slots a day.
+    office = make_office(desks=2)
+    office.walk_in_share = 10
+    db.session.flush()
+    sync_slots(db.session, office, clock(), 60)
+    monday = date(2026, 11, 30)
+    slots = _day_slots(office, monday)
+    assert len(slots) == 26 and {s.desks for s in slots} == {2}
+    kept = {s.starts_at.astimezone(SEOUL).strftime("%H:%M"): s.desks - s.capacity for s in slots}
+    assert sum(kept.values()) == 6  # 5.2 rounded up
+    assert [at for at, seats in kept.items() if seats] == [
+        "09:30",
+        "10:30",
+        "11:30",
+        "14:15",
+        "15:15",
+        "16:15",
+    ]
+    nine = datetime.combine(monday, time(9), tzinfo=SEOUL)
+    assert queue.walk_in_allowance(db.session, office, nine) == 6
+    again = sync_slots(db.session, office, clock(), 60)
+    assert (again.created, again.removed, again.updated) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("share", [0, 10, 20, 35, 90])
+def test_every_day_withholds_exactly_its_walk_in_allowance(app, make_office, clock, share):
+    office = make_office(
+        periods=[(0, time(9), time(12, 30), 3), (0, time(14), time(17), 2)]
+        + [(day, time(9), time(13), 1) for day in (1, 2)]
+    )
+    office.walk_in_share = share
+    db.session.flush()
+    sync_slots(db.session, office, clock(), 10)
+    for day in (date(2026, 11, 30), date(2026, 12, 1), date(2026, 12, 2)):
+        slots = _day_slots(office, day)
+        moment = datetime.combine(day, time(8), tzinfo=SEOUL)
+        assert sum(s.desks - s.capacity for s in slots) == queue.walk_in_allowance(
+            db.session, office, moment
+        )
+        assert all(0 <= s.capacity <= s.desks for s in slots)
+
+
+def test_the_share_spreads_around_booked_seats(app, make_office, clock) -> None:
+    # Four one-hour slots of 2 desks; at 50 % each keeps one seat, but 09:00 is fully booked.
+    office = make_office(slot_minutes=60, periods=[(0, time(9), time(13), 2)])
+    slots = _day_slots(office, date(2026, 11, 30))
+    slots[0].booked = 2
+    office.walk_in_share = 50
+    db.session.flush()
+    sync_slots(db.session, office, clock(), 60)
+    assert [s.capacity for s in slots] == [2, 0, 1, 1]  # 10:00 keeps both seats instead
+    assert sum(s.desks - s.capacity for s in slots) == 4
+    again = sync_slots(db.session, office, clock(), 60)
+    assert (again.created, again.removed, again.updated) == (0, 0, 0)
+    slots[0].booked = 1  # a cancellation: the seat goes back to where the spread puts it
+    db.session.flush()
+    sync_slots(db.session, office, clock(), 60)
+    assert [s.capacity for s in slots] == [1, 1, 1, 1]
+
+
+def test_a_booking_made_while_the_slots_are_synced_is_never_squeezed_out(
+    app, make_office, clock
+) -> None:
+    office = make_office(slot_minutes=60, periods=[(0, time(9), time(10), 2)])
+    (slot, *_later) = db.session.scalars(sa.select(Slot).order_by(Slot.starts_at)).all()
+    assert slot.booked == 0 and slot.capacity == 2
+    # Both seats are booked by another request after this session read the slot.
+    db.session.execute(
+        sa.update(Slot)
+        .where(Slot.id == slot.id)
+        .values(booked=2)
+        .execution_options(synchronize_session=False)
+    )
+    office.walk_in_share = 50
+    db.session.flush()
+    sync_slots(db.session, office, clock(), 60)  # would break CHECK booked <= capacity
+    db.session.refresh(slot)
+    assert slot.booked == slot.capacity == 2

@@ -102,8 +102,14 @@ def test_the_display_is_public_and_shows_no_names(app, offices, seoul_ticket) ->
     page = client.get("/staff/seoul/display")
     assert page.status_code == 200
     feed = client.get("/staff/seoul/display.json").get_json()
-    assert set(feed) == {"calls", "waiting", "estimated_wait_minutes"}
-    assert feed["waiting"] == 1
+    assert set(feed) == {
+        "calls",
+        "waiting",
+        "estimated_wait_minutes",
+        "waiting_text",
+        "wait_text",
+    }
+    assert feed["waiting"] == 1 and feed["waiting_text"] == "1 person waiting"
 
 
 def test_wrong_password_and_unknown_account_get_the_same_answer(app, accounts) -> None:

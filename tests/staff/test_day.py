@@ -1,0 +1,295 @@
+"""The clerk's day page: where the focus lands after each action, checking in from the list,
+an appointment's details in words, the waiting-room display's sentences, and the menu."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
+
+import pytest
+import sqlalchemy as sa
+from babel.dates import format_date
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from consular.extensions import db
+from consular.models import Appointment, Desk, Status, Ticket
+from consular.services import booking, queue
+from tests.conftest import SECRET, booking_body
+from tests.staff.conftest import sign_in
+
+POLICY = booking.BookingPolicy(secret=SECRET)
+MONDAY_9 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # 09:00 in Seoul
+
+
+class _Elements(HTMLParser):
+    """The start tags of a page with their attributes, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def _elements(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = _Elements()
+    parser.feed(html)
+    return parser.tags
+
+
+def focused(html: str) -> list[str]:
+    """The ids of the elements the page asks site.js to focus when it loads."""
+    return [
+        attrs.get("id") or tag for tag, attrs in _elements(html) if "data-focus-on-load" in attrs
+    ]
+
+
+def _book(office, start, iin, now, **fields) -> Appointment:
+    body = booking_body(office, [office.services[0]], start, applicant={"iin": iin}, **fields)
+    request = booking.parse_booking_request(db.session, body, now, POLICY)
+    placed = booking.place_hold(db.session, request, now, POLICY)
+    booking.confirm_hold(db.session, placed.appointment, placed.code, now, POLICY)
+    db.session.commit()
+    return placed.appointment
+
+
+@pytest.fixture
+def clerk(app, offices, accounts, clock):
+    """Seoul's clerk, signed in, on Monday at 09:00 (the visits are booked the day before)."""
+    client = app.test_client()
+    assert sign_in(client, accounts["clerk_seoul"].email).status_code == 302
+    return client
+
+
+@pytest.fixture
+def visits(offices, clock, iins) -> list[Appointment]:
+    seoul, _busan = offices
+    clock.set(MONDAY_9 - timedelta(days=1))
+    booked = [
+        _book(seoul, MONDAY_9, next(iins), clock()),
+        _book(seoul, MONDAY_9 + timedelta(hours=1), next(iins), clock()),
+        _book(seoul, MONDAY_9 + timedelta(days=1), next(iins), clock()),  # Tuesday
+    ]
+    clock.set(MONDAY_9)
+    return booked
+
+
+def _use_desk(client, office) -> None:
+    desk = db.session.scalar(sa.select(Desk).where(Desk.office_id == office.id))
+    response = client.post("/staff/seoul/desk", data={"desk": desk.id})
+    assert response.headers["Location"] == "/staff/seoul#call-next"
+
+
+def _after(client, response, target: str) -> str:
+    """Follow the redirect of an action: it names the target, which alone gets the focus."""
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"#{target}"), response.headers["Location"]
+    page = client.get(response.headers["Location"]).text
+    assert focused(page) == [target]
+    return page
+
+
+# The focus after each action
+
+
+def test_the_focus_goes_to_served_after_a_call_and_back_to_call_next(
+    clerk, offices, visits
+) -> None:
+    seoul, _busan = offices
+    first, second, _tuesday = visits
+    _use_desk(clerk, seoul)
+    for visit in (first, second):
+        checked = clerk.post("/staff/seoul/check-in", data={"reference": visit.reference})
+        _after(clerk, checked, "call-next")  # at a desk, the next step is to call
+    called = clerk.post("/staff/seoul/call-next")
+    page = _after(clerk, called, "served")
+    assert "Called S-001 to desk 1." in page
+    db.session.refresh(first)
+    assert first.status == Status.CALLED
+    ticket_id = _ticket_id(first)
+    # Calling again keeps the visitor at the desk; parking, serving or transferring ends it.
+    _after(clerk, clerk.post(f"/staff/seoul/tickets/{ticket_id}/recall"), "served")
+    _after(clerk, clerk.post(f"/staff/seoul/tickets/{ticket_id}/park"), "call-next")
+    _after(clerk, clerk.post(f"/staff/seoul/tickets/{ticket_id}/resume"), "call-next")
+    _after(clerk, clerk.post("/staff/seoul/call-next"), "served")
+    _after(clerk, clerk.post(f"/staff/seoul/tickets/{ticket_id}/serve"), "call-next")
+    _after(clerk, clerk.post("/staff/seoul/call-next"), "served")
+    other = _ticket_id(second)
+    transfer = clerk.post(
+        f"/staff/seoul/tickets/{other}/transfer",
+        data={"service": seoul.services[0].id, "desk": 0},
+    )
+    _after(clerk, transfer, "call-next")
+    # A refusal keeps the focus where the clerk was too.
+    _after(clerk, clerk.post(f"/staff/seoul/tickets/{ticket_id}/serve"), "call-next")
+    # The focus is asked for once, not at every later visit of the page.
+    assert focused(clerk.get("/staff/seoul").text) == []
+
+
+def _ticket_id(appointment: Appointment) -> int:
+    return db.session.scalar(sa.select(Ticket.id).where(Ticket.appointment_id == appointment.id))
+
+
+def test_without_a_desk_the_focus_stays_with_the_check_in_and_walk_in(
+    clerk, offices, visits
+) -> None:
+    seoul, _busan = offices
+    first, _second, _tuesday = visits
+    _after(clerk, clerk.post("/staff/seoul/call-next"), "desk")
+    _after(clerk, clerk.post("/staff/seoul/check-in", data={"reference": "nope"}), "reference")
+    checked = clerk.post("/staff/seoul/check-in", data={"reference": first.reference})
+    _after(clerk, checked, "reference")  # ready for the next visitor
+    seoul.walk_in_share = 50
+    db.session.commit()
+    walk_in = clerk.post("/staff/seoul/walk-in", data={"service": seoul.services[0].id})
+    _after(clerk, walk_in, "walkin-service")
+
+
+def test_a_no_show_returns_to_the_appointments_row(clerk, offices, visits, clock) -> None:
+    _first, second, _tuesday = visits
+    clock.set(MONDAY_9 + timedelta(hours=2))
+    response = clerk.post(f"/staff/seoul/appointments/{second.reference}/no-show")
+    _after(clerk, response, f"appointment-{second.reference}")
+    db.session.refresh(second)
+    assert second.status == Status.NO_SHOW
+
+
+# Checking in from the day's list
+
+
+def _check_in_buttons(html: str) -> list[str | None]:
+    """The references of the list's check-in forms (the only hidden reference fields)."""
+    return [
+        attrs.get("value")
+        for tag, attrs in _elements(html)
+        if tag == "input" and attrs.get("name") == "reference" and attrs.get("type") == "hidden"
+    ]
+
+
+def test_todays_confirmed_appointments_can_be_checked_in_from_the_list(
+    clerk, offices, visits
+) -> None:
+    first, second, tuesday = visits
+    page = clerk.get("/staff/seoul").text
+    assert _check_in_buttons(page) == [first.reference, second.reference]
+    assert 'aria-describedby="list-check-in-hint"' in page
+    assert "Compare the passport with the booking" in page.split('id="list-check-in-hint"')[1]
+    # Tomorrow's list can't check anybody in.
+    tomorrow = clerk.get("/staff/seoul?day=2026-12-01").text
+    assert tuesday.reference in tomorrow and _check_in_buttons(tomorrow) == []
+    assert 'id="list-check-in-hint"' not in tomorrow
+
+    response = clerk.post(
+        "/staff/seoul/check-in", data={"reference": first.reference, "origin": "list"}
+    )
+    page = _after(clerk, response, f"appointment-{first.reference}")
+    assert "Checked in: ticket S-001." in page
+    db.session.refresh(first)
+    assert first.status == Status.CHECKED_IN
+    assert _check_in_buttons(page) == [second.reference]  # checked in once only
+
+
+# The appointment's page
+
+
+def test_the_appointment_page_names_the_details_as_the_booking_form_does(
+    app, offices, accounts, clock, iins, make_service
+) -> None:
+    seoul, _busan = offices
+    marriage = make_service("marriage", detail_sets=["current_passport", "spouse"])
+    seoul.services.append(marriage)
+    db.session.commit()
+    details = {
+        "current_passport": {"expiry_date": "2027-03-01"},
+        "spouse": {
+            "given_name": "Daniyar",
+            "family_name": "Omarov",
+            "birth_date": "1990-01-01",
+            "foreign_passport": "M1234567",
+        },
+    }
+    body = booking_body(
+        seoul, [marriage], MONDAY_9 + timedelta(days=1), applicant={"iin": next(iins)}
+    )
+    body["details"] = details
+    request = booking.parse_booking_request(db.session, body, clock(), POLICY)
+    placed = booking.place_hold(db.session, request, clock(), POLICY)
+    db.session.commit()
+    client = app.test_client()
+    sign_in(client, accounts["clerk_seoul"].email)
+
+    page = client.get(f"/staff/seoul/appointments/{placed.appointment.reference}").text
+    for raw in ("current_passport", "expiry_date", "given_name", "birth_date", "foreign_passport"):
+        assert raw not in page
+    for label, value in (
+        ("Expiry date of the current passport", "March 1, 2027"),
+        ("Date of birth", "January 1, 1990"),
+        ("Foreign passport number", "M1234567"),
+    ):
+        assert f"<dt>{label}</dt><dd>{value}</dd>" in page
+    assert "<h2>Current passport</h2>" in page and "<h2>Spouse</h2>" in page
+
+    client.post("/language", data={"language": "ru", "next": "/"})
+    page = client.get(f"/staff/seoul/appointments/{placed.appointment.reference}").text
+    with force_locale("ru"):
+        expiry = _("Expiry date of the current passport")
+    assert expiry != "Expiry date of the current passport"  # the citizen form's translation
+    in_russian = format_date(date(2027, 3, 1), "long", locale="ru")  # "1 марта 2027 г."
+    assert f"<dt>{expiry}</dt><dd>{in_russian}</dd>" in page
+
+
+# The waiting-room display
+
+
+def test_the_display_says_whole_sentences_with_plurals(app, offices, accounts, clock) -> None:
+    seoul, _busan = offices
+    clock.set(MONDAY_9)
+    screen = app.test_client()
+
+    def shown() -> tuple[dict, str]:
+        return screen.get("/staff/seoul/display.json").get_json(), screen.get(
+            "/staff/seoul/display"
+        ).text
+
+    feed, page = shown()
+    assert feed["waiting_text"] == "0 people waiting"
+    assert feed["wait_text"] == "Estimated wait: not known yet"
+    assert '<span id="waiting">0 people waiting</span>' in page
+    assert '<span id="wait">Estimated wait: not known yet</span>' in page
+
+    clerk = accounts["clerk_seoul"]
+    service = seoul.services[0]
+    ticket = queue.issue_walk_in(db.session, seoul, service, clerk, clock(), urgent=True)
+    db.session.commit()
+    feed, page = shown()
+    assert feed["waiting"] == 1 and feed["waiting_text"] == "1 person waiting"
+    assert '<span id="waiting">1 person waiting</span>' in page
+
+    desk = db.session.scalar(sa.select(Desk).where(Desk.office_id == seoul.id))
+    for _visitor in range(3):
+        queue.issue_walk_in(db.session, seoul, service, clerk, clock(), urgent=True)
+    called = queue.call_next(db.session, seoul, desk, clerk, clock())
+    assert called.id == ticket.id
+    clock.advance(minutes=1)
+    queue.serve(db.session, called, clerk, clock())
+    db.session.commit()
+    feed, page = shown()
+    # One minute a visitor at one desk, three waiting: about three minutes.
+    assert feed["waiting_text"] == "3 people waiting"
+    assert feed["wait_text"] == "Estimated wait: about 3 minutes"
+    assert '<span id="wait">Estimated wait: about 3 minutes</span>' in page
+    while (next_one := queue.call_next(db.session, seoul, desk, clerk, clock())) is not None:
+        queue.serve(db.session, next_one, clerk, clock())
+    db.session.commit()
+    assert shown()[0]["wait_text"] == "Estimated wait: none"
+
+
+# The menu
+
+
+def test_the_display_link_says_it_opens_a_new_tab(clerk, offices) -> None:
+    page = clerk.get("/staff/seoul").text
+    link = page.split('target="_blank"')[1].split("</a>")[0]
+    assert '<span class="visually-hidden"> (opens in a new tab)</span>' in link
