@@ -348,6 +348,8 @@ def preview_email(
     Raises ValidationFailed, as saving would, for a text that is more than placeholders.
     """
     subject, body = email_texts.normalize(subject, body)
+    # Checked first, so that a problem is told in the administrator's language, not the email's.
+    email_texts.validate(kind, subject, body)
     with force_locale(language):
         context = _sample_context(session, kind, language, now)
         wording = email_texts.render_wording(
