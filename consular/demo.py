@@ -1,22 +1,47 @@
-"""Demo data: two offices, three services, hours, holidays, slots and staff accounts.
+"""Demo data: two offices, three services, hours, holidays, slots, staff accounts and four
+weeks of past visits.
 
 Addresses, phone numbers and hours are demo values, marked as such; administrators edit them.
 """
 
 from __future__ import annotations
 
+import math
+import random
 import secrets
-from datetime import datetime, time
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
 
 from consular.auth import hash_password
-from consular.models import Desk, Office, OpeningPeriod, Role, ServiceType, User
+from consular.models import (
+    Appointment,
+    AppointmentService,
+    Desk,
+    Office,
+    OpeningPeriod,
+    Role,
+    ServiceType,
+    Slot,
+    Status,
+    Ticket,
+    TicketCounter,
+    TicketStatus,
+    User,
+    appointment_slot,
+)
 from consular.services import schedule
+from consular.services.availability import VisitRules
+from consular.services.booking import REFERENCE_ALPHABET, BookingPolicy, policy_from_config
 from consular.services.catalog import set_combinations
+from consular.services.identity import iin_check_digit
+from consular.services.queue import arrival_note
+from consular.services.schedule import walk_in_seats
 
 DEMO_LABEL = {
     "kk": "(демо деректер)",
@@ -308,7 +333,12 @@ def _ensure_account(
 
 
 def seed(session: Session, now: datetime, horizon_days: int) -> list[tuple[str, str, str]]:
-    """Create whatever demo data is missing; return the accounts created with their passwords."""
+    """Create whatever demo data is missing; return the accounts created with their passwords.
+
+    The past visits are made only along with the offices, so a second run never adds more.
+    """
+    codes = [spec["code"] for spec in OFFICES]
+    fresh = session.scalar(sa.select(Office.id).where(Office.code.in_(codes)).limit(1)) is None
     offices = [_upsert_office(session, spec) for spec in OFFICES]
     services = [_upsert_service(session, spec, offices) for spec in SERVICES]
     session.flush()
@@ -352,6 +382,8 @@ def seed(session: Session, now: datetime, horizon_days: int) -> list[tuple[str, 
         session.refresh(office, ["closures"])
         schedule.sync_slots(session, office, now, horizon_days)
     session.flush()
+    if fresh:
+        seed_history(session, now)
     if created:
         _remember_logins(created)
     return created
@@ -363,3 +395,510 @@ def _remember_logins(accounts: list[tuple[str, str, str]]) -> None:
     with path.open("a", encoding="utf-8") as handle:
         for email, password, role in accounts:
             handle.write(f"{role:8} {email}  password: {password}\n")
+
+
+# Four weeks of past visits, so that the reports and the staff's past days show something.
+# Every person is invented: names from the short lists below, IINs made up (with the right
+# check digit), addresses @example.com and phone numbers of no one in particular.
+
+HISTORY_DAYS = 28
+HISTORY_SEED = 2026
+
+MALE_NAMES = ("Arman", "Daniyar", "Yerlan", "Timur", "Askar", "Serik", "Marat", "Olzhas")
+FEMALE_NAMES = ("Aliya", "Dana", "Gulnara", "Madina", "Saule", "Zhanna", "Aruzhan", "Dinara")
+# The male form; the female form adds an "a" (Akhmetov, Akhmetova).
+FAMILY_NAMES = (
+    "Akhmetov",
+    "Baimukhanov",
+    "Yessenov",
+    "Kassymov",
+    "Mukanov",
+    "Ospanov",
+    "Rakhimov",
+    "Tulegenov",
+    "Utepov",
+    "Iskakov",
+)
+KOREAN_GIVEN_NAMES = ("Minji", "Jiho", "Seoyeon", "Hyunwoo", "Jisoo", "Donghyun")
+KOREAN_FAMILY_NAMES = ("Kim", "Lee", "Park", "Choi", "Jung", "Kang")
+CANCEL_REASONS = (None, "Change of plans", "Documents not ready", "Travelling that week")
+VISIT_LANGUAGES = (("ru", 5), ("kk", 3), ("en", 1), ("ko", 1))
+# What people book, by service codes, with how often.
+VISIT_KINDS: tuple[tuple[tuple[str, ...], int], ...] = (
+    (("passport-renewal",), 55),
+    (("birth-registration",), 20),
+    (("marriage-registration",), 17),
+    (("passport-renewal", "birth-registration"), 8),
+)
+# What became of a visit placed online, with how often; an expired hold was never confirmed.
+OUTCOMES = ((Status.SERVED, 76), (Status.NO_SHOW, 9), (Status.CANCELLED, 10), (Status.EXPIRED, 5))
+T = TypeVar("T")
+ROLE_ORDER = {Role.CLERK: 0, Role.MANAGER: 1, Role.ADMIN: 2}
+
+
+@dataclass(frozen=True)
+class _Person:
+    given_name: str
+    family_name: str
+    family_base: str  # the male form of the family name
+    iin: str
+    male: bool
+
+
+@dataclass
+class _Day:
+    """One past opening day of an office, while its visits are made up."""
+
+    office: Office
+    day: date
+    slots: list[Slot]
+    free: list[int]
+    closing: datetime
+    tickets: list[Ticket] = field(default_factory=list)
+    seats: list[tuple[Appointment, list[Slot], datetime | None]] = field(default_factory=list)
+
+
+def _weighted(rng: random.Random, choices: tuple[tuple[T, int], ...]) -> T:
+    return rng.choices([c for c, _w in choices], weights=[w for _c, w in choices])[0]
+
+
+def _minutes(rng: random.Random, low: float, high: float) -> timedelta:
+    return timedelta(seconds=round(rng.uniform(low, high) * 60))
+
+
+def _iin(rng: random.Random, born: date, male: bool) -> str:
+    """A made-up IIN for the birth date and sex, with a valid check digit."""
+    century = (3 if born.year < 2000 else 5) + (0 if male else 1)
+    while True:
+        first = f"{born:%y%m%d}{century}{rng.randrange(10_000):04d}"
+        check = iin_check_digit(first)
+        if check is not None:
+            return f"{first}{check}"
+
+
+def _birth_date(rng: random.Random, oldest: int, youngest: int, today: date) -> date:
+    return today - timedelta(days=rng.randint(youngest * 365, oldest * 365))
+
+
+def _person(rng: random.Random, today: date, *, male: bool | None = None) -> _Person:
+    male = rng.random() < 0.5 if male is None else male
+    base = rng.choice(FAMILY_NAMES)
+    given = rng.choice(MALE_NAMES if male else FEMALE_NAMES)
+    born = _birth_date(rng, 65, 20, today)
+    return _Person(given, base if male else f"{base}a", base, _iin(rng, born, male), male)
+
+
+def _details(
+    rng: random.Random, codes: tuple[str, ...], person: _Person, office: Office, day: date
+) -> dict[str, dict[str, str]]:
+    """Answers to the services' extra questions, as the booking form would keep them."""
+    details: dict[str, dict[str, str]] = {}
+    if "passport-renewal" in codes:
+        expiry = day + timedelta(days=rng.randint(-120, 180))
+        details["current_passport"] = {"expiry_date": expiry.isoformat()}
+    if "marriage-registration" in codes:
+        born = _birth_date(rng, 45, 22, day)
+        if rng.random() < 0.6:
+            details["spouse"] = {
+                "given_name": rng.choice(KOREAN_GIVEN_NAMES),
+                "family_name": rng.choice(KOREAN_FAMILY_NAMES),
+                "birth_date": born.isoformat(),
+                "foreign_passport": f"M{rng.randrange(10**8):08d}",
+            }
+        else:
+            spouse = _person(rng, day, male=not person.male)
+            details["spouse"] = {
+                "given_name": spouse.given_name,
+                "family_name": spouse.family_name,
+                "birth_date": born.isoformat(),
+                "iin": _iin(rng, born, spouse.male),
+            }
+    if "birth-registration" in codes:
+        boy = rng.random() < 0.5
+        details["child"] = {
+            "given_name": rng.choice(MALE_NAMES if boy else FEMALE_NAMES),
+            "family_name": person.family_base if boy else f"{person.family_base}a",
+            "birth_date": (day - timedelta(days=rng.randint(10, 80))).isoformat(),
+            "birth_place": office.code.capitalize(),
+        }
+        other = _person(rng, day, male=not person.male)
+        other_parent = {
+            "given_name": other.given_name,
+            "family_name": person.family_base if other.male else f"{person.family_base}a",
+            "iin": other.iin,
+        }
+        this_parent = {
+            "given_name": person.given_name,
+            "family_name": person.family_name,
+            "iin": person.iin,
+        }
+        details["father"] = this_parent if person.male else other_parent
+        details["mother"] = other_parent if person.male else this_parent
+    return details
+
+
+def _reference(rng: random.Random, office: Office, taken: set[str]) -> str:
+    while True:
+        body = "".join(rng.choice(REFERENCE_ALPHABET) for _ in range(6))
+        reference = f"{office.reference_prefix}-{body}"
+        if reference not in taken:
+            taken.add(reference)
+            return reference
+
+
+def _serve(
+    rng: random.Random,
+    ticket: Ticket,
+    slot: Slot,
+    desks: list[Desk],
+    staff: list[User],
+    wait: tuple[float, float] = (3, 25),
+) -> None:
+    """Call the ticket to a desk open at the time and serve it, as the clerks' screen would."""
+    number = rng.randrange(min(slot.desks, len(desks)))
+    ticket.desk = desks[number]
+    ticket.clerk = staff[number % len(staff)] if staff else None
+    ticket.status = TicketStatus.SERVED
+    ticket.call_count = 1
+    ticket.first_called_at = ticket.last_called_at = ticket.arrived_at + _minutes(rng, *wait)
+    ticket.finished_at = ticket.first_called_at + _minutes(rng, 5, 20)
+
+
+def _reminders(rng: random.Random, appointment: Appointment, until: datetime) -> None:
+    """The reminders the 3-day and 1-day rounds would have sent before `until`."""
+    confirmed_at = appointment.confirmed_at
+    assert confirmed_at is not None
+    starts_at = appointment.starts_at
+    three = max(starts_at - timedelta(days=3), confirmed_at) + _minutes(rng, 1, 50)
+    if three < starts_at - timedelta(days=1) and three < until:
+        appointment.reminder_3d_sent_at = three
+    one = max(starts_at - timedelta(days=1), confirmed_at) + _minutes(rng, 1, 50)
+    if one < until:
+        appointment.reminder_1d_sent_at = one
+
+
+def _past_visit(
+    rng: random.Random,
+    plan: _Day,
+    run: list[Slot],
+    services: list[ServiceType],
+    desks: list[Desk],
+    staff: list[User],
+    policy: BookingPolicy,
+    references: set[str],
+) -> Appointment:
+    """A visit booked online for the run of slots, with the outcome chosen at random, as
+    the booking core, the queue and the end of the day leave it."""
+    office, starts_at = plan.office, run[0].starts_at
+    codes = tuple(s.code for s in services)
+    person = _person(rng, plan.day)
+    number = len(references)
+    created_at = starts_at - timedelta(days=rng.choice((1, 2, 3, 5, 7, 10, 14, 21)))
+    created_at -= _minutes(rng, 10, 600)
+    appointment = Appointment(
+        reference=_reference(rng, office, references),
+        office=office,
+        starts_at=starts_at,
+        ends_at=run[-1].ends_at,
+        language=_weighted(rng, VISIT_LANGUAGES),
+        given_name=person.given_name,
+        family_name=person.family_name,
+        iin=person.iin,
+        passport_number=f"N{rng.randrange(10**8):08d}",
+        email=f"{person.given_name}.{person.family_name}.{number}@example.com".lower(),
+        phone=f"+8210{rng.randrange(2000, 10_000)}{rng.randrange(10_000):04d}",
+        details=_details(rng, codes, person, office, plan.day),
+        # A code that was never sent: nothing can confirm a past hold.
+        code_hash=f"{rng.getrandbits(256):064x}",
+        created_at=created_at,
+        hold_expires_at=created_at + timedelta(minutes=policy.hold_minutes),
+    )
+    for service in services:
+        appointment.service_lines.append(
+            AppointmentService(
+                service_type=service, iin=person.iin, is_active=False, snapshot=service.snapshot()
+            )
+        )
+    status = _weighted(rng, OUTCOMES)
+    release_at: datetime | None = None
+    if status == Status.EXPIRED:
+        appointment.status = Status.EXPIRED
+        appointment.expired_at = release_at = appointment.hold_expires_at
+    else:
+        confirmed_at = created_at + _minutes(rng, 1, policy.hold_minutes - 1)
+        appointment.confirmed_at = confirmed_at
+        appointment.sequence = 1
+        if status == Status.CANCELLED:
+            latest = starts_at - timedelta(days=1)
+            cancelled_at = confirmed_at + (latest - confirmed_at) * rng.random()
+            appointment.status = Status.CANCELLED
+            appointment.sequence = 2
+            appointment.cancelled_at = cancelled_at
+            appointment.cancel_reason = rng.choice(CANCEL_REASONS)
+            release_at = cancelled_at + timedelta(minutes=policy.release_delay_minutes)
+            _reminders(rng, appointment, cancelled_at)
+        elif status == Status.NO_SHOW:
+            # Marked by `flask queue close-day` in the evening.
+            appointment.status = Status.NO_SHOW
+            appointment.no_show_at = plan.closing
+            _reminders(rng, appointment, starts_at)
+        else:
+            early = rng.random() < 0.85
+            arrived_at = starts_at + (-_minutes(rng, 0, 25) if early else _minutes(rng, 1, 12))
+            ticket = Ticket(
+                office=office,
+                service_day=plan.day,
+                appointment=appointment,
+                service_type=services[0],
+                queue_at=starts_at,
+                arrived_at=arrived_at,
+                note=arrival_note(appointment, arrived_at),
+            )
+            _serve(rng, ticket, run[0], desks, staff)
+            appointment.status = Status.SERVED
+            appointment.checked_in_at = arrived_at
+            appointment.called_at = ticket.first_called_at
+            appointment.served_at = ticket.finished_at
+            plan.tickets.append(ticket)
+            _reminders(rng, appointment, starts_at)
+    plan.seats.append((appointment, run, release_at))
+    return appointment
+
+
+def _book_day(
+    rng: random.Random,
+    plan: _Day,
+    services: dict[str, ServiceType],
+    desks: list[Desk],
+    staff: list[User],
+    policy: BookingPolicy,
+    references: set[str],
+) -> int:
+    """Book most of the day's online seats; a cancelled or expired visit gives its seats
+    back, so another may take them. Returns the number of visits made."""
+    office, slots = plan.office, plan.slots
+    target = round(sum(plan.free) * rng.uniform(0.55, 0.9))
+    taken = made = 0
+    for _attempt in range(400):
+        if taken >= target:
+            break
+        chosen = [services[code] for code in _weighted(rng, VISIT_KINDS) if code in services]
+        if not chosen:
+            continue
+        needed = VisitRules.for_services(chosen).slots_needed(office.slot_minutes)
+        if needed > len(slots):
+            continue
+        first = rng.randrange(len(slots) - needed + 1)
+        run = slots[first : first + needed]
+        contiguous = all(a.ends_at == b.starts_at for a, b in zip(run, run[1:], strict=False))
+        if not contiguous or any(plan.free[first + i] <= 0 for i in range(needed)):
+            continue
+        appointment = _past_visit(rng, plan, run, chosen, desks, staff, policy, references)
+        made += 1
+        if appointment.status in (Status.SERVED, Status.NO_SHOW):
+            for i in range(needed):
+                plan.free[first + i] -= 1
+                run[i].booked += 1
+            taken += needed
+    return made
+
+
+def _walk_ins(
+    rng: random.Random,
+    plan: _Day,
+    services: dict[str, ServiceType],
+    desks: list[Desk],
+    staff: list[User],
+) -> None:
+    """Visitors without a booking, within the day's walk-in share, and now and then an
+    urgent case (always admitted) or someone who left before being called."""
+    office, slots = plan.office, plan.slots
+    allowance = walk_in_seats(sum(slot.desks for slot in slots), office.walk_in_share)
+    budget = rng.randint(allowance // 2, allowance)
+    used = 0
+    singles = tuple((codes, weight) for codes, weight in VISIT_KINDS if len(codes) == 1)
+    while True:
+        service = services.get(_weighted(rng, singles)[0])
+        if service is None:
+            break
+        needed = math.ceil(service.duration_minutes / office.slot_minutes)
+        if used + needed > budget:
+            break
+        used += needed
+        plan.tickets.append(_walk_in(rng, plan, service, desks, staff, urgent=False))
+    if rng.random() < 0.15:
+        service = services.get("passport-renewal") or next(iter(services.values()))
+        plan.tickets.append(_walk_in(rng, plan, service, desks, staff, urgent=True))
+
+
+def _walk_in(
+    rng: random.Random,
+    plan: _Day,
+    service: ServiceType,
+    desks: list[Desk],
+    staff: list[User],
+    *,
+    urgent: bool,
+) -> Ticket:
+    slot = rng.choice(plan.slots[:-2] or plan.slots)
+    arrived_at = slot.starts_at + _minutes(rng, 0, plan.office.slot_minutes)
+    ticket = Ticket(
+        office=plan.office,
+        service_day=plan.day,
+        service_type=service,
+        is_walk_in=True,
+        is_priority=urgent,
+        queue_at=arrived_at,
+        arrived_at=arrived_at,
+        note="urgent: travel tomorrow" if urgent else "",
+    )
+    if not urgent and rng.random() < 0.1:
+        # Left before being called; `flask queue close-day` closed the ticket.
+        ticket.status = TicketStatus.MISSED
+        ticket.finished_at = plan.closing
+    else:
+        _serve(rng, ticket, slot, desks, staff, (3, 8) if urgent else (3, 25))
+    return ticket
+
+
+def _office_history(
+    session: Session,
+    rng: random.Random,
+    office: Office,
+    services: dict[str, ServiceType],
+    first_day: date,
+    last_day: date,
+    policy: BookingPolicy,
+    references: set[str],
+) -> int:
+    """Past slots, visits and tickets of one office; returns the number of appointments."""
+    zone = office.zone
+    schedule.load_public_holidays(session, office, sorted({first_day.year, last_day.year}))
+    session.refresh(office, ["closures"])
+    planned = list(
+        schedule.planned_slots(
+            list(office.opening_periods),
+            [c for c in office.closures if c.is_active],
+            zone,
+            office.slot_minutes,
+            first_day,
+            last_day,
+        )
+    )
+    capacities = schedule.online_capacities(planned, office.walk_in_share, zone)
+    window = (
+        schedule.local_instant(first_day, time(0), zone),
+        schedule.local_instant(last_day + timedelta(days=1), time(0), zone),
+    )
+    existing = {
+        slot.starts_at: slot
+        for slot in session.scalars(
+            sa.select(Slot).where(
+                Slot.office_id == office.id, Slot.starts_at >= window[0], Slot.starts_at < window[1]
+            )
+        )
+    }
+    days: dict[date, list[Slot]] = {}
+    for plan_slot in planned:
+        slot = existing.get(plan_slot.starts_at)
+        if slot is None:
+            slot = Slot(
+                office=office,
+                starts_at=plan_slot.starts_at,
+                ends_at=plan_slot.ends_at,
+                desks=plan_slot.desks,
+                capacity=capacities[plan_slot.starts_at],
+                booked=0,
+            )
+            session.add(slot)
+        days.setdefault(plan_slot.starts_at.astimezone(zone).date(), []).append(slot)
+
+    desks = list(
+        session.scalars(
+            sa.select(Desk).where(Desk.office_id == office.id, Desk.is_active.is_(True))
+        )
+    )
+    desks.sort(key=lambda desk: (len(desk.name), desk.name))
+    staff = sorted(
+        session.scalars(sa.select(User).join(User.offices).where(Office.id == office.id)),
+        key=lambda user: (ROLE_ORDER.get(Role(user.role), 3), user.id),
+    )
+    made = 0
+    plans: list[_Day] = []
+    for day, slots in days.items():
+        plan = _Day(
+            office=office,
+            day=day,
+            slots=slots,
+            free=[max(0, slot.capacity - (slot.booked or 0)) for slot in slots],
+            closing=schedule.local_instant(day, time(18), zone),
+        )
+        if desks:
+            made += _book_day(rng, plan, services, desks, staff, policy, references)
+            _walk_ins(rng, plan, services, desks, staff)
+        plan.tickets.sort(key=lambda ticket: ticket.arrived_at)
+        for number, ticket in enumerate(plan.tickets, start=1):
+            ticket.number = number
+            ticket.label = f"{office.ticket_prefix}-{number:03d}"
+            session.add(ticket)
+        if plan.tickets:
+            session.add(
+                TicketCounter(office_id=office.id, service_day=day, last_number=len(plan.tickets))
+            )
+        for appointment, _run, _release in plan.seats:
+            session.add(appointment)
+        plans.append(plan)
+    session.flush()
+    seats = [
+        {
+            "appointment_id": appointment.id,
+            "slot_id": slot.id,
+            # Served and missed visits keep their seats; a cancellation's or an expired
+            # hold's seat went back on sale at its release time (another booking took it).
+            "holds_seat": release_at is None,
+            "release_at": release_at,
+        }
+        for plan in plans
+        for appointment, run, release_at in plan.seats
+        for slot in run
+    ]
+    if seats:
+        session.execute(sa.insert(appointment_slot), seats)
+    return made
+
+
+def seed_history(session: Session, now: datetime, days: int = HISTORY_DAYS) -> int:
+    """Add the demo offices' visits of the `days` days before today (none if any appointment
+    exists); returns how many appointments were made. Deterministic for a given `now`; the
+    hold and release times come from the app's booking settings."""
+    if session.scalar(sa.select(Appointment.id).limit(1)) is not None:
+        return 0
+    rng = random.Random(HISTORY_SEED)
+    policy = policy_from_config(current_app.config)
+    offices = session.scalars(
+        sa.select(Office)
+        .where(Office.code.in_([spec["code"] for spec in OFFICES]))
+        .order_by(Office.id)
+    ).all()
+    services = {
+        service.code: service
+        for service in session.scalars(
+            sa.select(ServiceType).where(ServiceType.code.in_([spec["code"] for spec in SERVICES]))
+        )
+    }
+    references: set[str] = set()
+    made = 0
+    for office in offices:
+        today = now.astimezone(office.zone).date()
+        made += _office_history(
+            session,
+            rng,
+            office,
+            services,
+            today - timedelta(days=days),
+            today - timedelta(days=1),
+            policy,
+            references,
+        )
+    session.flush()
+    return made
