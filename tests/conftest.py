@@ -96,9 +96,10 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def app(database_url: str, clock: Clock) -> Iterator[Flask]:
+def app(database_url: str, clock: Clock, tmp_path: Path) -> Iterator[Flask]:
     """The app on a clean database (every table emptied after each test)."""
     app = create_app(base_config(database_url, clock))
+    app.instance_path = str(tmp_path)  # files a command writes (demo logins) stay out of the tree
     app.test_client_class = FreshGlobalsClient
     with app.app_context():
         yield app

@@ -52,9 +52,8 @@ def counts() -> dict[str, int]:
 
 
 @pytest.fixture
-def seeded(app: Flask, clock: Clock, tmp_path) -> datetime:
+def seeded(app: Flask, clock: Clock) -> datetime:
     """The demo data seeded at the test clock's time; returns that time."""
-    app.instance_path = str(tmp_path)
     seed(db.session, clock(), app.config["SLOT_HORIZON_DAYS"])
     db.session.commit()
     return clock()
@@ -64,8 +63,7 @@ def offices() -> list[Office]:
     return list(db.session.scalars(sa.select(Office).order_by(Office.id)))
 
 
-def test_seed_demo_gives_the_reports_four_weeks_of_numbers(app: Flask, tmp_path) -> None:
-    app.instance_path = str(tmp_path)  # the demo logins file goes here
+def test_seed_demo_gives_the_reports_four_weeks_of_numbers(app: Flask) -> None:
     runner = app.test_cli_runner()
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
@@ -234,8 +232,7 @@ def test_the_history_looks_like_the_booking_core_and_the_queue_left_it(seeded) -
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 4
 
 
-def test_the_history_is_the_same_every_time(app: Flask, clock: Clock, tmp_path) -> None:
-    app.instance_path = str(tmp_path)
+def test_the_history_is_the_same_every_time(app: Flask, clock: Clock) -> None:
 
     def fingerprint() -> list[tuple[Any, ...]]:
         seed(db.session, clock(), app.config["SLOT_HORIZON_DAYS"])
