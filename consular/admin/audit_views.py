@@ -25,6 +25,7 @@ from consular.admin import bp
 from consular.admin.access import admin_page
 from consular.extensions import db
 from consular.models import AuditEntry, Office, User
+from consular.services.audit import audit_entries_query
 
 KOREA = ZoneInfo("Asia/Seoul")
 PER_PAGE = 50
@@ -162,26 +163,15 @@ class AuditFilterForm(FlaskForm):
 
     def query(self) -> sa.Select[Any]:
         """The entries matching the (validated) filters, newest first, with account and office."""
-        query = (
-            sa.select(AuditEntry, User, Office)
-            .outerjoin(User, AuditEntry.user_id == User.id)
-            .outerjoin(Office, AuditEntry.office_id == Office.id)
-            .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-        )
-        if self.who.data == NO_ACCOUNT:
-            query = query.where(AuditEntry.user_id.is_(None))
-        elif self.who.data:
-            query = query.where(AuditEntry.user_id == int(self.who.data))
-        if self.action.data:
-            query = query.where(AuditEntry.action == self.action.data)
-        if self.office.data:
-            query = query.where(AuditEntry.office_id == int(self.office.data))
         first, last = self._day(self.date_from), self._day(self.date_to)
-        if first is not None:
-            query = query.where(AuditEntry.at >= _korea_midnight(first))
-        if last is not None:
-            query = query.where(AuditEntry.at < _korea_midnight(last + timedelta(days=1)))
-        return query
+        return audit_entries_query(
+            user_id=int(self.who.data) if self.who.data and self.who.data != NO_ACCOUNT else None,
+            by_commands=self.who.data == NO_ACCOUNT,
+            action=self.action.data or None,
+            office_id=int(self.office.data) if self.office.data else None,
+            since=_korea_midnight(first) if first is not None else None,
+            before=_korea_midnight(last + timedelta(days=1)) if last is not None else None,
+        )
 
     def arguments(self) -> dict[str, str]:
         """The filters in use, to carry them into page links and the CSV export."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from consular.models import AuditEntry, User
+from consular.models import AuditEntry, Office, User
 
 
 def record(
@@ -34,3 +35,38 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def audit_entries_query(
+    *,
+    user_id: int | None = None,
+    by_commands: bool = False,
+    action: str | None = None,
+    office_id: int | None = None,
+    since: datetime | None = None,
+    before: datetime | None = None,
+) -> sa.Select[tuple[AuditEntry, User | None, Office | None]]:
+    """Entries matching the filters, newest first, each with its account and office.
+
+    `by_commands` keeps the entries no account made; `since` and `before` bound `at`
+    (half-open).
+    """
+    query = (
+        sa.select(AuditEntry, User, Office)
+        .outerjoin(User, AuditEntry.user_id == User.id)
+        .outerjoin(Office, AuditEntry.office_id == Office.id)
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    )
+    if by_commands:
+        query = query.where(AuditEntry.user_id.is_(None))
+    elif user_id is not None:
+        query = query.where(AuditEntry.user_id == user_id)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    if office_id is not None:
+        query = query.where(AuditEntry.office_id == office_id)
+    if since is not None:
+        query = query.where(AuditEntry.at >= since)
+    if before is not None:
+        query = query.where(AuditEntry.at < before)
+    return query
