@@ -9,6 +9,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from consular.admin import bp
@@ -123,9 +124,9 @@ def _render_form(form: ServiceTypeForm, service: ServiceType | None, status: int
 def services() -> str:
     """List the service types, flagging missing translations."""
     rows = db.session.scalars(
-        sa.select(ServiceType).order_by(
-            ServiceType.is_active.desc(), ServiceType.sort_order, ServiceType.id
-        )
+        sa.select(ServiceType)
+        .options(selectinload(ServiceType.offices))
+        .order_by(ServiceType.is_active.desc(), ServiceType.sort_order, ServiceType.id)
     ).all()
     return render_template(
         "admin/services.html",

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from consular.auth import hash_password, verify_password
 from consular.models import Office, Role, User
@@ -84,7 +84,11 @@ def accounts_query(
     search: str | None = None,
 ) -> sa.Select[tuple[User]]:
     """Accounts matching the filters, by name; `search` looks in names and emails."""
-    query = sa.select(User).order_by(sa.func.lower(User.name), User.id)
+    query = (
+        sa.select(User)
+        .options(selectinload(User.offices))
+        .order_by(sa.func.lower(User.name), User.id)
+    )
     if role:
         query = query.where(User.role == role)
     if office_id is not None:
