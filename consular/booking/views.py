@@ -17,7 +17,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import get_locale, refresh
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -80,6 +80,34 @@ def home() -> str:
     return render_template(
         "booking/home.html", offices=offices, services=services, opening_hours=opening_hours
     )
+
+
+# Pages answering a POST that has no side effects, so that the language switcher may send the
+# same form again in the new language (the review page would otherwise lose the details).
+RESUBMITTABLE_ENDPOINTS = frozenset({"booking.details"})
+
+
+@bp.app_context_processor
+def language_switch_helpers() -> dict[str, Any]:
+    """`resends_form_on_language_change()` for the language switcher of every page."""
+
+    def resends_form_on_language_change() -> bool:
+        return request.method == "POST" and request.endpoint in RESUBMITTABLE_ENDPOINTS
+
+    return {"resends_form_on_language_change": resends_form_on_language_change}
+
+
+@bp.before_request
+def switch_language_with_the_form() -> None:
+    """Take the language chosen by the switcher of a re-sent form before the page is made."""
+    if (
+        request.method == "POST"
+        and request.endpoint in RESUBMITTABLE_ENDPOINTS
+        and request.form.get("switch_language") == "1"
+        and request.form.get("language") in LANGUAGES
+    ):
+        session["language"] = request.form["language"]
+        refresh()
 
 
 @bp.post("/language")

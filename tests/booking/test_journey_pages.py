@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
@@ -149,6 +150,37 @@ def test_good_details_show_the_review_page_without_booking_anything(client, offi
     assert response.status_code == 200
     assert "Check your booking" in response.text
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Appointment)) == 0
+
+
+def language_switcher(page: str) -> tuple[str, dict[str, list[str]]]:
+    """The action and hidden fields of the page's language switcher."""
+    form = re.search(r'<form class="language-switcher" method="post" action="([^"]+)">(.*?)</form>',
+                     page, re.S)  # fmt: skip
+    assert form is not None
+    fields: dict[str, list[str]] = {}
+    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">',
+                                  form.group(2)):  # fmt: skip
+        fields.setdefault(name, []).append(html.unescape(value))
+    return html.unescape(form.group(1)), fields
+
+
+def test_switching_language_on_the_review_page_keeps_the_details(client, office) -> None:
+    review = client.post(details_url(WEDNESDAY_10), data=passport_form()).text
+    action, fields = language_switcher(review)
+    assert action == details_url(WEDNESDAY_10)
+    assert fields["given_name"] == [APPLICANT["given_name"]]
+    again = client.post(action, data=fields | {"language": ["ru"]})
+    assert again.status_code == 200
+    assert "Проверьте данные записи" in again.text
+    assert APPLICANT["given_name"] in again.text and APPLICANT["iin"] in again.text
+    assert client.get("/").text.count('<option value="ru" lang="ru" selected>') == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Appointment)) == 0
+
+
+def test_other_pages_switch_language_by_going_back_to_the_same_address(client, office) -> None:
+    action, fields = language_switcher(client.get(details_url(WEDNESDAY_10)).text)
+    assert action == "/language"
+    assert fields["next"] == [details_url(WEDNESDAY_10)]
 
 
 def test_the_spouse_fields_appear_for_a_marriage(client, office) -> None:
