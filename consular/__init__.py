@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, has_request_context, request, session
 from flask_babel import get_locale
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from consular.config import check_config, load_config
 from consular.extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -27,6 +28,13 @@ def select_locale() -> str:
     return request.accept_languages.best_match(LANGUAGES) or "en"
 
 
+class RowIdConverter(IntegerConverter):
+    """`<id:name>`: a row id, 1 to 2**31 - 1; a larger number is a 404, not a database error."""
+
+    def __init__(self, map: Any) -> None:
+        super().__init__(map, min=1, max=2**31 - 1)
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create and configure the application."""
     app = Flask(
@@ -35,6 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
+    app.url_map.converters["id"] = RowIdConverter
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(load_config(app.instance_path))
     if test_config:

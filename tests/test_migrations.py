@@ -91,3 +91,26 @@ def test_services_that_shared_visits_before_combinations_existed_still_may(
             assert [tuple(p) for p in pairs] == [("marriage", "passport"), ("passport", "marriage")]
             assert [tuple(row) for row in limits] == [(1, True), (1, True)]
             db.engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_downgrading_the_admin_configuration_keeps_the_index_partial(
+    backend: str, tmp_path
+) -> None:
+    with database(backend, tmp_path) as url:
+        app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url})
+        with app.app_context():
+            upgrade()
+            downgrade(revision="f0ddd9579690")
+            catalog = (
+                "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
+                if backend == "postgresql"
+                else "SELECT sql FROM sqlite_master WHERE name = :name"
+            )
+            with db.engine.connect() as connection:
+                definition = connection.execute(
+                    sa.text(catalog), {"name": "uq_appointment_service_active_iin"}
+                ).scalar_one()
+            assert "WHERE is_active" in definition
+            assert "active_seq" not in definition
+            db.engine.dispose()

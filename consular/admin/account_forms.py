@@ -6,11 +6,11 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, RadioField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import InputRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from consular.admin.form_base import AdminForm
 from consular.models import Office, Role
 from consular.models.i18n import LANGUAGES
 
@@ -41,7 +41,7 @@ def _choice_values(field: Field) -> set[str]:
     return {str(value) for value, _label in field.choices or []}
 
 
-class _AccountDetails(FlaskForm):
+class _AccountDetails(AdminForm):
     """The fields of an account; the email address is given once, at creation."""
 
     email = StringField(
@@ -117,7 +117,7 @@ class EditAccountForm(_AccountDetails):
     )
 
 
-class AccountFilterForm(FlaskForm):
+class AccountFilterForm(AdminForm):
     """The account list's filters, read from the query string."""
 
     class Meta:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import abort, flash, make_response, redirect, render_template, request, session, url_for
+from flask import flash, make_response, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
@@ -28,7 +28,6 @@ from consular.services.errors import DomainError, ValidationFailed
 
 # The session key of a temporary password waiting to be shown once.
 TEMPORARY_PASSWORD_KEY = "admin_temporary_password"
-_MAX_ID = 2**31 - 1
 
 
 def _locale() -> str:
@@ -40,8 +39,6 @@ def _all_offices() -> list[Office]:
 
 
 def _account_or_404(user_id: int) -> User:
-    if user_id > _MAX_ID:  # larger ids cannot exist and would overflow the column
-        abort(404)
     return db.get_or_404(User, user_id)
 
 
@@ -135,7 +132,7 @@ def account_new() -> str | Response | tuple[str, int]:
     return render_template("admin/account_new.html", form=form, general_errors=general), status
 
 
-@bp.route("/accounts/<int:user_id>", methods=["GET", "POST"])
+@bp.route("/accounts/<id:user_id>", methods=["GET", "POST"])
 @admin_page
 def account_edit(user_id: int) -> str | Response | tuple[str, int]:
     """Show an account and change its name, role, offices, language and whether it is active."""
@@ -204,21 +201,21 @@ def _action(user_id: int, change: str) -> Response:
     return redirect(url_for("admin.account_edit", user_id=user_id))
 
 
-@bp.post("/accounts/<int:user_id>/deactivate")
+@bp.post("/accounts/<id:user_id>/deactivate")
 @admin_page
 def account_deactivate(user_id: int) -> Response:
     """Deactivate an account: it cannot sign in and its sessions end at once."""
     return _action(user_id, "deactivate")
 
 
-@bp.post("/accounts/<int:user_id>/reactivate")
+@bp.post("/accounts/<id:user_id>/reactivate")
 @admin_page
 def account_reactivate(user_id: int) -> Response:
     """Let a deactivated account sign in again."""
     return _action(user_id, "reactivate")
 
 
-@bp.post("/accounts/<int:user_id>/reset-password")
+@bp.post("/accounts/<id:user_id>/reset-password")
 @admin_page
 def account_reset_password(user_id: int) -> Response:
     """Give an account a new temporary password and end its sessions."""
@@ -237,7 +234,7 @@ def account_reset_password(user_id: int) -> Response:
     return redirect(url_for("admin.account_password", user_id=user.id))
 
 
-@bp.get("/accounts/<int:user_id>/password")
+@bp.get("/accounts/<id:user_id>/password")
 @admin_page
 def account_password(user_id: int) -> Response:
     """Show a new temporary password once, with advice on handing it over."""

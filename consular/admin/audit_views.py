@@ -16,13 +16,13 @@ from flask import make_response, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import Field, SelectField, StringField
 from wtforms.validators import ValidationError
 
 from consular.admin import bp
 from consular.admin.access import admin_page
+from consular.admin.form_base import AdminForm
 from consular.extensions import db
 from consular.models import AuditEntry, Office, User
 from consular.services.audit import audit_entries_query
@@ -83,7 +83,7 @@ def _korea_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=KOREA).astimezone(UTC)
 
 
-class AuditFilterForm(FlaskForm):
+class AuditFilterForm(AdminForm):
     """The viewer's filters, read from the query string."""
 
     class Meta:

@@ -17,6 +17,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
+from consular.admin.form_base import AdminForm
 from consular.models.i18n import LANGUAGES
 
 DETAIL_SET_LABELS = {
@@ -75,7 +76,7 @@ _SERVICE_LANGUAGE_FIELDS = _language_fields(SERVICE_TEXT_FIELDS)
 _OFFICE_LANGUAGE_FIELDS = _language_fields(OFFICE_TEXT_FIELDS)
 
 
-class ServiceTypeForm(FlaskForm):
+class ServiceTypeForm(AdminForm):
     code = StringField(
         _l("Code"),
         description=_l("Used in web addresses and the API, e.g. passport-renewal."),
@@ -105,7 +106,7 @@ class ServiceTypeForm(FlaskForm):
     sort_order = _number(_l("Position in lists"), 0, 10_000)
 
 
-class OfficeForm(FlaskForm):
+class OfficeForm(AdminForm):
     code = StringField(
         _l("Code"),
         description=_l("Used in web addresses, e.g. busan. It can't be changed later."),

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
+from consular.admin.form_base import AdminForm
 from consular.services.email_texts import BODY_MAX_LENGTH, SUBJECT_MAX_LENGTH
 
 
-class EmailTextForm(FlaskForm):
+class EmailTextForm(AdminForm):
     subject = StringField(
         _l("Subject"),
         validators=[
@@ -41,5 +41,5 @@ class EmailTextForm(FlaskForm):
     preview = SubmitField(_l("Preview"))
 
 
-class ResetEmailTextForm(FlaskForm):
+class ResetEmailTextForm(AdminForm):
     """Only the CSRF token: going back to the built-in text asks for nothing else."""

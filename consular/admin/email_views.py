@@ -13,7 +13,7 @@ from consular.clock import now
 from consular.extensions import db
 from consular.models.i18n import LANGUAGE_NAMES, LANGUAGES
 from consular.services import email_texts, notifications
-from consular.services.errors import ValidationFailed
+from consular.services.errors import ConcurrentChange, ValidationFailed
 from consular.services.notifications import EmailPreview
 
 
@@ -78,6 +78,9 @@ def email_text_edit(kind: str, language: str) -> str | Response:
         except ValidationFailed as error:
             db.session.rollback()
             _show_errors(form, error)
+        except ConcurrentChange as error:
+            db.session.rollback()
+            form.body.errors = [*form.body.errors, str(error.message)]
     elif request.method == "GET":
         try:
             preview = notifications.preview_email(

@@ -17,7 +17,7 @@ from consular.extensions import db
 from consular.models import Office
 from consular.models.i18n import LANGUAGE_NAMES, LANGUAGES
 from consular.services import catalog
-from consular.services.errors import ValidationFailed
+from consular.services.errors import ConcurrentChange, ValidationFailed
 
 Page = str | Response | tuple[str, int]
 
@@ -58,10 +58,16 @@ def _validated(form: OfficeForm, office: Office | None) -> bool:
     return valid
 
 
-def _render_form(form: OfficeForm, office: Office | None, status: int = 200) -> Page:
+def _render_form(
+    form: OfficeForm,
+    office: Office | None,
+    status: int = 200,
+    general_errors: list[str] | None = None,
+) -> Page:
     page = render_template(
         "admin/office_form.html",
         form=form,
+        general_errors=general_errors or [],
         office=office,
         languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
         text_fields=list(OFFICE_TEXT_FIELDS),
@@ -81,6 +87,7 @@ def offices() -> str:
 @admin_page
 def office_new() -> Page:
     """Add an office."""
+    general_errors: list[str] = []
     form = OfficeForm()
     if not form.is_submitted():
         form.process(data={"timezone": "Asia/Seoul", "slot_minutes": 15})
@@ -90,6 +97,9 @@ def office_new() -> Page:
         except ValidationFailed as error:
             db.session.rollback()
             attach_errors(form, error)
+        except ConcurrentChange as error:
+            db.session.rollback()
+            general_errors.append(str(error.message))
         else:
             db.session.commit()
             flash(
@@ -98,13 +108,14 @@ def office_new() -> Page:
                 "success",
             )  # fmt: skip
             return redirect(url_for("staff.schedule_page", office_code=office.code))
-    return _render_form(form, None, 400 if form.is_submitted() else 200)
+    return _render_form(form, None, 400 if form.is_submitted() else 200, general_errors)
 
 
-@bp.route("/offices/<int:office_id>", methods=["GET", "POST"])
+@bp.route("/offices/<id:office_id>", methods=["GET", "POST"])
 @admin_page
 def office_edit(office_id: int) -> Page:
     """Change an office's names, address, contacts, zone or slot length."""
+    general_errors: list[str] = []
     office = _office_or_404(office_id)
     form = OfficeForm()
     if not form.is_submitted():
@@ -120,6 +131,9 @@ def office_edit(office_id: int) -> Page:
         except ValidationFailed as error:
             db.session.rollback()
             attach_errors(form, error)
+        except ConcurrentChange as error:
+            db.session.rollback()
+            general_errors.append(str(error.message))
         else:
             db.session.commit()
             flash(_("Saved."), "success")
@@ -136,4 +150,4 @@ def office_edit(office_id: int) -> Page:
                 )
                 return redirect(url_for("staff.schedule_page", office_code=office.code))
             return redirect(url_for("admin.office_edit", office_id=office.id))
-    return _render_form(form, office, 400 if form.is_submitted() else 200)
+    return _render_form(form, office, 400 if form.is_submitted() else 200, general_errors)

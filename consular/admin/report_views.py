@@ -19,12 +19,12 @@ from flask import Response, abort, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import Form, SelectField, StringField, ValidationError
 from wtforms.widgets import DateInput
 
 from consular.admin import bp
 from consular.admin.access import admin_page
+from consular.admin.form_base import AdminForm
 from consular.clock import now
 from consular.extensions import db
 from consular.models import Office
@@ -44,9 +44,13 @@ def as_day(text: str | None) -> date | None:
     if not DATE_PATTERN.fullmatch(text):
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         return None
+    # A day's bounds in a zone are computed from its neighbours: keep them in the calendar.
+    if not date.min + timedelta(days=2) <= day <= date.max - timedelta(days=2):
+        return None
+    return day
 
 
 def _parse_day(form: Form, field: StringField) -> None:
@@ -57,7 +61,7 @@ def _parse_day(form: Form, field: StringField) -> None:
         )
 
 
-class ReportFilterForm(FlaskForm):
+class ReportFilterForm(AdminForm):
     """Which office and which days: read from the query string, so the page can be linked."""
 
     class Meta:

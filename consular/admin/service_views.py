@@ -17,6 +17,7 @@ from consular.admin.access import acting_admin, admin_page
 from consular.admin.catalog_forms import (
     DETAIL_SET_LABELS,
     SERVICE_TEXT_FIELDS,
+    CheckboxesField,
     ServiceTypeForm,
     fill_texts,
     texts_from,
@@ -26,7 +27,7 @@ from consular.extensions import db
 from consular.models import Office, ServiceType
 from consular.models.i18n import LANGUAGE_NAMES, LANGUAGES
 from consular.services import catalog
-from consular.services.errors import DomainError, ValidationFailed
+from consular.services.errors import ConcurrentChange, DomainError, ValidationFailed
 
 Page = str | Response | tuple[str, int]
 
@@ -59,6 +60,11 @@ def _prepare(form: ServiceTypeForm, service: ServiceType | None) -> None:
     ]  # fmt: skip
 
 
+def _offered(field: CheckboxesField) -> list[int]:
+    offered = {value for value, _label in field.choices or []}
+    return [value for value in field.data or [] if value in offered]
+
+
 def _data_from(form: ServiceTypeForm) -> catalog.ServiceTypeData:
     documents = {
         language: (form[f"documents_{language}"].data or "").splitlines() for language in LANGUAGES
@@ -77,8 +83,9 @@ def _data_from(form: ServiceTypeForm) -> catalog.ServiceTypeData:
         max_active_bookings=form.max_active_bookings.data or 0,
         is_online=bool(form.is_online.data),
         sort_order=form.sort_order.data or 0,
-        office_ids=list(form.offices.data or []),
-        combinable_ids=list(form.combinable.data or []),
+        # Only what the form offered: anything else was never on the page.
+        office_ids=_offered(form.offices),
+        combinable_ids=_offered(form.combinable),
     )
 
 
@@ -107,10 +114,16 @@ def validated(
     return valid
 
 
-def _render_form(form: ServiceTypeForm, service: ServiceType | None, status: int = 200) -> Page:
+def _render_form(
+    form: ServiceTypeForm,
+    service: ServiceType | None,
+    status: int = 200,
+    general_errors: list[str] | None = None,
+) -> Page:
     page = render_template(
         "admin/service_form.html",
         form=form,
+        general_errors=general_errors or [],
         service=service,
         languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
         text_fields=list(SERVICE_TEXT_FIELDS),
@@ -142,6 +155,7 @@ def services() -> str:
 @admin_page
 def service_new() -> Page:
     """Add a service type."""
+    general_errors: list[str] = []
     form = ServiceTypeForm()
     _prepare(form, None)
     if not form.is_submitted():
@@ -158,18 +172,22 @@ def service_new() -> Page:
         except ValidationFailed as error:
             db.session.rollback()
             attach_errors(form, error)
+        except ConcurrentChange as error:
+            db.session.rollback()
+            general_errors.append(str(error.message))
         else:
             db.session.commit()
             flash(_("Service type %(name)s added.", name=service.display_name(_locale())),
                   "success")  # fmt: skip
             return redirect(url_for("admin.services"))
-    return _render_form(form, None, 400 if form.is_submitted() else 200)
+    return _render_form(form, None, 400 if form.is_submitted() else 200, general_errors)
 
 
-@bp.route("/services/<int:service_id>", methods=["GET", "POST"])
+@bp.route("/services/<id:service_id>", methods=["GET", "POST"])
 @admin_page
 def service_edit(service_id: int) -> Page:
     """Change a service type's texts, rules and offices (new bookings only)."""
+    general_errors: list[str] = []
     service = _service_or_404(service_id)
     form = ServiceTypeForm()
     _prepare(form, service)
@@ -190,12 +208,15 @@ def service_edit(service_id: int) -> Page:
         except ValidationFailed as error:
             db.session.rollback()
             attach_errors(form, error)
+        except ConcurrentChange as error:
+            db.session.rollback()
+            general_errors.append(str(error.message))
         else:
             db.session.commit()
             flash(_("Saved. The change applies to new bookings; booked appointments keep "
                     "what they were booked with."), "success")  # fmt: skip
             return redirect(url_for("admin.service_edit", service_id=service.id))
-    return _render_form(form, service, 400 if form.is_submitted() else 200)
+    return _render_form(form, service, 400 if form.is_submitted() else 200, general_errors)
 
 
 def _service_action(service_id: int, action: str) -> Response:
@@ -226,21 +247,21 @@ def _service_action(service_id: int, action: str) -> Response:
     return redirect(url_for("admin.services"))
 
 
-@bp.post("/services/<int:service_id>/retire")
+@bp.post("/services/<id:service_id>/retire")
 @admin_page
 def service_retire(service_id: int) -> Response:
     """Stop new bookings of a service type, keeping its history."""
     return _service_action(service_id, "retire")
 
 
-@bp.post("/services/<int:service_id>/reinstate")
+@bp.post("/services/<id:service_id>/reinstate")
 @admin_page
 def service_reinstate(service_id: int) -> Response:
     """Offer a retired service type again."""
     return _service_action(service_id, "reinstate")
 
 
-@bp.post("/services/<int:service_id>/delete")
+@bp.post("/services/<id:service_id>/delete")
 @admin_page
 def service_delete(service_id: int) -> Response:
     """Delete a service type that was never used."""

@@ -211,7 +211,7 @@ def parse_booking_request(
             fail("services", _("This office does not offer: %(codes)s.", codes=", ".join(missing)))
         else:
             services = [found[c] for c in codes]
-            problem = combination_problem(services, data.get("language"))
+            problem = combination_problem(services, _text(data, "language"))
             if problem:
                 fail("services", problem)
 

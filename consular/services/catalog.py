@@ -22,7 +22,7 @@ from consular.models.i18n import FALLBACK_LANGUAGE, LANGUAGES
 from consular.services import schedule
 from consular.services.audit import record
 from consular.services.details import DETAIL_SETS
-from consular.services.errors import InvalidState, ValidationFailed
+from consular.services.errors import ConcurrentChange, InvalidState, ValidationFailed
 from consular.services.identity import normalize_email, normalize_phone
 
 CODE_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -178,14 +178,30 @@ def _apply_service(session: Session, service: ServiceType, data: ServiceTypeData
     set_combinations(session, service, others)
 
 
+def _lock_services(session: Session, service_ids: list[int]) -> None:
+    """Lock the service rows a change touches, in id order, so that two administrators
+    changing combinations of the same services wait for each other (PostgreSQL; SQLite
+    writes one transaction at a time anyway)."""
+    session.execute(
+        sa.select(ServiceType.id)
+        .where(ServiceType.id.in_(sorted(set(service_ids))))
+        .order_by(ServiceType.id)
+        .with_for_update()
+    ).all()
+
+
 def create_service_type(
     session: Session, actor: User, now: datetime, data: ServiceTypeData
 ) -> ServiceType:
     """Add a service type with its texts, rules and offices."""
     check_service_type(session, data, None)
+    _lock_services(session, data.combinable_ids)
     service = ServiceType(code=data.code, name={})
-    session.add(service)
-    _apply_service(session, service, data)
+    try:
+        session.add(service)
+        _apply_service(session, service, data)
+    except IntegrityError as error:  # another administrator took the code meanwhile
+        raise ConcurrentChange("code") from error
     record(session, actor, now, "create_service_type", service, office_id=None,
            after=service_audit_values(service))  # fmt: skip
     return service
@@ -196,8 +212,12 @@ def update_service_type(
 ) -> None:
     """Change a service type; appointments already booked keep what they were booked with."""
     check_service_type(session, data, service)
+    _lock_services(session, [service.id, *data.combinable_ids])
     before = service_audit_values(service)
-    _apply_service(session, service, data)
+    try:
+        _apply_service(session, service, data)
+    except IntegrityError as error:
+        raise ConcurrentChange() from error
     after = service_audit_values(service)
     if before != after:
         record(session, actor, now, "update_service_type", service, office_id=None,
@@ -236,7 +256,12 @@ def delete_service_type(session: Session, actor: User, now: datetime, service: S
     record(session, actor, now, "delete_service_type", service, office_id=None, before=before)
     set_combinations(session, service, [])
     session.delete(service)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as error:  # a booking of it was made meanwhile
+        raise InvalidState(
+            _("This service type has appointments or tickets: retire it instead."), "service"
+        ) from error
 
 
 def set_combinations(session: Session, service: ServiceType, others: list[ServiceType]) -> None:
@@ -341,7 +366,7 @@ def create_office(session: Session, actor: User, now: datetime, data: OfficeData
     try:
         session.flush()
     except IntegrityError as error:  # a concurrent admin took the code or the letters
-        raise ValidationFailed({"code": [_("Another office already has this code.")]}) from error
+        raise ConcurrentChange("code") from error
     record(session, actor, now, "create_office", office, office_id=office.id,
            after=office_audit_values(office))  # fmt: skip
     return office
@@ -360,7 +385,10 @@ def update_office(
     check_office(session, data, office)
     before = office_audit_values(office)
     _apply_office(office, data)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as error:  # another office took the letters meanwhile
+        raise ConcurrentChange() from error
     changes = schedule.SlotChanges()
     if (before["timezone"], before["slot_minutes"]) != (office.timezone, office.slot_minutes):
         changes = schedule.sync_slots(session, office, now, horizon_days)

@@ -22,13 +22,14 @@ from flask_babel import lazy_gettext as _l
 from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from consular.models import User
 from consular.models.email_text import EmailText
 from consular.models.i18n import FALLBACK_LANGUAGE, LANGUAGES
 from consular.services.audit import record
-from consular.services.errors import NotFound, ValidationFailed
+from consular.services.errors import ConcurrentChange, NotFound, ValidationFailed
 
 KINDS: tuple[str, ...] = (
     "code",
@@ -356,7 +357,10 @@ def save_text(
     stored.subject, stored.body = subject, body
     stored.updated_at = now
     stored.updated_by_id = actor.id if actor is not None else None
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as error:  # another administrator saved the first text meanwhile
+        raise ConcurrentChange("body") from error
     after = {"subject": subject, "body": body}
     if before != after:
         record(

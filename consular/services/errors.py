@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
 
 
 class DomainError(Exception):
@@ -68,3 +69,14 @@ class InvalidState(DomainError):
 
 class CutoffPassed(DomainError):
     code = "cutoff_passed"
+
+
+class ConcurrentChange(DomainError):
+    """Another person's change of the same thing was saved first (a constraint said so)."""
+
+    code = "concurrent_change"
+
+    def __init__(self, field: str | None = None) -> None:
+        super().__init__(
+            _l("Someone changed this at the same time. Check the form and save again."), field
+        )

@@ -139,7 +139,8 @@ def _move_withholding_from_booked_seats(
     for starts_at in sorted(capacities):
         by_day.setdefault(starts_at.astimezone(zone).date(), []).append(starts_at)
     for starts in by_day.values():
-        missing = sum(max(0, booked.get(s, 0) - capacities[s]) for s in starts)
+        # Only seats this slot itself withheld: bookings beyond its desks were never walk-ins'.
+        missing = sum(max(0, min(booked.get(s, 0), desks[s]) - capacities[s]) for s in starts)
         for _seat in range(missing):
             free = [s for s in starts if capacities[s] > booked.get(s, 0)]
             if not free:

@@ -140,7 +140,7 @@ def add_period(office: Office) -> Response:
     )
 
 
-@bp.post("/<office_code>/schedule/periods/<int:period_id>/delete")
+@bp.post("/<office_code>/schedule/periods/<id:period_id>/delete")
 @manager_page
 def delete_period(office: Office, period_id: int) -> Response:
     """Remove one block of opening hours."""
@@ -179,7 +179,7 @@ def add_closure(office: Office) -> Response:
     )
 
 
-@bp.post("/<office_code>/schedule/closures/<int:closure_id>/remove")
+@bp.post("/<office_code>/schedule/closures/<id:closure_id>/remove")
 @manager_page
 def remove_closure(office: Office, closure_id: int) -> Response:
     """Reopen the days of a closure (a removed public holiday stays removed)."""
@@ -288,7 +288,7 @@ def week(office: Office) -> str:
     )
 
 
-@bp.post("/<office_code>/slots/<int:slot_id>/<action>")
+@bp.post("/<office_code>/slots/<id:slot_id>/<action>")
 @manager_page
 def slot_action(office: Office, slot_id: int, action: str) -> Response:
     """Block a slot from online booking, or reopen it."""

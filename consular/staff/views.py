@@ -420,7 +420,7 @@ TICKET_ACTIONS = {
 }
 
 
-@bp.post("/<office_code>/tickets/<int:ticket_id>/<action>")
+@bp.post("/<office_code>/tickets/<id:ticket_id>/<action>")
 @staff_page
 def ticket_action(office_code: str, ticket_id: int, action: str) -> WerkzeugResponse:
     """Recall, park, resume, serve or transfer a ticket of this office."""

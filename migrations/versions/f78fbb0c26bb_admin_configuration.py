@@ -66,7 +66,7 @@ def downgrade():
 
     with op.batch_alter_table('appointment_service', schema=None) as batch_op:
         batch_op.drop_index('uq_appointment_service_active_iin', sqlite_where=sa.text('is_active'), postgresql_where=sa.text('is_active'))
-        batch_op.create_index(batch_op.f('uq_appointment_service_active_iin'), ['iin', 'service_type_id'], unique=1, sqlite_where=sa.text('is_active'))
+        batch_op.create_index('uq_appointment_service_active_iin', ['iin', 'service_type_id'], unique=True, sqlite_where=sa.text('is_active'), postgresql_where=sa.text('is_active'))
         batch_op.drop_column('active_seq')
 
     op.drop_table('service_combination')

@@ -304,6 +304,19 @@ def test_the_share_spreads_around_booked_seats(app, make_office, clock) -> None:
     assert [s.capacity for s in slots] == [1, 1, 1, 1]
 
 
+def test_bookings_beyond_a_slots_desks_withhold_nothing_more(app, make_office, clock) -> None:
+    # 09:00 lost a desk after three bookings: the extra booking was never a walk-in seat.
+    office = make_office(slot_minutes=60, periods=[(0, time(9), time(13), 2)])
+    slots = _day_slots(office, date(2026, 11, 30))
+    slots[0].booked = slots[0].capacity = 3
+    office.walk_in_share = 20  # 20 % of 8 desk-slots, rounded up: 2 seats
+    db.session.flush()
+    sync_slots(db.session, office, clock(), 60)
+    assert slots[0].capacity == 3
+    assert sum(max(0, s.desks - s.capacity) for s in slots) == 2
+    assert queue.walk_in_allowance(db.session, office, slots[0].starts_at) == 2
+
+
 def test_a_booking_made_while_the_slots_are_synced_is_never_squeezed_out(
     app, make_office, clock
 ) -> None:
