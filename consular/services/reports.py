@@ -366,6 +366,8 @@ def _count_capacity(
         .join(Appointment, Appointment.id == seat.appointment_id)
         .where(
             in_period,
+            # Left out of both sides, so that use never passes 100 % on a slot blocked later.
+            Slot.is_blocked.is_(False),
             seat.release_at.is_(None),
             Appointment.confirmed_at.is_not(None),
             Appointment.status != Status.CANCELLED,

@@ -514,3 +514,17 @@ def test_reports_give_the_same_numbers_after_the_purge(history, clock):
     }
     assert after == before
     assert after[("all", MON, WED)]["days"].rows[0][1] == 5  # and it is not empty
+
+
+def test_seats_booked_in_a_slot_blocked_later_are_left_out_like_the_slot(history):
+    # Busan's Thursday 09:00 is booked, then blocked (the visit stays booked): the slot's seats
+    # are left out of both sides of the capacity use, so it can never pass 100 %.
+    add_visit(history.busan, at(THU, 9), [history.passport], Status.CONFIRMED, DAY)
+    slot = db.session.scalar(
+        sa.select(Slot).where(Slot.office_id == history.busan.id, Slot.starts_at == at(THU, 9))
+    )
+    slot.is_blocked = True
+    db.session.commit()
+    report = build_report(db.session, history.busan, THU, THU, "en")
+    assert report.total.bookings == 1
+    assert (report.capacity.offered, report.capacity.booked) == (7, 0)
