@@ -18,7 +18,10 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from consular.admin.form_base import AdminForm
-from consular.models.i18n import LANGUAGES
+from consular.models.i18n import LANGUAGE_NAMES, LANGUAGES
+
+# (code, name in itself) of each language, in the order the forms ask for texts.
+LANGUAGE_CHOICES = [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]
 
 DETAIL_SET_LABELS = {
     "current_passport": _l("Current passport (its expiry date)"),

@@ -1,10 +1,16 @@
-"""The base of every administration form."""
+"""The base of every administration form, and how a form and a service's refusal meet."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask_wtf import FlaskForm
+
+from consular.extensions import db
+from consular.services.errors import ConcurrentChange, ValidationFailed
+
+T = TypeVar("T")
 
 
 def _without_nul(value: Any) -> Any:
@@ -19,3 +25,37 @@ class AdminForm(FlaskForm):
         def bind_field(self, form: Any, unbound_field: Any, options: dict[str, Any]) -> Any:
             filters = [*unbound_field.kwargs.get("filters", ()), _without_nul]
             return unbound_field.bind(form=form, filters=filters, **options)
+
+
+def attach_errors(form: FlaskForm, error: ValidationFailed) -> None:
+    """Show a service's field errors next to the form's fields of the same name."""
+    for name, messages in error.fields.items():
+        target = form._fields.get(name)
+        if target is not None:
+            target.errors = [*(target.errors or []), *messages]
+
+
+def validated(form: FlaskForm, check: Callable[[], None]) -> bool:
+    """Validate the form and the service's own check together, so every problem shows at once."""
+    valid = form.validate()
+    try:
+        check()
+    except ValidationFailed as error:
+        attach_errors(form, error)
+        valid = False
+    return valid
+
+
+def apply_change(
+    form: FlaskForm, general_errors: list[str], change: Callable[[], T]
+) -> tuple[bool, T | None]:
+    """Run one change; if it is refused, roll back and show why on the form."""
+    try:
+        return True, change()
+    except ValidationFailed as error:
+        db.session.rollback()
+        attach_errors(form, error)
+    except ConcurrentChange as error:
+        db.session.rollback()
+        general_errors.append(str(error.message))
+    return False, None

@@ -10,14 +10,18 @@ from werkzeug.wrappers import Response
 
 from consular.admin import bp
 from consular.admin.access import acting_admin, admin_page
-from consular.admin.catalog_forms import OFFICE_TEXT_FIELDS, OfficeForm, fill_texts, texts_from
-from consular.admin.service_views import attach_errors
+from consular.admin.catalog_forms import (
+    LANGUAGE_CHOICES,
+    OFFICE_TEXT_FIELDS,
+    OfficeForm,
+    fill_texts,
+    texts_from,
+)
+from consular.admin.form_base import apply_change, validated
 from consular.clock import now
 from consular.extensions import db
 from consular.models import Office
-from consular.models.i18n import LANGUAGE_NAMES, LANGUAGES
 from consular.services import catalog
-from consular.services.errors import ConcurrentChange, ValidationFailed
 
 Page = str | Response | tuple[str, int]
 
@@ -45,19 +49,6 @@ def _data_from(form: OfficeForm) -> catalog.OfficeData:
     )
 
 
-def _validated(form: OfficeForm, office: Office | None) -> bool:
-    """Validate the form and the office rules together, so every problem shows at once."""
-    if office is not None:
-        form.code.data = office.code  # in staff and display addresses: it never changes
-    valid = form.validate()
-    try:
-        catalog.check_office(db.session, _data_from(form), office)
-    except ValidationFailed as error:
-        attach_errors(form, error)
-        valid = False
-    return valid
-
-
 def _render_form(
     form: OfficeForm,
     office: Office | None,
@@ -69,7 +60,7 @@ def _render_form(
         form=form,
         general_errors=general_errors or [],
         office=office,
-        languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        languages=LANGUAGE_CHOICES,
         text_fields=list(OFFICE_TEXT_FIELDS),
     )
     return (page, status) if status != 200 else page
@@ -91,16 +82,13 @@ def office_new() -> Page:
     form = OfficeForm()
     if not form.is_submitted():
         form.process(data={"timezone": "Asia/Seoul", "slot_minutes": 15})
-    elif _validated(form, None):
-        try:
-            office = catalog.create_office(db.session, acting_admin(), now(), _data_from(form))
-        except ValidationFailed as error:
-            db.session.rollback()
-            attach_errors(form, error)
-        except ConcurrentChange as error:
-            db.session.rollback()
-            general_errors.append(str(error.message))
-        else:
+    elif validated(form, lambda: catalog.check_office(db.session, _data_from(form), None)):
+        created, office = apply_change(
+            form,
+            general_errors,
+            lambda: catalog.create_office(db.session, acting_admin(), now(), _data_from(form)),
+        )
+        if created:
             db.session.commit()
             flash(
                 _("%(name)s added. Set its opening hours and desks so that it offers times.",
@@ -118,23 +106,25 @@ def office_edit(office_id: int) -> Page:
     general_errors: list[str] = []
     office = _office_or_404(office_id)
     form = OfficeForm()
+    form.code.data = office.code  # in staff and display addresses: it never changes
     if not form.is_submitted():
         form.process(obj=office)
         for text in OFFICE_TEXT_FIELDS:
             fill_texts(form, text, getattr(office, text) or {})
-    elif _validated(form, office):
-        try:
-            changes = catalog.update_office(
-                db.session, acting_admin(), now(), office, _data_from(form),
+    elif validated(form, lambda: catalog.check_office(db.session, _data_from(form), office)):
+        updated, changes = apply_change(
+            form,
+            general_errors,
+            lambda: catalog.update_office(
+                db.session,
+                acting_admin(),
+                now(),
+                office,
+                _data_from(form),
                 int(current_app.config["SLOT_HORIZON_DAYS"]),
-            )  # fmt: skip
-        except ValidationFailed as error:
-            db.session.rollback()
-            attach_errors(form, error)
-        except ConcurrentChange as error:
-            db.session.rollback()
-            general_errors.append(str(error.message))
-        else:
+            ),
+        )
+        if updated:
             db.session.commit()
             flash(_("Saved."), "success")
             if changes.orphaned:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import get_locale
@@ -16,18 +14,20 @@ from consular.admin import bp
 from consular.admin.access import acting_admin, admin_page
 from consular.admin.catalog_forms import (
     DETAIL_SET_LABELS,
+    LANGUAGE_CHOICES,
     SERVICE_TEXT_FIELDS,
     CheckboxesField,
     ServiceTypeForm,
     fill_texts,
     texts_from,
 )
+from consular.admin.form_base import apply_change, validated
 from consular.clock import now
 from consular.extensions import db
 from consular.models import Office, ServiceType
 from consular.models.i18n import LANGUAGE_NAMES, LANGUAGES
 from consular.services import catalog
-from consular.services.errors import ConcurrentChange, DomainError, ValidationFailed
+from consular.services.errors import DomainError
 
 Page = str | Response | tuple[str, int]
 
@@ -89,31 +89,6 @@ def _data_from(form: ServiceTypeForm) -> catalog.ServiceTypeData:
     )
 
 
-def attach_errors(form: FlaskForm, error: ValidationFailed) -> None:
-    """Show a service's field errors next to the form's fields of the same name."""
-    for name, messages in error.fields.items():
-        target = form._fields.get(name)
-        if target is not None:
-            target.errors = list(target.errors or []) + list(messages)
-
-
-def validated(
-    form: ServiceTypeForm,
-    check: Callable[[catalog.ServiceTypeData], None],
-    code: str | None = None,
-) -> bool:
-    """Validate the form and the catalogue's rules together, so every problem shows at once."""
-    if code is not None:
-        form.code.data = code
-    valid = form.validate()
-    try:
-        check(_data_from(form))
-    except ValidationFailed as error:
-        attach_errors(form, error)
-        valid = False
-    return valid
-
-
 def _render_form(
     form: ServiceTypeForm,
     service: ServiceType | None,
@@ -125,7 +100,7 @@ def _render_form(
         form=form,
         general_errors=general_errors or [],
         service=service,
-        languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        languages=LANGUAGE_CHOICES,
         text_fields=list(SERVICE_TEXT_FIELDS),
         has_history=service is not None and catalog.has_history(db.session, service),
     )
@@ -164,18 +139,15 @@ def service_new() -> Page:
                   "cutoff_hours": 24, "max_active_bookings": 1, "is_online": True,
                   "sort_order": 100}
         )  # fmt: skip
-    elif validated(form, lambda data: catalog.check_service_type(db.session, data, None)):
-        try:
-            service = catalog.create_service_type(
+    elif validated(form, lambda: catalog.check_service_type(db.session, _data_from(form), None)):
+        created, service = apply_change(
+            form,
+            general_errors,
+            lambda: catalog.create_service_type(
                 db.session, acting_admin(), now(), _data_from(form)
-            )
-        except ValidationFailed as error:
-            db.session.rollback()
-            attach_errors(form, error)
-        except ConcurrentChange as error:
-            db.session.rollback()
-            general_errors.append(str(error.message))
-        else:
+            ),
+        )
+        if created:
             db.session.commit()
             flash(_("Service type %(name)s added.", name=service.display_name(_locale())),
                   "success")  # fmt: skip
@@ -191,27 +163,22 @@ def service_edit(service_id: int) -> Page:
     service = _service_or_404(service_id)
     form = ServiceTypeForm()
     _prepare(form, service)
+    form.code.data = service.code  # in web addresses and API clients: it never changes
     if not form.is_submitted():
         form.process(obj=service)
         for text in SERVICE_TEXT_FIELDS:
             fill_texts(form, text, getattr(service, text) or {})
         form.offices.data = [o.id for o in service.offices]
         form.combinable.data = [s.id for s in service.combinable_with]
-    elif validated(
-        form,
-        lambda data: catalog.check_service_type(db.session, data, service),
-        code=service.code,  # in web addresses and API clients: it never changes
-    ):
-        try:
-            catalog.update_service_type(db.session, acting_admin(), now(), service,
-                                        _data_from(form))  # fmt: skip
-        except ValidationFailed as error:
-            db.session.rollback()
-            attach_errors(form, error)
-        except ConcurrentChange as error:
-            db.session.rollback()
-            general_errors.append(str(error.message))
-        else:
+    elif validated(form, lambda: catalog.check_service_type(db.session, _data_from(form), service)):
+        updated, _nothing = apply_change(
+            form,
+            general_errors,
+            lambda: catalog.update_service_type(
+                db.session, acting_admin(), now(), service, _data_from(form)
+            ),
+        )
+        if updated:
             db.session.commit()
             flash(_("Saved. The change applies to new bookings; booked appointments keep "
                     "what they were booked with."), "success")  # fmt: skip
