@@ -18,6 +18,7 @@ from consular.models import Base, Office, OpeningPeriod, ServiceType
 from consular.services import schedule
 from consular.services.catalog import set_combinations
 from tests.databases import database
+from tests.invariants import assert_booking_invariants
 
 BACKENDS = ["sqlite", "postgresql"]
 SECRET = "test-secret-key-not-for-production"
@@ -96,19 +97,38 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def app(database_url: str, clock: Clock, tmp_path: Path) -> Iterator[Flask]:
-    """The app on a clean database (every table emptied after each test)."""
+def app(
+    database_url: str, clock: Clock, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Flask]:
+    """The app on a clean database (every table emptied after each test), checked after the
+    test for the booking invariants (tests/invariants.py)."""
     app = create_app(base_config(database_url, clock))
     app.instance_path = str(tmp_path)  # files a command writes (demo logins) stay out of the tree
     app.test_client_class = FreshGlobalsClient
     with app.app_context():
         yield app
+        if not request.node.get_closest_marker("corrupts_data"):
+            check_invariants(clock())
         db.session.rollback()
         db.session.remove()
         with db.engine.begin() as connection:
             for table in reversed(Base.metadata.sorted_tables):
                 connection.execute(table.delete())
         db.engine.dispose()
+
+
+def check_invariants(now: datetime) -> None:
+    """Check the invariants on what the test left: its own transaction if it can still be
+    read, else what was committed."""
+    try:
+        db.session.flush()
+        assert_booking_invariants(db.session, now)
+    except sa.exc.DBAPIError:
+        db.session.rollback()
+        assert_booking_invariants(db.session, now)
+    except sa.exc.InvalidRequestError:  # a test that left a failed flush behind
+        db.session.rollback()
+        assert_booking_invariants(db.session, now)
 
 
 @pytest.fixture

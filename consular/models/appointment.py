@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from consular.models.base import Base, UTCDateTime, now_utc
+from consular.models.base import Base, UTCDateTime, now_utc, status_enum
 
 if TYPE_CHECKING:
     from consular.models.office import Office
@@ -29,7 +29,6 @@ class Status(StrEnum):
 
 
 ACTIVE_STATUSES: tuple[Status, ...] = (Status.HELD, Status.CONFIRMED)
-_STATUS_SQL = ", ".join(f"'{status.value}'" for status in Status)
 
 
 class Appointment(Base):
@@ -37,7 +36,6 @@ class Appointment(Base):
 
     __tablename__ = "appointment"
     __table_args__ = (
-        sa.CheckConstraint(f"status IN ({_STATUS_SQL})", name="status_known"),
         sa.CheckConstraint("starts_at < ends_at", name="starts_before_ends"),
         sa.CheckConstraint("code_attempts >= 0", name="code_attempts_nonnegative"),
         sa.Index("ix_appointment_office_starts_at", "office_id", "starts_at"),
@@ -49,7 +47,7 @@ class Appointment(Base):
     office_id: Mapped[int] = mapped_column(sa.ForeignKey("office.id"))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(sa.String(16), default=Status.HELD)
+    status: Mapped[Status] = mapped_column(status_enum(Status), default=Status.HELD)
     language: Mapped[str] = mapped_column(sa.String(8), default="en")
 
     given_name: Mapped[str] = mapped_column(sa.String(100))

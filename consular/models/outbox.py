@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from consular.models.base import Base, UTCDateTime, now_utc
+from consular.models.base import Base, UTCDateTime, now_utc, status_enum
 
 
 class MailStatus(StrEnum):
@@ -23,12 +23,7 @@ class OutboxMessage(Base):
     """An email waiting to be delivered, being delivered, delivered or given up on."""
 
     __tablename__ = "outbox_message"
-    __table_args__ = (
-        sa.CheckConstraint(
-            "status IN ('pending', 'sending', 'sent', 'failed')", name="status_known"
-        ),
-        sa.Index("ix_outbox_message_due", "status", "next_attempt_at"),
-    )
+    __table_args__ = (sa.Index("ix_outbox_message_due", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # The Message-ID header, fixed at creation so that a retried delivery is recognisable.
@@ -43,7 +38,7 @@ class OutboxMessage(Base):
     appointment_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("appointment.id", ondelete="SET NULL"), index=True
     )
-    status: Mapped[str] = mapped_column(sa.String(16), default=MailStatus.PENDING)
+    status: Mapped[MailStatus] = mapped_column(status_enum(MailStatus), default=MailStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

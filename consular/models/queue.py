@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from consular.models.base import Base, UTCDateTime, now_utc
+from consular.models.base import Base, UTCDateTime, now_utc, status_enum
 
 if TYPE_CHECKING:
     from consular.models.appointment import Appointment
@@ -42,7 +42,6 @@ class TicketStatus(StrEnum):
 
 
 OPEN_TICKET_STATUSES = (TicketStatus.WAITING, TicketStatus.CALLED, TicketStatus.PARKED)
-_TICKET_STATUS_SQL = ", ".join(f"'{status.value}'" for status in TicketStatus)
 
 
 class Ticket(Base):
@@ -51,7 +50,6 @@ class Ticket(Base):
     __tablename__ = "ticket"
     __table_args__ = (
         sa.UniqueConstraint("office_id", "service_day", "number"),
-        sa.CheckConstraint(f"status IN ({_TICKET_STATUS_SQL})", name="status_known"),
         sa.CheckConstraint("number > 0", name="number_positive"),
         sa.CheckConstraint("call_count >= 0", name="call_count_nonnegative"),
         sa.Index("ix_ticket_queue", "office_id", "service_day", "status"),
@@ -68,7 +66,9 @@ class Ticket(Base):
     service_type_id: Mapped[int | None] = mapped_column(sa.ForeignKey("service_type.id"))
     is_walk_in: Mapped[bool] = mapped_column(default=False)
     is_priority: Mapped[bool] = mapped_column(default=False)
-    status: Mapped[str] = mapped_column(sa.String(16), default=TicketStatus.WAITING)
+    status: Mapped[TicketStatus] = mapped_column(
+        status_enum(TicketStatus), default=TicketStatus.WAITING
+    )
     # Appointment time for booked visitors, arrival for walk-ins: the queue's second key.
     queue_at: Mapped[datetime] = mapped_column(UTCDateTime)
     arrived_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
@@ -91,12 +91,15 @@ class Ticket(Base):
 
 
 class TicketCounter(Base):
-    """The last ticket number issued at an office on a day; raised by a conditional update."""
+    """The last ticket number issued at an office on a day, and the base slots its ordinary
+    walk-ins took; each raised by a conditional update."""
 
     __tablename__ = "ticket_counter"
+    __table_args__ = (sa.CheckConstraint("walk_in_slots >= 0", name="walk_in_slots_nonnegative"),)
 
     office_id: Mapped[int] = mapped_column(
         sa.ForeignKey("office.id", ondelete="CASCADE"), primary_key=True
     )
     service_day: Mapped[date] = mapped_column(primary_key=True)
     last_number: Mapped[int] = mapped_column(default=0)
+    walk_in_slots: Mapped[int] = mapped_column(default=0, server_default="0")

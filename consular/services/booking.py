@@ -26,10 +26,9 @@ from consular.models import (
     ServiceType,
     Slot,
     Status,
-    appointment_slot,
 )
 from consular.models.i18n import LANGUAGES
-from consular.services import notifications
+from consular.services import notifications, transitions
 from consular.services.availability import VisitRules, slots_with_free_seats_query
 from consular.services.details import clean_details
 from consular.services.errors import (
@@ -53,9 +52,10 @@ from consular.services.identity import (
 from consular.services.seats import (
     apply_seat_changes,
     claim_due_seats,
-    end_appointments,
+    end_visits,
+    move_seats,
+    record_seats,
     release_due_seats,
-    seat,
 )
 
 # Letters and digits that can't be confused when read aloud or handwritten (no 0/O, 1/I/L).
@@ -436,10 +436,7 @@ def place_hold(
                 "services",
             ) from error
         raise
-    session.execute(
-        sa.insert(appointment_slot),
-        [{"appointment_id": appointment.id, "slot_id": s, "holds_seat": True} for s in slot_ids],
-    )
+    record_seats(session, appointment.id, slot_ids)
     notifications.queue_code_email(session, appointment, code, now)
     return HoldPlaced(appointment=appointment, manage_token=manage_token, code=code)
 
@@ -494,14 +491,7 @@ def active_condition(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def _release_now(session: Session, appointment: Appointment, now: datetime) -> None:
-    released = session.execute(
-        sa.update(Appointment)
-        .where(Appointment.id == appointment.id, Appointment.status == Status.HELD)
-        .values(status=Status.EXPIRED, expired_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if released.rowcount == 1:
-        end_appointments(session, [appointment.id], now)
+    if end_visits(session, [appointment.id], Status.EXPIRED, now, release_at=now):
         release_due_seats(session, now, appointment_ids=[appointment.id])
 
 
@@ -548,19 +538,15 @@ def confirm_hold(
         raise WrongCode(
             _("The code is wrong. Attempts left: %(count)d.", count=attempts_left), attempts_left
         )
-    confirmed = session.execute(
-        sa.update(Appointment)
-        .where(
-            Appointment.id == appointment.id,
-            Appointment.status == Status.HELD,
-            Appointment.hold_expires_at > now,
-        )
-        .values(status=Status.CONFIRMED, confirmed_at=now, sequence=Appointment.sequence + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if confirmed.rowcount != 1:
+    if not transitions.change_one(
+        session,
+        appointment,
+        Status.CONFIRMED,
+        now,
+        where=[Appointment.hold_expires_at > now],
+        sequence=Appointment.sequence + 1,
+    ):
         raise HoldExpired(_("This hold has ended. Please book again."))
-    session.refresh(appointment)
     notifications.queue_confirmation_email(
         session, appointment, issue_manage_token(session, appointment, now, policy), now
     )
@@ -626,23 +612,19 @@ def cancel_appointment(
     if enforce_cutoff and now > cancellation_deadline(appointment):
         raise CutoffPassed(_("It is too late to cancel online. Please call the office."))
     was_confirmed = appointment.status == Status.CONFIRMED
-    cancelled = session.execute(
-        sa.update(Appointment)
-        .where(Appointment.id == appointment.id, active_condition(now))
-        .values(
-            status=Status.CANCELLED,
-            cancelled_at=now,
-            cancel_reason=(reason or "").strip()[:500] or None,
-            sequence=Appointment.sequence + 1,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if cancelled.rowcount != 1:
-        raise InvalidState(_("This appointment is not active."))
-    end_appointments(
-        session, [appointment.id], now + timedelta(minutes=policy.release_delay_minutes)
+    cancelled = end_visits(
+        session,
+        [appointment.id],
+        Status.CANCELLED,
+        now,
+        release_at=now + timedelta(minutes=policy.release_delay_minutes),
+        where=[active_condition(now)],
+        cancel_reason=(reason or "").strip()[:500] or None,
+        sequence=Appointment.sequence + 1,
     )
     session.refresh(appointment)
+    if not cancelled:
+        raise InvalidState(_("This appointment is not active."))
     if was_confirmed and notify:
         notifications.queue_cancellation_email(session, appointment, now)
     return appointment
@@ -671,40 +653,7 @@ def reschedule_appointment(
     rules = VisitRules.from_snapshots([line.snapshot for line in appointment.service_lines])
     _check_rules(office, new_start, rules, now)
     slots = _visit_slots(session, office, new_start, rules.slots_needed(office.slot_minutes), now)
-    new_ids = {slot.id for slot in slots}
-    rows = session.execute(
-        sa.select(seat.slot_id, seat.holds_seat, seat.release_at).where(
-            seat.appointment_id == appointment.id
-        )
-    ).all()
-    holding = {row.slot_id for row in rows if row.holds_seat}
-    current = {row.slot_id for row in rows if row.holds_seat and row.release_at is None}
-    known = {row.slot_id for row in rows}
-    take = sorted(new_ids - holding)
-    release = claim_due_seats(session, now, slot_ids=take)
-    if not apply_seat_changes(session, take, release.seats_by_slot):
-        raise SlotUnavailable(
-            _("Someone else has just taken this time. Please choose another."), "start"
-        )
-    # Seats still held for a slot it had left earlier are simply kept again.
-    session.execute(
-        sa.update(appointment_slot)
-        .where(seat.appointment_id == appointment.id, seat.slot_id.in_(new_ids))
-        .values(holds_seat=True, release_at=None)
-    )
-    fresh = sorted(new_ids - known)
-    if fresh:
-        session.execute(
-            sa.insert(appointment_slot),
-            [{"appointment_id": appointment.id, "slot_id": s, "holds_seat": True} for s in fresh],
-        )
-    left = sorted(current - new_ids)
-    if left:
-        session.execute(
-            sa.update(appointment_slot)
-            .where(seat.appointment_id == appointment.id, seat.slot_id.in_(left))
-            .values(release_at=now + timedelta(minutes=policy.release_delay_minutes))
-        )
+    # Moving the appointment first locks its row: two changes of the same visit queue up.
     moved = session.execute(
         sa.update(Appointment)
         .where(Appointment.id == appointment.id, Appointment.status == Status.CONFIRMED)
@@ -720,6 +669,16 @@ def reschedule_appointment(
     )
     if moved.rowcount != 1:
         raise InvalidState(_("Only a confirmed appointment can be moved."))
+    if not move_seats(
+        session,
+        appointment.id,
+        [slot.id for slot in slots],
+        now,
+        leave_release_at=now + timedelta(minutes=policy.release_delay_minutes),
+    ):
+        raise SlotUnavailable(
+            _("Someone else has just taken this time. Please choose another."), "start"
+        )
     session.refresh(appointment)
     session.expire(appointment, ["slots"])
     notifications.queue_change_email(

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from consular.models import (
     Appointment,
-    AppointmentService,
     Desk,
     Office,
     ServiceType,
@@ -29,9 +28,11 @@ from consular.models import (
     User,
 )
 from consular.models.base import UTCDateTime
+from consular.models.queue import OPEN_TICKET_STATUSES
+from consular.services import transitions
 from consular.services.audit import record
 from consular.services.errors import InvalidState, NotFound
-from consular.services.schedule import walk_in_seats
+from consular.services.schedule import local_day_bounds, walk_in_seats
 
 MAX_CALLS = 3
 EARLY_MARGIN = timedelta(minutes=30)
@@ -43,20 +44,44 @@ def service_day(office: Office, now: datetime) -> date:
     return now.astimezone(office.zone).date()
 
 
-def _next_number(session: Session, office: Office, day: date) -> int:
-    """Raise the office's ticket counter for the day and return the new number."""
+def _day_counter(session: Session, office: Office, day: date) -> None:
+    """Make sure the office's counter row for the day exists (created once, raced safely)."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
         insert(TicketCounter)
-        .values(office_id=office.id, service_day=day, last_number=0)
+        .values(office_id=office.id, service_day=day, last_number=0, walk_in_slots=0)
         .on_conflict_do_nothing()
     )
+
+
+def _next_number(session: Session, office: Office, day: date) -> int:
+    """Raise the office's ticket counter for the day and return the new number."""
+    _day_counter(session, office, day)
     return session.execute(
         sa.update(TicketCounter)
         .where(TicketCounter.office_id == office.id, TicketCounter.service_day == day)
         .values(last_number=TicketCounter.last_number + 1)
         .returning(TicketCounter.last_number)
     ).scalar_one()
+
+
+def _take_walk_in_slots(
+    session: Session, office: Office, day: date, needed: int, allowance: int
+) -> bool:
+    """Count `needed` base slots against the day's walk-in allowance, by a conditional update
+    on the counter row, so that clerks issuing walk-ins at once never pass it together."""
+    _day_counter(session, office, day)
+    taken = session.execute(
+        sa.update(TicketCounter)
+        .where(
+            TicketCounter.office_id == office.id,
+            TicketCounter.service_day == day,
+            TicketCounter.walk_in_slots + needed <= allowance,
+        )
+        .values(walk_in_slots=TicketCounter.walk_in_slots + needed)
+        .execution_options(synchronize_session=False)
+    )
+    return taken.rowcount == 1
 
 
 def _new_ticket(
@@ -93,13 +118,9 @@ def check_in(session: Session, appointment: Appointment, actor: User, now: datet
     office = appointment.office
     if appointment.starts_at.astimezone(office.zone).date() != service_day(office, now):
         raise InvalidState(_("This appointment is not for today."))
-    checked = session.execute(
-        sa.update(Appointment)
-        .where(Appointment.id == appointment.id, Appointment.status == Status.CONFIRMED)
-        .values(status=Status.CHECKED_IN, checked_in_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if checked.rowcount != 1:
+    if not transitions.change_status(
+        session, [appointment.id], Status.CHECKED_IN, now, only_from=[Status.CONFIRMED]
+    ):
         raise InvalidState(_("Only a confirmed appointment can be checked in."))
     first_line = appointment.service_lines[0] if appointment.service_lines else None
     ticket = _new_ticket(
@@ -129,12 +150,12 @@ def walk_in_allowance(session: Session, office: Office, now: datetime) -> int:
     of the day's desk-slots, rounded up, the same seats sync_slots withholds from online
     booking."""
     day = service_day(office, now)
-    start = datetime.combine(day, datetime.min.time(), tzinfo=office.zone)
+    start, end = local_day_bounds(day, office.zone)
     seats = session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(Slot.desks), 0)).where(
             Slot.office_id == office.id,
             Slot.starts_at >= start,
-            Slot.starts_at < start + timedelta(days=1),
+            Slot.starts_at < end,
             Slot.outside_schedule.is_(False),
         )
     )
@@ -143,22 +164,13 @@ def walk_in_allowance(session: Session, office: Office, now: datetime) -> int:
 
 def walk_ins_used(session: Session, office: Office, now: datetime) -> int:
     """Base slots taken today by ordinary (not urgent) walk-ins."""
-    tickets = session.scalars(
-        sa.select(Ticket).where(
-            Ticket.office_id == office.id,
-            Ticket.service_day == service_day(office, now),
-            Ticket.is_walk_in.is_(True),
-            Ticket.is_priority.is_(False),
-            Ticket.status != TicketStatus.CANCELLED,
+    used = session.scalar(
+        sa.select(TicketCounter.walk_in_slots).where(
+            TicketCounter.office_id == office.id,
+            TicketCounter.service_day == service_day(office, now),
         )
-    ).all()
-    return sum(
-        math.ceil(
-            (t.service_type.duration_minutes if t.service_type else office.slot_minutes)
-            / office.slot_minutes
-        )
-        for t in tickets
     )
+    return int(used or 0)
 
 
 def issue_walk_in(
@@ -175,7 +187,8 @@ def issue_walk_in(
     an urgent case is always admitted and goes first."""
     if not urgent:
         needed = math.ceil(service.duration_minutes / office.slot_minutes)
-        if walk_ins_used(session, office, now) + needed > walk_in_allowance(session, office, now):
+        allowance = walk_in_allowance(session, office, now)
+        if not _take_walk_in_slots(session, office, service_day(office, now), needed, allowance):
             raise InvalidState(
                 _(
                     "Today's capacity for walk-ins is used up. "
@@ -257,7 +270,7 @@ def call_next(
             ticket = session.get(Ticket, ticket_id)
             assert ticket is not None
             session.refresh(ticket)
-            _mirror_on_appointment(session, ticket, Status.CALLED, now)
+            _mirror_on_appointment(session, ticket, now)
             record(
                 session,
                 actor,
@@ -274,22 +287,28 @@ def call_next(
 def _change(
     session: Session,
     ticket: Ticket,
-    actor: User,
+    actor: User | None,
     now: datetime,
     action: str,
     expected: tuple[TicketStatus, ...],
+    *,
+    where: list[sa.ColumnElement[bool]] | None = None,
     **values: object,
 ) -> Ticket:
+    """Change a ticket by a conditional update on its expected status, keep its
+    appointment in step, and audit the change."""
     before = {"status": ticket.status, "desk": ticket.desk.name if ticket.desk else None}
     changed = session.execute(
         sa.update(Ticket)
-        .where(Ticket.id == ticket.id, Ticket.status.in_(expected))
+        .where(Ticket.id == ticket.id, Ticket.status.in_(expected), *(where or []))
         .values(**values)
         .execution_options(synchronize_session=False)
     )
     if changed.rowcount != 1:
         raise InvalidState(_("This ticket has changed meanwhile. Reload the page."))
     session.refresh(ticket)
+    if "status" in values:
+        _mirror_on_appointment(session, ticket, now)
     record(
         session,
         actor,
@@ -303,30 +322,41 @@ def _change(
     return ticket
 
 
+def can_recall(ticket: Ticket) -> bool:
+    """Whether calling the ticket again is still a call (not the end: marking it missed)."""
+    return ticket.call_count < MAX_CALLS
+
+
 def recall(session: Session, ticket: Ticket, actor: User, now: datetime) -> Ticket:
-    """Call the same ticket again; after three unanswered calls it is marked missed."""
-    if ticket.call_count >= MAX_CALLS:
-        ticket = _change(
+    """Call the same ticket again; after three unanswered calls it is marked missed.
+
+    Both outcomes are conditional on the call count stored in the row, so two clerks
+    pressing at once can't call a fourth time or miss a ticket that was called twice.
+    """
+    try:
+        return _change(
             session,
             ticket,
             actor,
             now,
-            "missed",
+            "recall",
             (TicketStatus.CALLED,),
-            status=TicketStatus.MISSED,
-            finished_at=now,
+            where=[Ticket.call_count < MAX_CALLS],
+            call_count=Ticket.call_count + 1,
+            last_called_at=now,
         )
-        _mirror_on_appointment(session, ticket, Status.NO_SHOW, now)
-        return ticket
+    except InvalidState:
+        pass
     return _change(
         session,
         ticket,
         actor,
         now,
-        "recall",
+        "missed",
         (TicketStatus.CALLED,),
-        call_count=Ticket.call_count + 1,
-        last_called_at=now,
+        where=[Ticket.call_count >= MAX_CALLS],
+        status=TicketStatus.MISSED,
+        finished_at=now,
     )
 
 
@@ -351,7 +381,6 @@ def resume(session: Session, ticket: Ticket, actor: User, now: datetime) -> Tick
         call_count=0,
         finished_at=None,
     )
-    _mirror_on_appointment(session, ticket, Status.CHECKED_IN, now)
     return ticket
 
 
@@ -399,55 +428,42 @@ def serve(session: Session, ticket: Ticket, actor: User, now: datetime) -> Ticke
         status=TicketStatus.SERVED,
         finished_at=now,
     )
-    _mirror_on_appointment(session, ticket, Status.SERVED, now)
     return ticket
 
 
-def _mirror_on_appointment(session: Session, ticket: Ticket, status: Status, now: datetime) -> None:
-    """Keep a booked visitor's appointment in step with the ticket."""
-    if ticket.appointment_id is None:
+# What a booked visitor's appointment says while the ticket is in each status.
+APPOINTMENT_STATUS_OF_TICKET: dict[str, Status] = {
+    TicketStatus.WAITING: Status.CHECKED_IN,
+    TicketStatus.CALLED: Status.CALLED,
+    TicketStatus.PARKED: Status.CALLED,
+    TicketStatus.SERVED: Status.SERVED,
+    TicketStatus.MISSED: Status.NO_SHOW,
+}
+
+
+def _mirror_on_appointment(session: Session, ticket: Ticket, now: datetime) -> None:
+    """Keep a booked visitor's appointment in step with the ticket, through the
+    appointment's own transitions; a visit that can't follow refuses the ticket's change."""
+    new = APPOINTMENT_STATUS_OF_TICKET.get(ticket.status)
+    if ticket.appointment_id is None or new is None:
         return
-    values: dict[str, object] = {"status": status}
-    if status == Status.CALLED:
-        values["called_at"] = now
-    elif status == Status.SERVED:
-        values["served_at"] = now
-    elif status == Status.NO_SHOW:
-        values["no_show_at"] = now
-    session.execute(
-        sa.update(Appointment)
-        .where(Appointment.id == ticket.appointment_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+    current = session.scalar(
+        sa.select(Appointment.status).where(Appointment.id == ticket.appointment_id)
     )
-    if status in (Status.SERVED, Status.NO_SHOW):
-        session.execute(
-            sa.update(AppointmentService)
-            .where(AppointmentService.appointment_id == ticket.appointment_id)
-            .values(is_active=False)
-            .execution_options(synchronize_session=False)
-        )
+    if current == new and new == Status.CALLED:
+        return  # parked and called again: the visit is at a desk all along
+    if not transitions.change_status(session, [ticket.appointment_id], new, now):
+        raise InvalidState(_("This ticket has changed meanwhile. Reload the page."))
 
 
 def mark_no_show(
     session: Session, appointment: Appointment, actor: User | None, now: datetime
 ) -> None:
     """Mark a confirmed appointment whose visitor never came."""
-    marked = session.execute(
-        sa.update(Appointment)
-        .where(Appointment.id == appointment.id, Appointment.status == Status.CONFIRMED)
-        .values(status=Status.NO_SHOW, no_show_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if marked.rowcount != 1:
+    if not transitions.change_one(
+        session, appointment, Status.NO_SHOW, now, only_from=[Status.CONFIRMED]
+    ):
         raise InvalidState(_("Only a confirmed appointment can be marked as a no-show."))
-    session.execute(
-        sa.update(AppointmentService)
-        .where(AppointmentService.appointment_id == appointment.id)
-        .values(is_active=False)
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(appointment)
     record(
         session,
         actor,
@@ -462,30 +478,55 @@ def mark_no_show(
 
 def close_day(session: Session, office: Office, day: date, now: datetime) -> tuple[int, int]:
     """At the end of a day: booked visitors who never came become no-shows, and tickets
-    still open are marked missed. Returns (no-shows, tickets closed). Safe to run again."""
-    start = datetime.combine(day, datetime.min.time(), tzinfo=office.zone)
+    still open are marked missed (their visits too), each through the same transitions as
+    a clerk's. Returns (no-shows, tickets closed). Safe to run again."""
+    start, end = local_day_bounds(day, office.zone)
     absent = session.scalars(
         sa.select(Appointment).where(
             Appointment.office_id == office.id,
             Appointment.status == Status.CONFIRMED,
             Appointment.starts_at >= start,
-            Appointment.starts_at < start + timedelta(days=1),
-            Appointment.starts_at < now,
+            Appointment.starts_at < min(end, now),
         )
     ).all()
     for appointment in absent:
         mark_no_show(session, appointment, None, now)
-    closed = session.execute(
-        sa.update(Ticket)
+    still_open = session.scalars(
+        sa.select(Ticket)
         .where(
             Ticket.office_id == office.id,
             Ticket.service_day == day,
-            Ticket.status.in_([TicketStatus.WAITING, TicketStatus.CALLED, TicketStatus.PARKED]),
+            Ticket.status.in_(OPEN_TICKET_STATUSES),
         )
-        .values(status=TicketStatus.MISSED, finished_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    return len(absent), int(closed or 0)
+        .order_by(Ticket.id)
+    ).all()
+    closed = 0
+    for ticket in still_open:
+        try:
+            _change(
+                session,
+                ticket,
+                None,
+                now,
+                "close_day",
+                OPEN_TICKET_STATUSES,
+                status=TicketStatus.MISSED,
+                finished_at=now,
+            )
+        except InvalidState:
+            continue  # a clerk finished it at the same moment
+        closed += 1
+    # A visit left at the office without an open ticket (none should be) ends all the same.
+    stranded = session.scalars(
+        sa.select(Appointment.id).where(
+            Appointment.office_id == office.id,
+            Appointment.status.in_(transitions.IN_PROGRESS_STATUSES),
+            Appointment.starts_at >= start,
+            Appointment.starts_at < end,
+        )
+    ).all()
+    transitions.change_status(session, stranded, Status.NO_SHOW, now)
+    return len(absent), closed
 
 
 def estimated_wait_minutes(session: Session, office: Office, now: datetime) -> int | None:

@@ -24,6 +24,7 @@ from consular.models import (
     User,
     appointment_slot,
 )
+from consular.services import seats
 from consular.services.audit import record
 from consular.services.errors import ValidationFailed
 
@@ -73,6 +74,12 @@ def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
     falls just after the gap); a repeated time is taken at its first occurrence.
     """
     return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
+
+
+def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC instants at which a local day begins and the next one begins (23 or 25
+    hours apart on a day of DST change)."""
+    return local_instant(day, time(0), zone), local_instant(day + timedelta(days=1), time(0), zone)
 
 
 def planned_slots(
@@ -190,7 +197,15 @@ def sync_slots(session: Session, office: Office, now: datetime, horizon_days: in
         {starts_at: slot.booked for starts_at, slot in existing.items() if starts_at in planned},
         zone,
     )
+    leaving = [
+        slot.id
+        for starts_at, slot in existing.items()
+        if starts_at not in planned or planned[starts_at].ends_at != slot.ends_at
+    ]
+    # Seats due back (expired holds, cancellations past their delay) don't keep a slot alive.
+    seats.release_due_seats(session, now, slot_ids=leaving)
     changes = SlotChanges()
+    unwanted: list[int] = []
     for starts_at, slot in existing.items():
         plan = planned.get(starts_at)
         if plan is not None and plan.ends_at == slot.ends_at:
@@ -201,8 +216,7 @@ def sync_slots(session: Session, office: Office, now: datetime, horizon_days: in
                 slot.outside_schedule = slot.is_kept = False
                 changes.updated += 1
         elif slot.booked == 0:
-            session.delete(slot)
-            changes.removed += 1
+            unwanted.append(slot.id)
         else:
             # Bookings are never dropped silently: the slot stays, closed to new bookings,
             # until a manager keeps or cancels the appointments in it.
@@ -225,6 +239,18 @@ def sync_slots(session: Session, office: Office, now: datetime, horizon_days: in
         if starts_at not in existing
     ]
     session.flush()
+    changes.removed = seats.remove_free_slots(session, unwanted)
+    for loaded in list(session.identity_map.values()):
+        if isinstance(loaded, Slot) and loaded.id in unwanted:
+            session.expunge(loaded)
+    if changes.removed < len(unwanted):
+        # Booked in the meantime: kept out of the schedule like any booked slot.
+        changes.orphaned += session.execute(
+            sa.update(Slot)
+            .where(Slot.id.in_(unwanted))
+            .values(capacity=Slot.booked, outside_schedule=True)
+            .execution_options(synchronize_session=False)
+        ).rowcount
     if new_rows:
         session.execute(sa.insert(Slot), new_rows)
         changes.created = len(new_rows)

@@ -1,4 +1,6 @@
-"""Giving seats back: expired holds, cancellations and rescheduled-away slots.
+"""The seats of slots: taking them, moving them, and giving them back.
+
+This module is the only writer of appointment_slot and of Slot.booked.
 
 A seat is one row of appointment_slot counted in Slot.booked. It is due back when its
 hold has expired or its release time has passed. Nothing here depends on a background
@@ -9,14 +11,17 @@ counts due seats as free even before they are given back.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from consular.models import Appointment, AppointmentService, Slot, Status, appointment_slot
+from consular.models import Appointment, Slot, Status, appointment_slot
 from consular.models.base import UTCDateTime
+from consular.services import transitions
 
 seat = appointment_slot.c
 
@@ -46,50 +51,53 @@ def due_seats_by_slot_query(now: datetime) -> sa.Subquery:
 def expire_due_holds(
     session: Session, now: datetime, filters: list[sa.ColumnElement[bool]]
 ) -> list[int]:
-    """Mark held appointments past their time as expired; their seats become due at once.
-
-    A conditional update per appointment means two racing requests expire it only once.
-    """
+    """Mark held appointments past their time as expired; their seats become due at once."""
     if not filters:
         return []
-    expired_hold = sa.and_(Appointment.status == Status.HELD, Appointment.hold_expires_at <= now)
     candidates = session.scalars(
-        sa.select(Appointment.id).where(expired_hold, sa.or_(*filters)).order_by(Appointment.id)
+        sa.select(Appointment.id)
+        .where(
+            Appointment.status == Status.HELD,
+            Appointment.hold_expires_at <= now,
+            sa.or_(*filters),
+        )
+        .order_by(Appointment.id)
     ).all()
-    expired: list[int] = []
-    for appointment_id in candidates:
-        result = session.execute(
-            sa.update(Appointment)
-            .where(Appointment.id == appointment_id, expired_hold)
-            .values(status=Status.EXPIRED, expired_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:
-            expired.append(appointment_id)
-    if expired:
-        end_appointments(session, expired, release_at=now)
-        for loaded in list(session.identity_map.values()):
-            if isinstance(loaded, Appointment) and loaded.id in expired:
-                session.expire(loaded)
-    return expired
+    return end_visits(
+        session, candidates, Status.EXPIRED, now, release_at=now, where=[hold_ran_out(now)]
+    )
 
 
-def end_appointments(session: Session, appointment_ids: list[int], release_at: datetime) -> None:
-    """Free the appointments' service lines at once (the person may book again) and put
-    their seats back on sale at `release_at`."""
-    session.execute(
-        sa.update(AppointmentService)
-        .where(AppointmentService.appointment_id.in_(appointment_ids))
-        .values(is_active=False)
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(
-        sa.update(appointment_slot)
-        .where(seat.appointment_id.in_(appointment_ids), seat.holds_seat.is_(True))
-        .values(
-            release_at=sa.func.coalesce(seat.release_at, sa.literal(release_at, type_=UTCDateTime))
+def hold_ran_out(now: datetime) -> sa.ColumnElement[bool]:
+    """SQL condition: the appointment is a hold whose time has run out."""
+    return sa.and_(Appointment.status == Status.HELD, Appointment.hold_expires_at <= now)
+
+
+def end_visits(
+    session: Session,
+    appointment_ids: Iterable[int],
+    new: Status,
+    now: datetime,
+    *,
+    release_at: datetime,
+    **options: Any,
+) -> list[int]:
+    """Cancel or expire appointments (see `transitions.change_status`) and put their seats
+    back on sale at `release_at`; return the ids that changed."""
+    if new not in (Status.CANCELLED, Status.EXPIRED):
+        raise ValueError(f"{new} does not give seats back")
+    moved = transitions.change_status(session, appointment_ids, new, now, **options)
+    if moved:
+        session.execute(
+            sa.update(appointment_slot)
+            .where(seat.appointment_id.in_(moved), seat.holds_seat.is_(True))
+            .values(
+                release_at=sa.func.coalesce(
+                    seat.release_at, sa.literal(release_at, type_=UTCDateTime)
+                )
+            )
         )
-    )
+    return moved
 
 
 @dataclass
@@ -143,11 +151,11 @@ def claim_due_seats(
                 seat.appointment_id == appointment_id,
                 seat.slot_id == slot_id,
                 seat.holds_seat.is_(True),
+                # Checked again at the row: a seat its appointment took back meanwhile
+                # (a reschedule to the slot it had left) is no longer due.
+                seat.release_at <= now,
             )
-            .values(
-                holds_seat=False,
-                release_at=sa.func.coalesce(seat.release_at, sa.literal(now, type_=UTCDateTime)),
-            )
+            .values(holds_seat=False)
         )
         if result.rowcount == 1:
             release.seats_by_slot[slot_id] += 1
@@ -199,3 +207,98 @@ def release_due_seats(
     )
     apply_seat_changes(session, [], release.seats_by_slot)
     return release.seats_by_slot
+
+
+def record_seats(session: Session, appointment_id: int, slot_ids: list[int]) -> None:
+    """Record that a new appointment holds the seats just taken in these slots."""
+    session.execute(
+        sa.insert(appointment_slot),
+        [{"appointment_id": appointment_id, "slot_id": s, "holds_seat": True} for s in slot_ids],
+    )
+
+
+def move_seats(
+    session: Session,
+    appointment_id: int,
+    slot_ids: list[int],
+    now: datetime,
+    *,
+    leave_release_at: datetime,
+) -> bool:
+    """Make an appointment hold one seat in each of `slot_ids`: seats it still holds there are
+    kept, the others taken; the seats it leaves go back on sale at `leave_release_at`.
+    False when a slot it needs is full or blocked (the caller rolls back).
+
+    A seat it left earlier counts as kept only while its release time is still ahead; the
+    same condition guards `claim_due_seats`, so a seat can't be both kept and given away.
+    """
+    wanted = sorted(set(slot_ids))
+    kept = set(
+        session.scalars(
+            sa.update(appointment_slot)
+            .where(
+                seat.appointment_id == appointment_id,
+                seat.slot_id.in_(wanted),
+                seat.holds_seat.is_(True),
+                sa.or_(seat.release_at.is_(None), seat.release_at > now),
+            )
+            .values(release_at=None)
+            .returning(seat.slot_id)
+        )
+    )
+    missing = [slot_id for slot_id in wanted if slot_id not in kept]
+    if missing:
+        release = claim_due_seats(session, now, slot_ids=missing)
+        if not apply_seat_changes(session, missing, release.seats_by_slot):
+            return False
+        # Rows of slots it left long ago no longer hold a seat; the seat just taken is theirs.
+        returning = set(
+            session.scalars(
+                sa.update(appointment_slot)
+                .where(
+                    seat.appointment_id == appointment_id,
+                    seat.slot_id.in_(missing),
+                    seat.holds_seat.is_(False),
+                )
+                .values(holds_seat=True, release_at=None)
+                .returning(seat.slot_id)
+            )
+        )
+        fresh = [slot_id for slot_id in missing if slot_id not in returning]
+        if fresh:
+            record_seats(session, appointment_id, fresh)
+    session.execute(
+        sa.update(appointment_slot)
+        .where(
+            seat.appointment_id == appointment_id,
+            seat.slot_id.not_in(wanted),
+            seat.holds_seat.is_(True),
+            seat.release_at.is_(None),
+        )
+        .values(release_at=leave_release_at)
+    )
+    return True
+
+
+def remove_free_slots(session: Session, slot_ids: list[int]) -> int:
+    """Delete slots that hold no seat (with the rows of seats given back in them); a slot
+    booked meanwhile stays. Returns how many were deleted."""
+    if not slot_ids:
+        return 0
+    session.execute(
+        sa.delete(appointment_slot).where(
+            seat.slot_id.in_(slot_ids),
+            seat.holds_seat.is_(False),
+            sa.exists().where(Slot.id == seat.slot_id, Slot.booked == 0),
+        )
+    )
+    result = session.execute(
+        sa.delete(Slot)
+        .where(
+            Slot.id.in_(slot_ids),
+            Slot.booked == 0,
+            ~sa.exists().where(seat.slot_id == Slot.id),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)

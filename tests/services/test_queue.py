@@ -136,16 +136,17 @@ def test_recall_three_times_then_missed_and_resume(office, clerk, clock, iins):
     clock.set(MONDAY_9)
     queue.check_in(db.session, appointment, clerk, clock())
     ticket = queue.call_next(db.session, office, desk, clerk, clock())
-    assert ticket.call_count == 1 and appointment.status == Status.CHECKED_IN
-    db.session.refresh(appointment)
-    assert appointment.status == Status.CALLED
+    assert ticket.call_count == 1 and appointment.status == Status.CALLED
     queue.recall(db.session, ticket, clerk, clock())
     queue.recall(db.session, ticket, clerk, clock())
     assert ticket.call_count == 3 and ticket.status == TicketStatus.CALLED
+    assert not queue.can_recall(ticket)
     queue.recall(db.session, ticket, clerk, clock())
-    assert ticket.status == TicketStatus.MISSED
+    assert ticket.status == TicketStatus.MISSED and ticket.call_count == 3
+    assert appointment.status == Status.NO_SHOW
     queue.resume(db.session, ticket, clerk, clock())
     assert ticket.status == TicketStatus.WAITING and ticket.call_count == 0
+    assert appointment.status == Status.CHECKED_IN
 
 
 def test_park_transfer_and_serve(office, clerk, clock, make_service, iins):
