@@ -149,8 +149,8 @@ def _messages_in_the_source() -> dict[str, frozenset[str]]:
         str(root),
         method_map=method_map,
         keywords=keywords,
-        directory_filter=lambda path: not any(
-            part in path for part in (".venv", "node_modules", ".git", "artifacts")
+        directory_filter=lambda path: (
+            not any(part in path for part in (".venv", "node_modules", ".git", "artifacts"))
         ),
     ):
         msgid = message if isinstance(message, str) else message[0]
@@ -224,9 +224,7 @@ def test_every_translation_formats(catalog: Catalog) -> None:
         for form in _forms(message.string)
         if form and (problem := _format_problem(form, message))
     ]
-    assert not problems, f"the {catalog.locale} catalog would break pages:\n" + "\n".join(
-        problems
-    )
+    assert not problems, f"the {catalog.locale} catalog would break pages:\n" + "\n".join(problems)
 
 
 def test_the_format_check_catches_a_literal_percent_in_a_template_text() -> None:
