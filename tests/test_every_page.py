@@ -51,7 +51,8 @@ class World:
     references: dict[str, str]
     tokens: dict[str, str]
     ids: dict[str, int]
-    services: list[str] = field(default_factory=list)
+    service_ids: list[int]
+    services: list[str]
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
     "admin.services": lambda w, lang: [Visit("admin")],
     "admin.service_new": lambda w, lang: [Visit("admin")],
     "admin.service_edit": lambda w, lang: [
-        Visit("admin", {"service_id": service_id}) for service_id in w.ids["services"]
+        Visit("admin", {"service_id": service_id}) for service_id in w.service_ids
     ],
     "admin.reports": lambda w, lang: [
         Visit("admin"),
@@ -383,8 +384,8 @@ def world(app, offices, accounts, make_service, clock, iins) -> World:  # noqa: 
             "seoul": seoul.id,
             "busan": busan.id,
             **{name: user.id for name, user in accounts.items()},
-            "services": [s.id for s in (passport, birth, marriage)],  # type: ignore[dict-item]
         },
+        service_ids=[s.id for s in (passport, birth, marriage)],
         services=[passport.code, birth.code, marriage.code],
     )
 
