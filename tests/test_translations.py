@@ -1,8 +1,12 @@
-"""The gettext catalogs: complete, not fuzzy, placeholders intact, and compilable."""
+"""The gettext catalogs: complete, not fuzzy, placeholders intact, safe to %-format, and
+compilable."""
 
 from __future__ import annotations
 
+import gettext
 import re
+import shutil
+from functools import cache
 from io import BytesIO
 from pathlib import Path
 
@@ -18,6 +22,9 @@ NUM_PLURALS = {"kk": 2, "ru": 3, "en": 2, "ko": 1}
 
 # A named Python format placeholder, e.g. %(name)s, %(count)d, %(total)5.2f.
 PLACEHOLDER = re.compile(r"%\(\w+\)[-#0 +]*(?:\d+)?(?:\.\d+)?[diouxXeEfFgGcrsa]")
+PLACEHOLDER_PARTS = re.compile(r"%\((\w+)\)[-#0 +]*(?:\d+)?(?:\.\d+)?([diouxXeEfFgGcrsa])")
+# A value of the type each conversion needs: %(count)d refuses a string.
+DUMMY_VALUES = {**dict.fromkeys("diouxXc", 7), **dict.fromkeys("eEfFgG", 7.5)}
 
 
 def _read(path: Path, locale: str | None = None) -> Catalog:
@@ -118,8 +125,10 @@ def test_catalog_compiles(catalog: Catalog) -> None:
     assert buffer.getvalue(), "write_mo produced nothing"
 
 
-def _messages_in_the_source() -> set[str]:
-    """Every translatable message in the code and templates, extracted as `make messages` does."""
+@cache
+def _messages_in_the_source() -> dict[str, frozenset[str]]:
+    """Every translatable message in the code and templates, extracted as `make messages` does,
+    with the kinds of file it appears in ("python", "jinja2")."""
     from babel.messages.extract import extract_from_dir
 
     root = TRANSLATIONS.parent.parent
@@ -135,21 +144,126 @@ def _messages_in_the_source() -> set[str]:
         "_l": None,
         "lazy_gettext": None,
     }
-    found: set[str] = set()
-    for _filename, _line, message, _comments, _context in extract_from_dir(
+    found: dict[str, set[str]] = {}
+    for filename, _line, message, _comments, _context in extract_from_dir(
         str(root),
         method_map=method_map,
         keywords=keywords,
-        directory_filter=lambda path: not any(
-            part in path for part in (".venv", "node_modules", ".git", "artifacts")
+        directory_filter=lambda path: (
+            not any(part in path for part in (".venv", "node_modules", ".git", "artifacts"))
         ),
     ):
-        found.add(message if isinstance(message, str) else message[0])
-    return found
+        msgid = message if isinstance(message, str) else message[0]
+        kind = "python" if filename.endswith(".py") else "jinja2"
+        found.setdefault(msgid, set()).add(kind)
+    return {msgid: frozenset(kinds) for msgid, kinds in found.items()}
 
 
 def test_the_template_holds_every_message_of_the_source() -> None:
     """Run `make messages` after changing user-facing text, or this fails."""
     template = {_forms(m.id)[0] for m in _read(TEMPLATE) if m.id}
-    missing = sorted(_messages_in_the_source() - template)
+    missing = sorted(set(_messages_in_the_source()) - template)
     assert missing == [], f"not in messages.pot (run `make messages`): {missing[:10]}"
+
+
+# %-formatting. Flask-Babel formats a text from Python only when it is given values (and
+# ngettext always gives `num`), but Jinja's new-style gettext formats every text of a
+# template, values or not: there a literal percent must be written %%, or the page fails
+# with "unsupported format character". A text formatted nowhere shows %% as typed.
+
+
+def _is_formatted(message: Message) -> bool:
+    """Whether the text goes through %-formatting when the app shows it."""
+    ids = _forms(message.id)
+    return (
+        message.pluralizable
+        or any("%" in form for form in ids)
+        or "jinja2" in _messages_in_the_source().get(ids[0], frozenset())
+    )
+
+
+def _dummy_values(message: Message) -> dict[str, object]:
+    """A value of the right type for each placeholder of the msgid (num for plurals)."""
+    values: dict[str, object] = {"num": 7} if message.pluralizable else {}
+    for form in _forms(message.id):
+        for name, conversion in PLACEHOLDER_PARTS.findall(form):
+            values[name] = DUMMY_VALUES.get(conversion, f"<{name}>")
+    return values
+
+
+def _format_problem(text: str, message: Message) -> str | None:
+    """Why this msgid or msgstr would fail, or show wrongly, when the app shows it."""
+    if not _is_formatted(message):
+        return "%% in a text that is never %-formatted shows as %%" if "%%" in text else None
+    try:
+        text % _dummy_values(message)
+    except (ValueError, TypeError, KeyError) as error:
+        return f"{type(error).__name__}: {error}"
+    # With a mapping, Python formats a bare %s as the whole mapping instead of failing.
+    stray = PLACEHOLDER.sub("", text).replace("%%", "")
+    return "a lone % (write %% for a literal percent)" if "%" in stray else None
+
+
+def test_every_source_text_formats(template: Catalog) -> None:
+    problems = [
+        f"{form!r}: {problem}"
+        for message in template
+        if message.id
+        for form in _forms(message.id)
+        if (problem := _format_problem(form, message))
+    ]
+    assert not problems, "source texts that fail to format:\n" + "\n".join(problems)
+
+
+def test_every_translation_formats(catalog: Catalog) -> None:
+    """Every form of every msgstr formats with values of the msgid's types, and has no lone %."""
+    problems = [
+        f"{_forms(message.id)[0]!r} -> {form!r}: {problem}"
+        for message in catalog
+        if message.id
+        for form in _forms(message.string)
+        if form and (problem := _format_problem(form, message))
+    ]
+    assert not problems, f"the {catalog.locale} catalog would break pages:\n" + "\n".join(problems)
+
+
+def test_the_format_check_catches_a_literal_percent_in_a_template_text() -> None:
+    """The check itself: the Korean schedule page's old label, and its fixed form."""
+    label = "Share of desk capacity kept for walk-ins (percent)"
+    assert "jinja2" in _messages_in_the_source()[label]
+    message = Message(label, "창구 정원 비율(%)")
+    assert _format_problem(message.string, message)
+    assert _format_problem("창구 정원 비율(%%)", message) is None
+    counted = Message(("%(num)d minute", "%(num)d minutes"), ("%(num)s분",))
+    assert _format_problem("%(num)d분", counted) is None
+    assert _format_problem("%(num)d분 %s", counted)
+    typed = Message("Attempts left: %(count)d.", "")
+    assert _format_problem("%(count)d회 %(count)", typed)
+
+
+def test_pybabel_compiles_the_catalog_and_it_serves_every_translation(
+    catalog: Catalog, language: str, tmp_path: Path
+) -> None:
+    """`pybabel compile` (as `make` runs it) succeeds, and the .mo gives back each msgstr."""
+    from babel.messages.frontend import CommandLineInterface
+
+    folder = tmp_path / language / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    shutil.copy(TRANSLATIONS / language / "LC_MESSAGES" / "messages.po", folder)
+    status = CommandLineInterface().run(["pybabel", "-q", "compile", "-d", str(tmp_path)])
+    assert status in (0, None), "pybabel compile reported errors"
+    with (folder / "messages.mo").open("rb") as file:
+        compiled = gettext.GNUTranslations(file)
+    wrong = []
+    for message in catalog:
+        if not message.id:
+            continue
+        if message.pluralizable:
+            singular, plural = _forms(message.id)[:2]
+            for n, expected in enumerate(_forms(message.string)):
+                number = next(i for i in range(1000) if compiled.plural(i) == n)
+                if compiled.ngettext(singular, plural, number) != expected:
+                    wrong.append(singular)
+        elif compiled.gettext(message.id) != message.string:
+            wrong.append(message.id)
+    assert not wrong, f"the compiled {language} catalog does not serve: {wrong[:10]}"

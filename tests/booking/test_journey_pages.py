@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -16,6 +16,7 @@ from tests.conftest import booking_body
 
 MONDAY_9 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # 09:00 in Seoul
 WEDNESDAY_10 = MONDAY_9 + timedelta(days=2, hours=1)
+SATURDAY_10 = MONDAY_9 + timedelta(days=5, hours=1)
 
 APPLICANT = {
     "given_name": "Aigerim",
@@ -212,12 +213,19 @@ def test_tampered_hold_requests_never_fail_or_book(client, office, tampered) -> 
 
 
 def test_another_offices_slot_cannot_be_booked(client, office, make_office, make_service) -> None:
-    other = make_office("busan", services=[office.services[0]])
-    data = passport_form() | {
-        "services": "passport-renewal",
-        "start": (WEDNESDAY_10 + timedelta(minutes=7)).isoformat(),
-    }
-    assert client.post(f"/book/{other.code}/hold", data=data).status_code == 409
+    """Busan alone opens on Saturdays: its free 10:00 can't be booked through Seoul's pages."""
+    other = make_office(
+        "busan", services=[office.services[0]], periods=[(5, time(10), time(12), 1)]
+    )
+    data = passport_form() | {"services": "passport-renewal", "start": SATURDAY_10.isoformat()}
+    refused = client.post("/book/seoul/hold", data=data)
+    assert refused.status_code == 409
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Appointment)) == 0
+    assert db.session.scalar(sa.select(sa.func.sum(Slot.booked))) == 0
+    # The same time is real and free at Busan, so only the office tells the two apart.
+    assert client.post(f"/book/{other.code}/hold", data=data).status_code == 302
+    booked = db.session.scalar(sa.select(Slot).where(Slot.booked > 0).order_by(Slot.starts_at))
+    assert (booked.office_id, booked.starts_at) == (other.id, SATURDAY_10)
 
 
 # Hold and code

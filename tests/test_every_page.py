@@ -1,0 +1,440 @@
+"""Every page in every language: each GET route of the app's URL map, requested by the visitor
+it is made for, with the data it shows, answers as expected in kk, ru, en and ko, and an HTML
+page is in the language asked for. A translation can't break a page without this failing, and
+a new route can't be forgotten: it must be added to PAGES below.
+
+The data is made the way people make it (the API, the booking pages, the staff and admin
+pages), so the pages show what they show in real use: a held and a confirmed appointment, a
+cancelled one, a no-show, tickets waiting, called, parked, served and missed, a closure with a
+booking to decide on, a customised email text, a reset password and the audit log of it all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask, url_for
+from flask.testing import FlaskClient
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from markupsafe import escape
+
+from consular.extensions import db
+from consular.models import Desk, OutboxMessage, ServiceType, Ticket, TicketStatus
+from consular.services import email_texts, reports
+from tests.conftest import booking_body
+from tests.staff.conftest import accounts, offices, sign_in  # noqa: F401
+
+LANGUAGES = ["kk", "ru", "en", "ko"]
+
+# The test clock starts on Sunday 2026-11-29 at 12:00 in Seoul; the visits are in the week after.
+MONDAY_9 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # 09:00 in Seoul
+TUESDAY_11 = MONDAY_9 + timedelta(days=1, hours=2)
+WEDNESDAY_10 = MONDAY_9 + timedelta(days=2, hours=1)
+THURSDAY_10 = MONDAY_9 + timedelta(days=3, hours=1)
+THURSDAY = "2026-12-03"
+
+# Pages with a layout of their own (no header, skip link or footer).
+STANDALONE = {"staff.display", "staff.day_print"}
+
+
+@dataclass
+class World:
+    """What the pages show, and the clients of the people who look at them."""
+
+    clients: dict[str, FlaskClient]
+    references: dict[str, str]
+    tokens: dict[str, str]
+    ids: dict[str, int]
+    service_ids: list[int]
+    services: list[str]
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One request of a page: who asks, the URL values (path and query), the answer expected."""
+
+    viewer: str
+    values: dict[str, object] = field(default_factory=dict)
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _all(viewers: tuple[str, ...], **values: object) -> list[Visit]:
+    return [Visit(viewer, dict(values)) for viewer in viewers]
+
+
+STAFF = ("clerk", "manager", "admin")
+MANAGERS = ("manager", "admin")
+
+# Every GET endpoint of the app: the requests that show each of its pages in one language.
+PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
+    "static": lambda w, lang: [Visit("anonymous", {"filename": "css/site.css"})],
+    # The citizen's pages
+    "booking.home": lambda w, lang: [Visit("anonymous")],
+    "booking.choose_office": lambda w, lang: [Visit("anonymous")],
+    "booking.choose_services": lambda w, lang: [
+        Visit("anonymous", {"office_code": "seoul"}),
+        Visit("anonymous", {"office_code": "busan"}),
+    ],
+    "booking.choose_time": lambda w, lang: [
+        Visit("anonymous", {"office_code": "seoul", "services": "passport-renewal"}),
+        Visit(
+            "anonymous",
+            {"office_code": "seoul", "services": ",".join(w.services), "day": "2026-12-01"},
+        ),
+        Visit(
+            "anonymous",
+            {"office_code": "seoul", "services": "passport-renewal", "month": "2027-01"},
+        ),
+    ],
+    "booking.details": lambda w, lang: [
+        Visit(
+            "anonymous",
+            {
+                "office_code": "seoul",
+                "services": ",".join(w.services),
+                "start": TUESDAY_11.isoformat(),
+            },
+        )
+    ],
+    "booking.hold": lambda w, lang: [Visit("citizen", {"reference": w.references["held"]})],
+    "booking.appointment": lambda w, lang: [
+        Visit("citizen", {"reference": w.references[name]})
+        for name in ("confirmed", "cancelled", "served")
+    ],
+    "booking.calendar_file": lambda w, lang: [
+        Visit("citizen", {"reference": w.references["confirmed"]})
+    ],
+    "booking.reschedule": lambda w, lang: [
+        Visit("citizen", {"reference": w.references["confirmed"]})
+    ],
+    "booking.manage_lookup": lambda w, lang: [Visit("anonymous")],
+    "booking.manage_link": lambda w, lang: [
+        Visit(
+            "anonymous",
+            {"reference": w.references["confirmed"], "token": w.tokens["confirmed"]},
+            status=302,
+        )
+    ],
+    "booking.dev_mailbox": lambda w, lang: [Visit("anonymous")],
+    # The JSON API
+    "api.openapi": lambda w, lang: [Visit("anonymous")],
+    "api.list_offices": lambda w, lang: [Visit("anonymous")],
+    "api.list_services": lambda w, lang: [Visit("anonymous", {"code": "seoul"})],
+    "api.availability": lambda w, lang: [
+        Visit(
+            "anonymous",
+            {
+                "code": "seoul",
+                "services": "passport-renewal",
+                "from": "2026-11-30",
+                "to": "2026-12-06",
+            },
+        )
+    ],
+    "api.get_appointment": lambda w, lang: [
+        Visit(
+            "anonymous",
+            {"reference": w.references["confirmed"]},
+            headers={"Authorization": f"Bearer {w.tokens['confirmed']}"},
+        )
+    ],
+    # Staff
+    "auth.sign_in": lambda w, lang: [Visit("anonymous")],
+    "auth.change_password": lambda w, lang: _all(STAFF),
+    "staff.index": lambda w, lang: [Visit(viewer, status=302) for viewer in STAFF],
+    "staff.day": lambda w, lang: [
+        *_all(STAFF, office_code="seoul"),
+        Visit("clerk", {"office_code": "seoul", "day": "2026-12-02"}),
+        Visit("clerk", {"office_code": "seoul", "q": "Nurlanova"}),
+        Visit("admin", {"office_code": "busan"}),
+    ],
+    "staff.appointment": lambda w, lang: (
+        [
+            Visit("clerk", {"office_code": "seoul", "reference": w.references[name]})
+            for name in ("served", "parked", "missed", "checked_in", "no_show", "confirmed")
+        ]
+        + [Visit("manager", {"office_code": "seoul", "reference": w.references["affected"]})]
+    ),
+    "staff.day_csv": lambda w, lang: _all(("clerk", "admin"), office_code="seoul"),
+    "staff.day_print": lambda w, lang: _all(("clerk", "admin"), office_code="seoul"),
+    "staff.display": lambda w, lang: [Visit("anonymous", {"office_code": "seoul"})],
+    "staff.display_json": lambda w, lang: [Visit("anonymous", {"office_code": "seoul"})],
+    "staff.schedule_page": lambda w, lang: [
+        *_all(MANAGERS, office_code="seoul"),
+        Visit("admin", {"office_code": "busan"}),
+    ],
+    "staff.week": lambda w, lang: [
+        *_all(MANAGERS, office_code="seoul"),
+        Visit("manager", {"office_code": "seoul", "start": THURSDAY}),
+    ],
+    # Administration
+    "admin.index": lambda w, lang: [Visit("admin")],
+    "admin.accounts": lambda w, lang: [
+        Visit("admin"),
+        Visit("admin", {"role": "clerk", "status": "active", "q": "Seoul"}),
+    ],
+    "admin.account_new": lambda w, lang: [Visit("admin")],
+    "admin.account_edit": lambda w, lang: [
+        Visit("admin", {"user_id": w.ids[name]}) for name in ("clerk_seoul", "clerk_busan", "admin")
+    ],
+    "admin.account_password": lambda w, lang: [Visit("admin", {"user_id": w.ids["clerk_busan"]})],
+    "admin.audit_log": lambda w, lang: [
+        Visit("admin"),
+        Visit("admin", {"office": str(w.ids["seoul"]), "from": "2026-11-29"}),
+    ],
+    "admin.audit_csv": lambda w, lang: [Visit("admin")],
+    "admin.email_texts": lambda w, lang: [Visit("admin")],
+    "admin.email_text_edit": lambda w, lang: (
+        [Visit("admin", {"kind": kind, "language": lang}) for kind in email_texts.KINDS]
+        + [Visit("admin", {"kind": "confirmation", "language": "en"})]
+    ),
+    "admin.offices": lambda w, lang: [Visit("admin")],
+    "admin.office_new": lambda w, lang: [Visit("admin")],
+    "admin.office_edit": lambda w, lang: [
+        Visit("admin", {"office_id": w.ids[name]}) for name in ("seoul", "busan")
+    ],
+    "admin.services": lambda w, lang: [Visit("admin")],
+    "admin.service_new": lambda w, lang: [Visit("admin")],
+    "admin.service_edit": lambda w, lang: [
+        Visit("admin", {"service_id": service_id}) for service_id in w.service_ids
+    ],
+    "admin.reports": lambda w, lang: [
+        Visit("admin"),
+        Visit("admin", {"office": "seoul", "from": "2026-11-29", "to": "2026-12-05"}),
+    ],
+    "admin.report_csv": lambda w, lang: [
+        Visit("admin", {"table": table, "office": "seoul", "from": "2026-11-29", "to": THURSDAY})
+        for table in reports.TABLES
+    ],
+}
+
+
+def get_endpoints(app: Flask) -> set[str]:
+    """Every endpoint that answers GET."""
+    return {rule.endpoint for rule in app.url_map.iter_rules() if "GET" in (rule.methods or ())}
+
+
+def test_every_get_route_is_in_the_list_of_pages(app: Flask) -> None:
+    missing = sorted(get_endpoints(app) - set(PAGES))
+    assert not missing, (
+        f"GET routes with no entry in PAGES of {__name__}: {missing}. Add each, with the "
+        "visitor who sees it and the URL values it needs, so that it is rendered in every "
+        "language."
+    )
+    stale = sorted(set(PAGES) - get_endpoints(app))
+    assert not stale, f"PAGES lists endpoints the app no longer has: {stale}"
+
+
+# The data, made through the app
+
+
+def _last_code(recipient: str) -> str:
+    body = db.session.scalars(
+        sa.select(OutboxMessage.text_body)
+        .where(OutboxMessage.recipient == recipient, OutboxMessage.kind == "code")
+        .order_by(OutboxMessage.id.desc())
+    ).first()
+    assert body is not None, recipient
+    found = re.search(r"\b(\d{6})\b", body)
+    assert found is not None
+    return found.group(1)
+
+
+def _book(api: FlaskClient, office, service, start: datetime, iin: str, email: str):
+    """Book a visit through the API and confirm it with the emailed code."""
+    body = booking_body(
+        office,
+        [service],
+        start,
+        applicant={"iin": iin, "email": email},
+        details={"current_passport": {"expiry_date": "2027-03-01"}},
+    )
+    held = api.post("/api/v1/appointments", json=body)
+    assert held.status_code == 201, held.get_json()
+    reference, token = held.get_json()["reference"], held.get_json()["manage_token"]
+    confirmed = api.post(
+        f"/api/v1/appointments/{reference}/confirm", json={"code": _last_code(email)}
+    )
+    assert confirmed.status_code == 200, confirmed.get_json()
+    return reference, token
+
+
+def _redirects(response) -> None:
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+
+
+def _ticket(status: str) -> Ticket:
+    ticket = db.session.scalars(
+        sa.select(Ticket).where(Ticket.status == status).order_by(Ticket.id.desc())
+    ).first()
+    assert ticket is not None, status
+    return ticket
+
+
+@pytest.fixture
+def world(app, offices, accounts, make_service, clock, iins) -> World:  # noqa: F811
+    """Seoul's data on Monday 10:00, and a signed-in client for each viewer."""
+    seoul, busan = offices
+    passport = db.session.scalar(
+        sa.select(ServiceType).where(ServiceType.code == "passport-renewal")
+    )
+    passport.detail_sets = ["current_passport"]
+    birth = make_service("birth-registration", detail_sets=["child", "parents"])
+    marriage = make_service("marriage-registration", detail_sets=["spouse"], duration_minutes=30)
+    seoul.services.extend([birth, marriage])
+    db.session.commit()
+    api = app.test_client()
+    references: dict[str, str] = {}
+    tokens: dict[str, str] = {}
+    visits = {
+        "served": MONDAY_9,
+        "parked": MONDAY_9 + timedelta(minutes=15),
+        "no_show": MONDAY_9 + timedelta(minutes=30),
+        "missed": MONDAY_9 + timedelta(minutes=45),
+        "checked_in": MONDAY_9 + timedelta(hours=1, minutes=15),
+        "confirmed": WEDNESDAY_10,
+        "cancelled": WEDNESDAY_10 + timedelta(hours=1),
+        "affected": THURSDAY_10,
+    }
+    for number, (name, start) in enumerate(visits.items()):
+        references[name], tokens[name] = _book(
+            api, seoul, passport, start, next(iins), f"citizen{number}@example.com"
+        )
+    cancelled = api.post(
+        f"/api/v1/appointments/{references['cancelled']}/cancel",
+        json={},
+        headers={"Authorization": f"Bearer {tokens['cancelled']}"},
+    )
+    assert cancelled.status_code == 200, cancelled.get_json()
+
+    clock.set(MONDAY_9 + timedelta(hours=1))
+    citizen = app.test_client()
+    for name in ("confirmed", "cancelled", "served"):
+        _redirects(citizen.get(f"/manage/{references[name]}/{tokens[name]}"))
+    held = citizen.post(
+        "/book/seoul/hold",
+        data={
+            "given_name": "Aigerim",
+            "family_name": "Nurlanova",
+            "iin": next(iins),
+            "passport_number": "N12345678",
+            "email": "held@example.com",
+            "phone": "010-1234-5678",
+            "current_passport__expiry_date": "2027-03-01",
+            "services": "passport-renewal",
+            "start": TUESDAY_11.isoformat(),
+        },
+    )
+    _redirects(held)
+    references["held"] = held.headers["Location"].rsplit("/", 1)[1]
+
+    clients = {"anonymous": app.test_client(), "citizen": citizen}
+    for viewer, account in (
+        ("clerk", "clerk_seoul"),
+        ("manager", "manager_seoul"),
+        ("admin", "admin"),
+    ):
+        clients[viewer] = app.test_client()
+        _redirects(sign_in(clients[viewer], accounts[account].email))
+
+    # The clerk's morning: every ticket status, and a visitor at the desk.
+    clerk = clients["clerk"]
+    desk = db.session.scalar(sa.select(Desk).where(Desk.office_id == seoul.id))
+    _redirects(clerk.post("/staff/seoul/desk", data={"desk": desk.id}))
+    for name in ("served", "parked", "missed", "checked_in"):
+        _redirects(clerk.post("/staff/seoul/check-in", data={"reference": references[name]}))
+    _redirects(clerk.post(f"/staff/seoul/appointments/{references['no_show']}/no-show"))
+    for urgent in ("", "y", ""):
+        walk_in = {"service": passport.id, "note": "Lost passport", "urgent": urgent}
+        _redirects(clerk.post("/staff/seoul/walk-in", data=walk_in))
+    # Called in order: the urgent walk-in, then 09:00, 09:15, 09:45, the first walk-in.
+    for action, times in (("serve", 1), ("serve", 1), ("park", 1), ("recall", 3)):
+        _redirects(clerk.post("/staff/seoul/call-next"))
+        ticket_id = _ticket(TicketStatus.CALLED).id
+        for _time in range(times):
+            _redirects(clerk.post(f"/staff/seoul/tickets/{ticket_id}/{action}"))
+    _redirects(clerk.post("/staff/seoul/call-next"))
+    statuses = sorted(db.session.scalars(sa.select(Ticket.status)))
+    assert statuses == ["called", "missed", "parked", "served", "served", "waiting", "waiting"]
+
+    # The manager closes Thursday: the booking there waits for a decision.
+    closure = {"first_day": THURSDAY, "last_day": THURSDAY, "reason": "Staff training"}
+    _redirects(clients["manager"].post("/staff/seoul/schedule/closures", data=closure))
+
+    # The administrator customises an email and resets a clerk's password.
+    admin = clients["admin"]
+    wording = email_texts.default_text("confirmation", "en")
+    edited = {"subject": "Booked: " + wording.subject, "body": wording.body, "save": "Save"}
+    _redirects(admin.post("/admin/email-texts/confirmation/en", data=edited))
+    _redirects(admin.post(f"/admin/accounts/{accounts['clerk_busan'].id}/reset-password"))
+
+    db.session.expire_all()
+    return World(
+        clients=clients,
+        references=references,
+        tokens=tokens,
+        ids={
+            "seoul": seoul.id,
+            "busan": busan.id,
+            **{name: user.id for name, user in accounts.items()},
+        },
+        service_ids=[s.id for s in (passport, birth, marriage)],
+        services=[passport.code, birth.code, marriage.code],
+    )
+
+
+def _page_problem(response, language: str, standalone: bool) -> str | None:
+    """What is wrong with a page that answered 200 in `language`, if anything."""
+    if response.mimetype != "text/html":
+        return None
+    page = response.get_data(as_text=True)
+    if f'<html lang="{language}">' not in page:
+        found = re.search(r"<html[^>]*>", page)
+        return f"not in {language}: {found.group(0) if found else 'no <html> element'}"
+    if not standalone:
+        with force_locale(language):
+            skip_link = str(escape(_("Skip to main content")))
+        if skip_link not in page:
+            return f"the layout is not translated: {skip_link!r} is missing"
+    return None
+
+
+def _problems_in(app: Flask, world: World, language: str) -> tuple[list[str], set[str]]:
+    """Request every page in `language`: what went wrong, and the endpoints requested."""
+    for client in world.clients.values():
+        _redirects(client.post("/language", data={"language": language, "next": "/"}))
+    problems: list[str] = []
+    visited: set[str] = set()
+    for endpoint, visits in sorted(PAGES.items()):
+        for visit in visits(world, language):
+            with app.test_request_context():
+                url = url_for(endpoint, **visit.values)
+            response = world.clients[visit.viewer].get(url, headers=visit.headers)
+            visited.add(endpoint)
+            where = f"{language} {visit.viewer} GET {url}"
+            if response.status_code != visit.status:
+                problems.append(f"{where}: {response.status_code}, expected {visit.status}")
+            elif response.status_code == 200 and (
+                problem := _page_problem(response, language, endpoint in STANDALONE)
+            ):
+                problems.append(f"{where}: {problem}")
+            response.close()  # a static file stays open until its response is closed
+    return problems, visited
+
+
+@pytest.mark.slow
+def test_every_page_renders_in_every_language(app: Flask, world: World) -> None:
+    """One world for the four languages: making it costs as much as showing every page."""
+    problems: list[str] = []
+    for language in LANGUAGES:
+        found, visited = _problems_in(app, world, language)
+        problems += found
+        assert visited == get_endpoints(app), sorted(get_endpoints(app) - visited)
+    assert not problems, "\n".join(problems)
