@@ -73,6 +73,7 @@ def offered(
 
 
 def slot_at(office: Office, start: datetime) -> Slot:
+    """The office's slot starting then, as the database has it now."""
     slot = db.session.scalar(
         sa.select(Slot).where(Slot.office_id == office.id, Slot.starts_at == start)
     )
@@ -183,10 +184,12 @@ def test_the_first_slot_of_the_day_after_the_horizon_is_too_far_ahead(
 # Capacity: the last seat of a slot can be taken, one more cannot.
 
 
-def test_a_slot_gives_exactly_its_capacity_of_seats(make_office, make_service, people) -> None:
+def test_a_slot_gives_exactly_its_capacity_of_seats(
+    make_office, make_service, clock, people
+) -> None:
     service = make_service()
     office = make_office(desks=2, services=[service])
-    now = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+    now = clock()
     assert offered(office, [service], now)[MONDAY_9] == 2
     hold(office, [service], MONDAY_9, now, next(people))
     assert offered(office, [service], now)[MONDAY_9] == 1
@@ -376,21 +379,22 @@ def test_only_the_offices_own_slots_are_offered_and_held(
 
 
 @pytest.fixture
-def blocked_nine(make_office, make_service):
+def two_desks(make_office, make_service):
     service = make_service(cutoff_hours=1)
     office = make_office(desks=2, services=[service])
     return office, service
 
 
 def block(office: Office, start: datetime) -> Slot:
+    """Block the slot from online booking, as a manager does on the week page."""
     slot = slot_at(office, start)
     slot.is_blocked = True
     db.session.commit()
     return slot
 
 
-def test_a_blocked_slot_is_offered_with_no_seats_and_refused(blocked_nine, clock, people) -> None:
-    office, service = blocked_nine
+def test_a_blocked_slot_is_offered_with_no_seats_and_refused(two_desks, clock, people) -> None:
+    office, service = two_desks
     block(office, MONDAY_9)
     assert offered(office, [service], clock())[MONDAY_9] == 0
     with pytest.raises(SlotUnavailable) as error:
@@ -400,15 +404,15 @@ def test_a_blocked_slot_is_offered_with_no_seats_and_refused(blocked_nine, clock
     assert slot_at(office, MONDAY_9).booked == 0
 
 
-def test_the_seat_update_takes_no_seat_in_a_blocked_slot(blocked_nine) -> None:
-    office, _service = blocked_nine
+def test_the_seat_update_takes_no_seat_in_a_blocked_slot(two_desks) -> None:
+    office, _service = two_desks
     slot = block(office, MONDAY_9)
     assert seats.apply_seat_changes(db.session, [slot.id], Counter()) is False
     assert slot_at(office, MONDAY_9).booked == 0
 
 
-def test_a_blocked_slot_still_takes_back_its_given_back_seats(blocked_nine, clock, people) -> None:
-    office, service = blocked_nine
+def test_a_blocked_slot_still_takes_back_its_given_back_seats(two_desks, clock, people) -> None:
+    office, service = two_desks
     placed = hold(office, [service], MONDAY_9, clock(), next(people))
     booking.confirm_hold(db.session, placed.appointment, placed.code, clock(), POLICY)
     booking.cancel_appointment(db.session, placed.appointment, "", clock(), POLICY)
@@ -420,13 +424,13 @@ def test_a_blocked_slot_still_takes_back_its_given_back_seats(blocked_nine, cloc
 
 
 def test_a_slot_blocked_after_the_booking_read_it_is_not_held(
-    blocked_nine, backend, clock, people
+    two_desks, backend, clock, people
 ) -> None:
     """On PostgreSQL a manager can block the slot while a booking is under way; the seat's
     conditional update must see the block. (SQLite runs one writer at a time.)"""
     if backend == "sqlite":
         pytest.skip("SQLite transactions take the write lock at BEGIN: no interleaving")
-    office, service = blocked_nine
+    office, service = two_desks
     slot_id = slot_at(office, MONDAY_9).id
     db.session.commit()
     blocked: list[bool] = []
@@ -437,6 +441,8 @@ def test_a_slot_blocked_after_the_booking_read_it_is_not_held(
             return
         blocked.append(True)
         with db.engine.connect() as manager:
+            # Should the booking ever lock the slot before this point, fail instead of hanging.
+            manager.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
             manager.execute(sa.update(Slot).where(Slot.id == slot_id).values(is_blocked=True))
             manager.commit()
 
