@@ -17,7 +17,7 @@ from consular.clock import now as now_utc
 from consular.extensions import db, limiter
 from consular.models import Appointment, Office, ServiceType
 from consular.models.i18n import localized, localized_list
-from consular.services import booking
+from consular.services import booking, booking_request
 from consular.services.availability import VisitRules, visit_start_times
 from consular.services.errors import DomainError, NotFound, ValidationFailed, WrongCode
 
@@ -222,8 +222,9 @@ def availability(code: str) -> Response:
     queryable = [c for c in codes if _is_text(c)]
     errors: dict[str, list[str]] = {}
     services: list[ServiceType] = []
-    if not codes or len(codes) > booking.MAX_SERVICES_PER_VISIT or len(set(codes)) != len(codes):
-        errors["services"] = [_("Choose between one and five services.")]
+    problem = booking_request.service_codes_problem(codes)
+    if problem:
+        errors["services"] = [problem]
     else:
         found = {
             s.code: s

@@ -514,4 +514,3 @@ def parse_booking_request(
         language=body.language,
         details=body.details,
     )
-
