@@ -255,6 +255,12 @@ def _without_defaults(schema: dict[str, Any]) -> None:
             del member["default"]
 
 
+def _stored(schema: dict[str, Any]) -> None:
+    """Stored details were cleaned: they have no other members (any other is left out)."""
+    _without_defaults(schema)
+    schema["additionalProperties"] = False
+
+
 def _camel(key: str) -> str:
     return "".join(part.capitalize() for part in key.split("_"))
 
@@ -284,14 +290,12 @@ def _details_models(*, for_request: bool) -> type[BaseModel]:
                 f"{_camel(group.key)}{'Input' if for_request else ''}",
                 __config__=ConfigDict(
                     title=str(group.label),
-                    json_schema_extra=_without_defaults,
-                    # What is stored was cleaned: it has no other members.
-                    extra="ignore" if for_request else "forbid",
+                    json_schema_extra=_without_defaults if for_request else _stored,
                 ),
                 **members,
             )
             model.__doc__ = description
-            groups[group.key] = (model | None, Field(default=None, title=str(group.label)))
+            groups[group.key] = (model, Field(default=None, title=str(group.label)))
     if for_request:
         doc = (
             "Extra details the chosen services collect (see `Service.details`), by group. "
@@ -302,9 +306,7 @@ def _details_models(*, for_request: bool) -> type[BaseModel]:
         doc = "The details as stored, cleaned, by group; empty fields are left out."
     details = create_model(
         "DetailsInput" if for_request else "Details",
-        __config__=ConfigDict(
-            json_schema_extra=_without_defaults, extra="ignore" if for_request else "forbid"
-        ),
+        __config__=ConfigDict(json_schema_extra=_without_defaults if for_request else _stored),
         **groups,
     )
     details.__doc__ = doc
