@@ -261,6 +261,17 @@ def _stored(schema: dict[str, Any]) -> None:
     schema["additionalProperties"] = False
 
 
+def _titled(titles: dict[str, str], *, stored: bool) -> Callable[[dict[str, Any]], None]:
+    """Name each group where it is used too: pydantic leaves a reference bare."""
+
+    def finish(schema: dict[str, Any]) -> None:
+        (_stored if stored else _without_defaults)(schema)
+        for key, title in titles.items():
+            schema["properties"][key]["title"] = title
+
+    return finish
+
+
 def _camel(key: str) -> str:
     return "".join(part.capitalize() for part in key.split("_"))
 
@@ -268,6 +279,7 @@ def _camel(key: str) -> str:
 def _details_models(*, for_request: bool) -> type[BaseModel]:
     """A model of the details by group (spouse, child …), made from DETAIL_SETS."""
     groups: dict[str, Any] = {}
+    titles: dict[str, str] = {}
     for detail_set, set_groups in DETAIL_SETS.items():
         for group in set_groups:
             description = f"Collected when a chosen service has the `{detail_set}` details."
@@ -295,7 +307,8 @@ def _details_models(*, for_request: bool) -> type[BaseModel]:
                 **members,
             )
             model.__doc__ = description
-            groups[group.key] = (model, Field(default=None, title=str(group.label)))
+            groups[group.key] = (model, None)
+            titles[group.key] = str(group.label)
     if for_request:
         doc = (
             "Extra details the chosen services collect (see `Service.details`), by group. "
@@ -306,7 +319,7 @@ def _details_models(*, for_request: bool) -> type[BaseModel]:
         doc = "The details as stored, cleaned, by group; empty fields are left out."
     details = create_model(
         "DetailsInput" if for_request else "Details",
-        __config__=ConfigDict(json_schema_extra=_without_defaults if for_request else _stored),
+        __config__=ConfigDict(json_schema_extra=_titled(titles, stored=not for_request)),
         **groups,
     )
     details.__doc__ = doc
