@@ -168,7 +168,9 @@ def make_service(app: Flask) -> Callable[..., ServiceType]:
     """Create a service type with sensible defaults."""
     counter = iter(range(1, 1000))
 
-    def factory(code: str | None = None, *, combinable: bool = True, **fields: Any) -> ServiceType:
+    def factory(
+        code: str | None = None, *, combinable: bool = True, **fields: Any
+    ) -> ServiceType:
         """`combinable`: may share a visit with every service made before it."""
         number = next(counter)
         values: dict[str, Any] = {

@@ -140,8 +140,8 @@ def _messages_in_the_source() -> set[str]:
         str(root),
         method_map=method_map,
         keywords=keywords,
-        directory_filter=lambda path: (
-            not any(part in path for part in (".venv", "node_modules", ".git", "artifacts"))
+        directory_filter=lambda path: not any(
+            part in path for part in (".venv", "node_modules", ".git", "artifacts")
         ),
     ):
         found.add(message if isinstance(message, str) else message[0])
