@@ -11,13 +11,13 @@ from flask import Response, current_app, jsonify, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from consular.api import bp
+from consular.api import bp, schemas
 from consular.api.openapi import openapi_document
 from consular.clock import now as now_utc
 from consular.extensions import db, limiter
 from consular.models import Appointment, Office, ServiceType
 from consular.models.i18n import localized, localized_list
-from consular.services import booking
+from consular.services import booking, booking_request
 from consular.services.availability import VisitRules, visit_start_times
 from consular.services.errors import DomainError, NotFound, ValidationFailed, WrongCode
 
@@ -89,34 +89,42 @@ def _office_or_404(code: str) -> Office:
 
 
 def office_json(office: Office, locale: str) -> dict[str, Any]:
-    return {
-        "code": office.code,
-        "name": localized(office.name, locale),
-        "timezone": office.timezone,
-        "address": localized(office.address, locale),
-        "phone": office.phone,
-        "email": office.email,
-        "map_url": office.map_url,
-        "slot_minutes": office.slot_minutes,
-        "booking_open": office.booking_open,
-        "booking_closed_message": localized(office.booking_closed_message, locale) or None,
-        "is_demo": office.is_demo,
-    }
+    """An office as the API shows it."""
+    return schemas.answer(
+        schemas.Office,
+        {
+            "code": office.code,
+            "name": localized(office.name, locale),
+            "timezone": office.timezone,
+            "address": localized(office.address, locale),
+            "phone": office.phone,
+            "email": office.email,
+            "map_url": office.map_url,
+            "slot_minutes": office.slot_minutes,
+            "booking_open": office.booking_open,
+            "booking_closed_message": localized(office.booking_closed_message, locale) or None,
+            "is_demo": office.is_demo,
+        },
+    )
 
 
 def service_json(service: ServiceType, locale: str) -> dict[str, Any]:
-    return {
-        "code": service.code,
-        "name": localized(service.name, locale),
-        "description": localized(service.description, locale),
-        "duration_minutes": service.duration_minutes,
-        "documents": localized_list(service.documents, locale),
-        "fee": localized(service.fee, locale),
-        "details": list(service.detail_sets),
-        "min_notice_hours": service.min_notice_hours,
-        "horizon_days": service.horizon_days,
-        "cutoff_hours": service.cutoff_hours,
-    }
+    """A service as the API shows it."""
+    return schemas.answer(
+        schemas.Service,
+        {
+            "code": service.code,
+            "name": localized(service.name, locale),
+            "description": localized(service.description, locale),
+            "duration_minutes": service.duration_minutes,
+            "documents": localized_list(service.documents, locale),
+            "fee": localized(service.fee, locale),
+            "details": list(service.detail_sets),
+            "min_notice_hours": service.min_notice_hours,
+            "horizon_days": service.horizon_days,
+            "cutoff_hours": service.cutoff_hours,
+        },
+    )
 
 
 def appointment_json(appointment: Appointment, now: datetime) -> dict[str, Any]:
@@ -145,7 +153,7 @@ def appointment_json(appointment: Appointment, now: datetime) -> dict[str, Any]:
         ),
         "cancel_deadline": _iso(booking.cancellation_deadline(appointment), office),
     }
-    return body
+    return schemas.answer(schemas.Appointment, body)
 
 
 def _json_body() -> Any:
@@ -222,8 +230,9 @@ def availability(code: str) -> Response:
     queryable = [c for c in codes if _is_text(c)]
     errors: dict[str, list[str]] = {}
     services: list[ServiceType] = []
-    if not codes or len(codes) > booking.MAX_SERVICES_PER_VISIT or len(set(codes)) != len(codes):
-        errors["services"] = [_("Choose between one and five services.")]
+    problem = booking_request.service_codes_problem(codes)
+    if problem:
+        errors["services"] = [problem]
     else:
         found = {
             s.code: s
@@ -261,19 +270,22 @@ def availability(code: str) -> Response:
         else []
     )
     return jsonify(
-        {
-            "office": office.code,
-            "timezone": office.timezone,
-            "booking_open": office.booking_open,
-            "slots": [
-                {
-                    "start": _iso(s.starts_at, office),
-                    "end": _iso(s.ends_at, office),
-                    "available": s.available,
-                }
-                for s in starts
-            ],
-        }
+        schemas.answer(
+            schemas.Availability,
+            {
+                "office": office.code,
+                "timezone": office.timezone,
+                "booking_open": office.booking_open,
+                "slots": [
+                    {
+                        "start": _iso(s.starts_at, office),
+                        "end": _iso(s.ends_at, office),
+                        "available": s.available,
+                    }
+                    for s in starts
+                ],
+            },
+        )
     )
 
 
@@ -287,14 +299,17 @@ def create_appointment() -> tuple[Response, int]:
     request_ = booking.parse_booking_request(db.session, data, now, policy)
     placed = booking.place_hold(db.session, request_, now, policy)
     appointment = placed.appointment
-    body = {
-        "reference": appointment.reference,
-        "status": "held",
-        "hold_expires_at": _iso(appointment.hold_expires_at, appointment.office),
-        "manage_token": placed.manage_token,
-        "start": _iso(appointment.starts_at, appointment.office),
-        "end": _iso(appointment.ends_at, appointment.office),
-    }
+    body = schemas.answer(
+        schemas.Hold,
+        {
+            "reference": appointment.reference,
+            "status": "held",
+            "hold_expires_at": _iso(appointment.hold_expires_at, appointment.office),
+            "manage_token": placed.manage_token,
+            "start": _iso(appointment.starts_at, appointment.office),
+            "end": _iso(appointment.ends_at, appointment.office),
+        },
+    )
     db.session.commit()
     return jsonify(body), 201
 

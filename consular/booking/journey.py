@@ -12,7 +12,7 @@ from flask import abort, session
 from sqlalchemy.orm import Session
 
 from consular.models import Office, ServiceType
-from consular.services import booking
+from consular.services import booking_request
 from consular.services.availability import StartTime, VisitRules, visit_start_times
 
 MAX_REMEMBERED_APPOINTMENTS = 5
@@ -28,19 +28,19 @@ def office_or_404(db_session: Session, code: str) -> Office:
 
 def bookable_services(db_session: Session, office: Office) -> list[ServiceType]:
     """The active services this office offers online."""
-    return list(db_session.scalars(booking.online_services_query(office.id)))
+    return list(db_session.scalars(booking_request.online_services_query(office.id)))
 
 
 def chosen_services(db_session: Session, office: Office, raw: str | None) -> list[ServiceType]:
     """The listed services if all are offered here and may share one visit; else []."""
-    codes = [c for c in (raw or "").split(",") if c][:5]
-    if not codes or len(set(codes)) != len(codes):
+    codes = [c for c in (raw or "").split(",") if c]
+    if booking_request.service_codes_problem(codes):
         return []
     offered = {s.code: s for s in bookable_services(db_session, office)}
     if any(code not in offered for code in codes):
         return []
     chosen = [offered[c] for c in codes]
-    return [] if booking.combination_problem(chosen) else chosen
+    return [] if booking_request.combination_problem(chosen) else chosen
 
 
 @dataclass(frozen=True)

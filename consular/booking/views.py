@@ -46,7 +46,7 @@ from consular.clock import now as clock_now
 from consular.extensions import db, limiter
 from consular.models import Appointment, Office, OutboxMessage, Status
 from consular.models.i18n import LANGUAGES
-from consular.services import booking, timefmt
+from consular.services import booking, booking_request, timefmt
 from consular.services.calendar import appointment_ics, reference_qr_svg
 from consular.services.details import groups_for
 from consular.services.errors import (
@@ -143,9 +143,13 @@ def choose_services(office_code: str) -> Page:
     if request.method == "POST" and form.validate_on_submit():
         selected = request.form.getlist("service")
         offered = {s.code: s for s in services}
-        error = booking.combination_problem(
-            [offered[c] for c in selected if c in offered], _locale()
-        )
+        # The same rule as the booking request's, so six services are never cut to five.
+        if booking_request.service_codes_problem(selected):
+            error = _("Choose at least one service (at most five).")
+        else:
+            error = booking_request.combination_problem(
+                [offered[c] for c in selected if c in offered], _locale()
+            )
         if error is None and not chosen_services(db.session, office, ",".join(selected)):
             error = _("Choose at least one service (at most five).")
         if error is None:

@@ -7,8 +7,8 @@ import hmac
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import MAXYEAR, MINYEAR, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,10 +27,16 @@ from consular.models import (
     Slot,
     Status,
 )
-from consular.models.i18n import LANGUAGES
 from consular.services import notifications, transitions
 from consular.services.availability import VisitRules, slots_with_free_seats_query
-from consular.services.details import clean_details
+
+# Parsing a request lives in booking_request; these names stay importable from here.
+from consular.services.booking_request import MAX_SERVICES_PER_VISIT as MAX_SERVICES_PER_VISIT
+from consular.services.booking_request import Applicant as Applicant
+from consular.services.booking_request import BookingRequest as BookingRequest
+from consular.services.booking_request import combination_problem as combination_problem
+from consular.services.booking_request import online_services_query as online_services_query
+from consular.services.booking_request import parse_booking_request as parse_booking_request
 from consular.services.errors import (
     BookingClosed,
     CutoffPassed,
@@ -41,13 +47,6 @@ from consular.services.errors import (
     SlotUnavailable,
     ValidationFailed,
     WrongCode,
-)
-from consular.services.identity import (
-    normalize_email,
-    normalize_name,
-    normalize_passport,
-    normalize_phone,
-    parse_iin,
 )
 from consular.services.seats import (
     apply_seat_changes,
@@ -61,37 +60,9 @@ from consular.services.seats import (
 # Letters and digits that can't be confused when read aloud or handwritten (no 0/O, 1/I/L).
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 REFERENCE_PATTERN = re.compile(r"[A-Z]{3}-[2-9A-HJKMNP-Z]{6}")
-MAX_SERVICES_PER_VISIT = 5
 DUPLICATE_MESSAGE = _l(
     "You already have an appointment for this service. Cancel it before booking another."
 )
-
-
-def online_services_query(office_id: int) -> sa.Select[tuple[ServiceType]]:
-    """The active services an office offers for booking online, in display order."""
-    return (
-        sa.select(ServiceType)
-        .where(
-            ServiceType.is_active.is_(True),
-            ServiceType.is_online.is_(True),
-            ServiceType.offices.any(Office.id == office_id),
-        )
-        .order_by(ServiceType.sort_order, ServiceType.id)
-    )
-
-
-def combination_problem(services: list[ServiceType], locale: str | None = None) -> str | None:
-    """Why these services can't share one visit, or None when every pair may be combined."""
-    for index, first in enumerate(services):
-        for second in services[index + 1 :]:
-            if not first.can_combine_with(second):
-                return _(
-                    "%(first)s and %(second)s can't be booked in the same visit. "
-                    "Please book them separately.",
-                    first=first.display_name(locale or "en"),
-                    second=second.display_name(locale or "en"),
-                )
-    return None
 
 
 @dataclass(frozen=True)
@@ -116,26 +87,6 @@ def policy_from_config(config: Mapping[str, Any]) -> BookingPolicy:
         code_max_sends=config["CODE_MAX_SENDS"],
         passport_pattern=config["PASSPORT_PATTERN"],
     )
-
-
-@dataclass(frozen=True)
-class Applicant:
-    given_name: str
-    family_name: str
-    iin: str
-    passport_number: str
-    email: str
-    phone: str
-
-
-@dataclass(frozen=True)
-class BookingRequest:
-    office: Office
-    services: list[ServiceType]
-    starts_at: datetime
-    applicant: Applicant
-    language: str
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -165,124 +116,6 @@ def _new_reference(session: Session, office: Office) -> str:
         taken = session.scalar(sa.select(Appointment.id).where(Appointment.reference == reference))
         if taken is None:
             return reference
-
-
-def _text(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) else None
-
-
-def parse_booking_request(
-    session: Session, data: Mapping[str, Any], now: datetime, policy: BookingPolicy
-) -> BookingRequest:
-    """Check a booking request field by field; raise ValidationFailed with every problem."""
-    errors: dict[str, list[str]] = {}
-
-    def fail(path: str, message: str) -> None:
-        errors.setdefault(path, []).append(message)
-
-    office = None
-    office_code = _text(data, "office")
-    if office_code:
-        office = session.scalar(sa.select(Office).where(Office.code == office_code))
-    if office is None:
-        fail("office", _("Choose one of the offices."))
-
-    services: list[ServiceType] = []
-    codes = data.get("services")
-    if (
-        not isinstance(codes, list)
-        or not codes
-        or not all(isinstance(c, str) for c in codes)
-        or len(codes) > MAX_SERVICES_PER_VISIT
-    ):
-        fail("services", _("Choose between one and five services."))
-    elif len(set(codes)) != len(codes):
-        fail("services", _("Choose each service only once."))
-    elif office is not None:
-        found = {
-            s.code: s
-            for s in session.scalars(
-                online_services_query(office.id).where(ServiceType.code.in_(codes))
-            )
-        }
-        missing = [c for c in codes if c not in found]
-        if missing:
-            fail("services", _("This office does not offer: %(codes)s.", codes=", ".join(missing)))
-        else:
-            services = [found[c] for c in codes]
-            problem = combination_problem(services, _text(data, "language"))
-            if problem:
-                fail("services", problem)
-
-    starts_at = None
-    raw_start = _text(data, "start")
-    try:
-        starts_at = datetime.fromisoformat(raw_start) if raw_start else None
-    except ValueError:
-        starts_at = None
-    # In the first or last year of the calendar, a change of time zone would overflow it.
-    if starts_at is None or starts_at.tzinfo is None or not MINYEAR < starts_at.year < MAXYEAR:
-        fail("start", _("Give the start time with its UTC offset, e.g. 2026-12-01T09:00:00+09:00."))
-        starts_at = None
-
-    language = data.get("language", "en")
-    if language not in LANGUAGES:
-        fail("language", _("Choose one of: kk, ru, en, ko."))
-        language = "en"
-
-    raw_applicant = data.get("applicant")
-    applicant_data: Mapping[str, Any] = raw_applicant if isinstance(raw_applicant, Mapping) else {}
-    if not isinstance(raw_applicant, Mapping):
-        fail("applicant", _("Give the applicant's details."))
-    given_name = normalize_name(_text(applicant_data, "given_name") or "")
-    if given_name is None:
-        fail(
-            "applicant.given_name", _("Enter the given name in Latin letters, as in the passport.")
-        )
-    family_name = normalize_name(_text(applicant_data, "family_name") or "")
-    if family_name is None:
-        fail(
-            "applicant.family_name",
-            _("Enter the family name in Latin letters, as in the passport."),
-        )
-    iin = (_text(applicant_data, "iin") or "").strip()
-    if parse_iin(iin) is None:
-        fail("applicant.iin", _("Enter a valid 12-digit IIN."))
-    passport = normalize_passport(
-        _text(applicant_data, "passport_number") or "", policy.passport_pattern
-    )
-    if passport is None:
-        fail(
-            "applicant.passport_number",
-            _("Enter the passport number: one letter and 8 digits, e.g. N12345678."),
-        )
-    email = normalize_email(_text(applicant_data, "email") or "")
-    if email is None:
-        fail("applicant.email", _("Enter an email address such as name@example.com."))
-    phone = normalize_phone(_text(applicant_data, "phone") or "")
-    if phone is None:
-        fail(
-            "applicant.phone", _("Enter a phone number such as 010-1234-5678 or +82 10 1234 5678.")
-        )
-
-    detail_sets = sorted({name for s in services for name in s.detail_sets})
-    details, detail_errors = clean_details(detail_sets, data.get("details"), now.date())
-    for path, messages in detail_errors.items():
-        errors.setdefault(path, []).extend(messages)
-
-    if errors:
-        raise ValidationFailed(errors)
-    assert office is not None and starts_at is not None
-    assert given_name and family_name and passport and email and phone
-    return BookingRequest(
-        office=office,
-        services=services,
-        starts_at=starts_at,
-        applicant=Applicant(given_name, family_name, iin, passport, email, phone),
-        language=language,
-        details=details,
-    )
 
 
 def _visit_slots(

@@ -200,3 +200,17 @@ def test_cancel_after_the_cutoff_is_refused(client, visit) -> None:
     )
     assert response.status_code == 409
     assert response.get_json()["error"] == "cutoff_passed"
+
+
+def test_six_services_are_refused_in_the_request_language(client, make_office, make_service):
+    six = [make_service() for _ in range(6)]
+    office = make_office(services=six)
+    body = booking_body(office, six, MONDAY_9)
+    response = client.post("/api/v1/appointments", json=body, headers={"Accept-Language": "ru"})
+    assert response.status_code == 422
+    fields = response.get_json()["fields"]
+    assert list(fields) == ["services"]
+    assert fields["services"] == ["Выберите от одной до пяти услуг."]
+    codes = ",".join(s.code for s in six)
+    free = client.get(f"/api/v1/offices/{office.code}/availability?services={codes}")
+    assert free.status_code == 422 and list(free.get_json()["fields"]) == ["services"]

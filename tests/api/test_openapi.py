@@ -20,9 +20,11 @@ from hypothesis import HealthCheck, settings
 from werkzeug.test import TestResponse
 
 from consular import create_app
+from consular.api import schemas as schemas_module
 from consular.api.openapi import openapi_document
 from consular.extensions import db
 from consular.models import OutboxMessage
+from consular.services.booking_request import MAX_SERVICES_PER_VISIT, BookingRequestBody
 from tests.conftest import base_config, booking_body
 
 # Monday 2026-11-30 09:00 in Seoul; the test clock starts on the Sunday before.
@@ -589,3 +591,14 @@ def test_a_body_over_the_size_limit_is_413_json(client, served) -> None:
     )
     assert response.status_code == 413
     assert response.get_json()["error"] == "too_large"
+
+
+def test_the_schemas_are_generated_from_the_models() -> None:
+    schemas = openapi_document()["components"]["schemas"]
+    request = BookingRequestBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    assert schemas["BookingRequest"]["properties"]["services"] == request["properties"]["services"]
+    assert list(schemas["BookingRequest"]["properties"]) == list(request["properties"])
+    assert schemas["BookingRequest"]["properties"]["services"]["maxItems"] == (
+        MAX_SERVICES_PER_VISIT
+    )
+    assert set(schemas["Appointment"]["required"]) == set(schemas_module.Appointment.model_fields)

@@ -376,3 +376,47 @@ def test_confirmation_email_has_calendar_file_and_qr_code(client, office) -> Non
     assert kinds == {"text/calendar", "image/png"}
     assert "cid:" in message.html_body
     assert "Current passport" in message.text_body and "Korean Standard Time" in message.text_body
+
+
+# One rule for the services of a visit, and the office's own calendar
+
+
+def test_six_services_are_refused_on_the_page_not_cut_to_five(
+    client, make_office, make_service
+) -> None:
+    six = [make_service(f"service-{n}") for n in range(6)]
+    make_office("busan", services=six)
+    codes = [s.code for s in six]
+    response = client.post("/book/busan", data={"service": codes})
+    assert response.status_code == 400
+    page = response.text
+    fieldset = re.search(r"<fieldset.*?</fieldset>", page, re.S).group(0)
+    assert 'id="services-error"' in fieldset and "at most five" in fieldset
+    assert 'aria-describedby="services-hint services-error"' in fieldset
+    assert all(f'value="{code}" id="service-{code}" checked' in fieldset for code in codes)
+    # Nor does a hand-made address with six get a calendar for the first five.
+    time_page = client.get(f"/book/busan/time?services={','.join(codes)}")
+    assert time_page.status_code == 302
+    assert time_page.headers["Location"].endswith("/book/busan")
+    five = client.post("/book/busan", data={"service": codes[:5]})
+    assert five.headers["Location"].endswith(f"/book/busan/time?services={','.join(codes[:5])}")
+
+
+def test_a_child_born_today_in_korea_is_accepted_before_utc_midnight(
+    client, clock, make_office, make_service
+) -> None:
+    birth = make_service("birth-registration", detail_sets=["child"])
+    make_office("seoul", services=[birth])
+    clock.set(datetime(2026, 12, 1, 23, 30, tzinfo=UTC))  # 08:30 on 2 December in Seoul
+    url = details_url(datetime(2026, 12, 7, 0, 0, tzinfo=UTC), services="birth-registration")
+    child = {
+        "child__given_name": "Aru",
+        "child__family_name": "Nurlanova",
+        "child__birth_place": "Seoul",
+    }
+    today = client.post(url, data=APPLICANT | child | {"child__birth_date": "2026-12-02"})
+    assert today.status_code == 200 and "Check your booking" in today.text
+    tomorrow = client.post(url, data=APPLICANT | child | {"child__birth_date": "2026-12-03"})
+    assert tomorrow.status_code == 422
+    assert 'id="child__birth_date-error"' in tomorrow.text
+    assert "Enter a date in the past." in tomorrow.text
