@@ -107,14 +107,16 @@ def app(
     app.test_client_class = FreshGlobalsClient
     with app.app_context():
         yield app
-        if not request.node.get_closest_marker("corrupts_data"):
-            check_invariants(clock())
-        db.session.rollback()
-        db.session.remove()
-        with db.engine.begin() as connection:
-            for table in reversed(Base.metadata.sorted_tables):
-                connection.execute(table.delete())
-        db.engine.dispose()
+        try:
+            if not request.node.get_closest_marker("corrupts_data"):
+                check_invariants(clock())
+        finally:
+            db.session.rollback()
+            db.session.remove()
+            with db.engine.begin() as connection:
+                for table in reversed(Base.metadata.sorted_tables):
+                    connection.execute(table.delete())
+            db.engine.dispose()
 
 
 def check_invariants(now: datetime) -> None:
