@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from consular.auth import hash_password
 from consular.models import (
     Appointment,
     AppointmentService,
@@ -40,6 +39,7 @@ from consular.services.availability import VisitRules
 from consular.services.booking import REFERENCE_ALPHABET, BookingPolicy, policy_from_config
 from consular.services.catalog import set_combinations
 from consular.services.identity import iin_check_digit
+from consular.services.passwords import hash_password
 from consular.services.queue import arrival_note
 from consular.services.schedule import walk_in_seats
 

@@ -12,12 +12,12 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from consular.auth import hash_password, verify_password
 from consular.models import Office, Role, User
 from consular.models.i18n import LANGUAGES
 from consular.services.audit import record
 from consular.services.errors import DomainError, ValidationFailed
 from consular.services.identity import normalize_email
+from consular.services.passwords import hash_password, needs_rehash, verify_password
 
 MIN_PASSWORD_LENGTH = 12
 ROLES: tuple[str, ...] = (Role.CLERK, Role.MANAGER, Role.ADMIN)
@@ -36,6 +36,8 @@ def authenticate(session: Session, email: str, password: str, now: datetime) -> 
         return None
     if not user.active or not verify_password(user, password or ""):
         return None
+    if needs_rehash(user):  # the hasher's parameters rose since: only now is the password known
+        user.password_hash = hash_password(password)
     user.last_sign_in_at = now
     return user
 
