@@ -8,10 +8,10 @@ import click
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from consular.auth import hash_password
 from consular.extensions import db
 from consular.models import Office, Role, User, now_utc
 from consular.services import schedule
+from consular.services.passwords import hash_password
 
 
 def _offices(codes: tuple[str, ...]) -> list[Office]:

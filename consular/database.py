@@ -1,15 +1,31 @@
-"""Engine settings that make SQLite safe for concurrent writers."""
+"""The session type services accept, the count of rows an UPDATE changed, and engine
+settings that make SQLite safe for concurrent writers."""
 
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, TypeAlias
 
+import flask_sqlalchemy.session
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, scoped_session
 
 from consular.extensions import db
+
+# Services take a plain Session (scripts, tests) or the request-scoped `db.session` proxy,
+# which forwards every method with the same signature but is no Session subclass.
+SessionLike: TypeAlias = Session | scoped_session[flask_sqlalchemy.session.Session]
+
+
+def rows_changed(result: sa.Result[Any]) -> int:
+    """Return how many rows the UPDATE or DELETE that produced this result matched."""
+    # Session.execute is typed to return a Result; for DML it is a CursorResult, which
+    # alone has rowcount. Anything else is a programming error, not a row count of 0.
+    if not isinstance(result, sa.CursorResult):
+        raise TypeError(f"expected the result of an UPDATE or DELETE, got {type(result)!r}")
+    return result.rowcount
 
 
 def _configure_sqlite(engine: Engine) -> None:

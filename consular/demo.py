@@ -16,9 +16,8 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import Session
 
-from consular.auth import hash_password
+from consular.database import SessionLike
 from consular.models import (
     Appointment,
     AppointmentService,
@@ -40,6 +39,7 @@ from consular.services.availability import VisitRules
 from consular.services.booking import REFERENCE_ALPHABET, BookingPolicy, policy_from_config
 from consular.services.catalog import set_combinations
 from consular.services.identity import iin_check_digit
+from consular.services.passwords import hash_password
 from consular.services.queue import arrival_note
 from consular.services.schedule import walk_in_seats
 
@@ -263,7 +263,7 @@ def _demo_text(texts: dict[str, str]) -> dict[str, str]:
     return {lang: f"{text} {DEMO_LABEL[lang]}" for lang, text in texts.items()}
 
 
-def _upsert_office(session: Session, spec: dict) -> Office:
+def _upsert_office(session: SessionLike, spec: dict) -> Office:
     office = session.scalar(sa.select(Office).where(Office.code == spec["code"]))
     if office is not None:
         return office
@@ -305,7 +305,7 @@ def _upsert_office(session: Session, spec: dict) -> Office:
     return office
 
 
-def _upsert_service(session: Session, spec: dict, offices: list[Office]) -> ServiceType:
+def _upsert_service(session: SessionLike, spec: dict, offices: list[Office]) -> ServiceType:
     service = session.scalar(sa.select(ServiceType).where(ServiceType.code == spec["code"]))
     if service is None:
         service = ServiceType(**spec, min_notice_hours=24, horizon_days=60, cutoff_hours=24)
@@ -315,7 +315,7 @@ def _upsert_service(session: Session, spec: dict, offices: list[Office]) -> Serv
 
 
 def _ensure_account(
-    session: Session, email: str, name: str, role: Role, offices: list[Office]
+    session: SessionLike, email: str, name: str, role: Role, offices: list[Office]
 ) -> tuple[str, str, str] | None:
     if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
         return None
@@ -332,7 +332,7 @@ def _ensure_account(
     return email, password, str(role)
 
 
-def seed(session: Session, now: datetime, horizon_days: int) -> list[tuple[str, str, str]]:
+def seed(session: SessionLike, now: datetime, horizon_days: int) -> list[tuple[str, str, str]]:
     """Create whatever demo data is missing; return the accounts created with their passwords.
 
     The past visits are made only along with the offices, so a second run never adds more.
@@ -762,7 +762,7 @@ def _walk_in(
 
 
 def _office_history(
-    session: Session,
+    session: SessionLike,
     rng: random.Random,
     office: Office,
     services: dict[str, ServiceType],
@@ -867,7 +867,7 @@ def _office_history(
     return made
 
 
-def seed_history(session: Session, now: datetime, days: int = HISTORY_DAYS) -> int:
+def seed_history(session: SessionLike, now: datetime, days: int = HISTORY_DAYS) -> int:
     """Add the demo offices' visits of the `days` days before today (none if any appointment
     exists); returns how many appointments were made. Deterministic for a given `now`; the
     hold and release times come from the app's booking settings."""

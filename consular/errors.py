@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, TooManyRequests
 
 from consular.extensions import db
 
@@ -37,8 +37,8 @@ def handle_http_error(error: HTTPException) -> Response | tuple[Response | str, 
         response.status_code = status
         if status == 405 and error.get_response().headers.get("Allow"):
             response.headers["Allow"] = error.get_response().headers["Allow"]
-        if status == 429 and getattr(error, "retry_after", None):
-            response.headers["Retry-After"] = str(error.retry_after)
+        if isinstance(error, TooManyRequests) and error.retry_after:
+            response.headers["Retry-After"] = error.get_response().headers["Retry-After"]
         return response
     return render_template("error.html", error=error, status=status), status
 

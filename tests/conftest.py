@@ -276,9 +276,9 @@ def _cheap_password_hashing() -> Iterator[None]:
     behaviour need the same algorithm, not the same cost."""
     import argon2
 
-    import consular.auth
+    from consular.services import passwords
 
-    production = consular.auth._hasher
-    consular.auth._hasher = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    production = passwords._hasher
+    passwords._hasher = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     yield
-    consular.auth._hasher = production
+    passwords._hasher = production

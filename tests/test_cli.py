@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from consular.auth import verify_password
 from consular.extensions import db
 from consular.models import Closure, Office, OpeningPeriod, Role, ServiceType, Slot, User
+from consular.services.passwords import verify_password
 
 
 def test_seed_demo_loads_everything_and_is_idempotent(app) -> None:

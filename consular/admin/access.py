@@ -14,7 +14,7 @@ from consular.models import User
 
 def acting_admin() -> User:
     """The signed-in administrator (the view is guarded by `admin_page`)."""
-    return current_user._get_current_object()  # type: ignore[no-any-return]
+    return current_user._get_current_object()
 
 
 def admin_page(view: Callable[..., Any]) -> Callable[..., Any]:

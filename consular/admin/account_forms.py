@@ -6,11 +6,11 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, Field, RadioField, SelectField, SelectMultipleField, StringField
+from wtforms import BooleanField, RadioField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import InputRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from consular.admin.form_base import AdminForm
+from consular.admin.form_base import AdminForm, choice_values
 from consular.models import Office, Role
 from consular.models.i18n import LANGUAGES
 
@@ -37,8 +37,8 @@ def role_label(role: str) -> str:
     return labels.get(str(role), str(role))
 
 
-def _choice_values(field: Field) -> set[str]:
-    return {str(value) for value, _label in field.choices or []}
+def _choice_values(field: SelectField) -> set[str]:
+    return {str(value) for value in choice_values(field)}
 
 
 class _AccountDetails(AdminForm):
@@ -86,15 +86,15 @@ class _AccountDetails(AdminForm):
         self.offices.choices = [(str(o.id), o.display_name(locale)) for o in offices]
         self.language.choices = [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]
 
-    def validate_role(self, field: Field) -> None:
+    def validate_role(self, field: SelectField) -> None:
         if field.data not in _choice_values(field):
             raise ValidationError(_("Choose a role."))
 
-    def validate_offices(self, field: Field) -> None:
+    def validate_offices(self, field: SelectMultipleField) -> None:
         if not set(field.data or []) <= _choice_values(field):
             raise ValidationError(_("Choose offices from the list."))
 
-    def validate_language(self, field: Field) -> None:
+    def validate_language(self, field: SelectField) -> None:
         if field.data not in _choice_values(field):
             raise ValidationError(_("Choose a language."))
 
@@ -110,7 +110,7 @@ class NewAccountForm(_AccountDetails):
 class EditAccountForm(_AccountDetails):
     """An existing account: its email address stays."""
 
-    email = None
+    email = None  # type: ignore[assignment]  # WTForms drops an inherited field set to None
     active = BooleanField(
         _l("Active: the account can sign in"),
         description=_l("Deactivating signs the person out everywhere at once."),
@@ -145,14 +145,14 @@ class AccountFilterForm(AdminForm):
             ("inactive", _("Deactivated")),
         ]
 
-    def validate_role(self, field: Field) -> None:
+    def validate_role(self, field: SelectField) -> None:
         if (field.data or "") not in _choice_values(field):
             raise ValidationError(_("Choose a role from the list."))
 
-    def validate_office(self, field: Field) -> None:
+    def validate_office(self, field: SelectField) -> None:
         if (field.data or "") not in _choice_values(field):
             raise ValidationError(_("Choose an office from the list."))
 
-    def validate_status(self, field: Field) -> None:
+    def validate_status(self, field: SelectField) -> None:
         if (field.data or "") not in _choice_values(field):
             raise ValidationError(_("Choose a status from the list."))

@@ -22,7 +22,7 @@ from wtforms.validators import ValidationError
 
 from consular.admin import bp
 from consular.admin.access import admin_page
-from consular.admin.form_base import AdminForm
+from consular.admin.form_base import AdminForm, choice_values
 from consular.extensions import db
 from consular.models import AuditEntry, Office, User
 from consular.services.audit import audit_entries_query
@@ -120,17 +120,17 @@ class AuditFilterForm(AdminForm):
         ]
 
     @staticmethod
-    def _known(field: Field, message: str) -> None:
-        if (field.data or "") not in {value for value, _label in field.choices or []}:
+    def _known(field: SelectField, message: str) -> None:
+        if (field.data or "") not in choice_values(field):
             raise ValidationError(message)
 
-    def validate_who(self, field: Field) -> None:
+    def validate_who(self, field: SelectField) -> None:
         self._known(field, _("Choose a person from the list."))
 
-    def validate_action(self, field: Field) -> None:
+    def validate_action(self, field: SelectField) -> None:
         self._known(field, _("Choose an action from the list."))
 
-    def validate_office(self, field: Field) -> None:
+    def validate_office(self, field: SelectField) -> None:
         self._known(field, _("Choose an office from the list."))
 
     @staticmethod
@@ -260,7 +260,7 @@ def audit_log() -> tuple[str, int]:
             query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)
         )
     ]
-    arguments = form.arguments()
+    arguments: dict[str, Any] = form.arguments()  # Any: for url_for's **values
     pagination = {
         "page": page,
         "pages": pages,

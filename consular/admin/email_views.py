@@ -60,7 +60,7 @@ def email_text_edit(kind: str, language: str) -> str | Response:
         try:
             if form.preview.data:
                 preview = notifications.preview_email(
-                    db.session, kind, language, form.subject.data, form.body.data, now()
+                    db.session, kind, language, form.subject.data or "", form.body.data or "", now()
                 )
             else:
                 email_texts.save_text(
@@ -69,8 +69,8 @@ def email_text_edit(kind: str, language: str) -> str | Response:
                     now(),
                     kind,
                     language,
-                    form.subject.data,
-                    form.body.data,
+                    form.subject.data or "",
+                    form.body.data or "",
                 )
                 db.session.commit()
                 flash(_("The email text is saved."), "success")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask_wtf import FlaskForm
+from wtforms import SelectField
 
 from consular.extensions import db
 from consular.services.errors import ConcurrentChange, ValidationFailed
@@ -27,6 +28,14 @@ class AdminForm(FlaskForm):
             return unbound_field.bind(form=form, filters=filters, **options)
 
 
+def choice_values(field: SelectField) -> set[Any]:
+    """The values a choice field offers, whether its choices are a flat list or in groups."""
+    choices = field.choices or []
+    if isinstance(choices, dict):
+        choices = [choice for group in choices.values() for choice in group]
+    return {choice[0] for choice in choices}
+
+
 def attach_errors(form: FlaskForm, error: ValidationFailed) -> None:
     """Show a service's field errors next to the form's fields of the same name."""
     for name, messages in error.fields.items():
@@ -35,7 +44,7 @@ def attach_errors(form: FlaskForm, error: ValidationFailed) -> None:
             target.errors = [*(target.errors or []), *messages]
 
 
-def validated(form: FlaskForm, check: Callable[[], None]) -> bool:
+def validated(form: FlaskForm, check: Callable[[], object]) -> bool:
     """Validate the form and the service's own check together, so every problem shows at once."""
     valid = form.validate()
     try:

@@ -89,6 +89,7 @@ def office_new() -> Page:
             lambda: catalog.create_office(db.session, acting_admin(), now(), _data_from(form)),
         )
         if created:
+            assert office is not None  # created: the change returned the new office
             db.session.commit()
             flash(
                 _("%(name)s added. Set its opening hours and desks so that it offers times.",
@@ -125,6 +126,7 @@ def office_edit(office_id: int) -> Page:
             ),
         )
         if updated:
+            assert changes is not None  # updated: the change returned what it did to the slots
             db.session.commit()
             flash(_("Saved."), "success")
             if changes.orphaned:

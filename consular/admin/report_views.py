@@ -24,7 +24,7 @@ from wtforms.widgets import DateInput
 
 from consular.admin import bp
 from consular.admin.access import admin_page
-from consular.admin.form_base import AdminForm
+from consular.admin.form_base import AdminForm, choice_values
 from consular.clock import now
 from consular.extensions import db
 from consular.models import Office
@@ -72,7 +72,7 @@ class ReportFilterForm(AdminForm):
     last_day = StringField(_l("To"), name="to", widget=DateInput(), validators=[_parse_day])
 
     def validate_office(self, field: SelectField) -> None:
-        if field.data not in {value for value, _label in field.choices or []}:
+        if field.data not in choice_values(field):
             raise ValidationError(_("Choose an office from the list."))
 
     def validate_last_day(self, field: StringField) -> None:

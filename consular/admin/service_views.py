@@ -21,7 +21,7 @@ from consular.admin.catalog_forms import (
     fill_texts,
     texts_from,
 )
-from consular.admin.form_base import apply_change, validated
+from consular.admin.form_base import apply_change, choice_values, validated
 from consular.clock import now
 from consular.extensions import db
 from consular.models import Office, ServiceType
@@ -61,7 +61,7 @@ def _prepare(form: ServiceTypeForm, service: ServiceType | None) -> None:
 
 
 def _offered(field: CheckboxesField) -> list[int]:
-    offered = {value for value, _label in field.choices or []}
+    offered = choice_values(field)
     return [value for value in field.data or [] if value in offered]
 
 
@@ -148,6 +148,7 @@ def service_new() -> Page:
             ),
         )
         if created:
+            assert service is not None  # created: the change returned the new service type
             db.session.commit()
             flash(_("Service type %(name)s added.", name=service.display_name(_locale())),
                   "success")  # fmt: skip

@@ -119,7 +119,7 @@ def _parameters() -> dict[str, Any]:
 
 def _paths(max_availability_days: int) -> dict[str, Any]:
     language = _parameter("AcceptLanguage")
-    managed = [{"manageToken": []}]
+    managed: list[dict[str, list[str]]] = [{"manageToken": []}]
     return {
         "/offices": {
             "get": {

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic.json_schema import JsonSchemaMode
 
 from consular.models import Status
 from consular.models.i18n import LANGUAGES
@@ -59,7 +60,8 @@ class Answer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ErrorCode(RootModel[Literal[(*HTTP_ERROR_CODES, *DOMAIN_ERROR_CODES)]]):  # type: ignore[misc]
+# The codes' Literal is built from the two tuples when the module runs, which mypy can't follow.
+class ErrorCode(RootModel[Literal[(*HTTP_ERROR_CODES, *DOMAIN_ERROR_CODES)]]):  # type: ignore[valid-type]
     """A stable, machine-readable error code. The HTTP codes (`not_found`,
     `method_not_allowed` …) come with the matching status; the booking codes
     (`slot_unavailable`, `hold_expired` …) explain a 409 or 422 in domain terms."""
@@ -309,7 +311,11 @@ def _tidy(schema: Any) -> Any:
 def component_schemas(passport_pattern: str) -> dict[str, Any]:
     """The `components.schemas` of the OpenAPI document, generated from the models."""
     schemas: dict[str, Any] = {}
-    for models, mode in ((REQUEST_MODELS, "validation"), (ANSWER_MODELS, "serialization")):
+    passes: tuple[tuple[tuple[type[BaseModel], ...], JsonSchemaMode], ...] = (
+        (REQUEST_MODELS, "validation"),
+        (ANSWER_MODELS, "serialization"),
+    )
+    for models, mode in passes:
         for model in models:
             schema = model.model_json_schema(ref_template=REF_TEMPLATE, mode=mode)
             for name, definition in schema.pop("$defs", {}).items():

@@ -1,29 +1,12 @@
-"""Staff sign-in: session loading and password hashing."""
+"""Staff sign-in: loading the account of a session, and the sign-in pages."""
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from consular.extensions import db, login_manager
 from consular.models import User
-
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-
-
-def hash_password(password: str) -> str:
-    """Hash a password with argon2id."""
-    return _hasher.hash(password)
-
-
-def verify_password(user: User, password: str) -> bool:
-    """Check a password against the account's hash."""
-    try:
-        return _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def load_user(session_id: str) -> User | None:

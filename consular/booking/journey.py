@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import abort, session
-from sqlalchemy.orm import Session
 
+from consular.database import SessionLike
 from consular.models import Office, ServiceType
 from consular.services import booking_request
 from consular.services.availability import StartTime, VisitRules, visit_start_times
@@ -18,7 +18,7 @@ from consular.services.availability import StartTime, VisitRules, visit_start_ti
 MAX_REMEMBERED_APPOINTMENTS = 5
 
 
-def office_or_404(db_session: Session, code: str) -> Office:
+def office_or_404(db_session: SessionLike, code: str) -> Office:
     """The office with this code, or a 404 page."""
     office = db_session.scalar(sa.select(Office).where(Office.code == code))
     if office is None:
@@ -26,12 +26,12 @@ def office_or_404(db_session: Session, code: str) -> Office:
     return office
 
 
-def bookable_services(db_session: Session, office: Office) -> list[ServiceType]:
+def bookable_services(db_session: SessionLike, office: Office) -> list[ServiceType]:
     """The active services this office offers online."""
     return list(db_session.scalars(booking_request.online_services_query(office.id)))
 
 
-def chosen_services(db_session: Session, office: Office, raw: str | None) -> list[ServiceType]:
+def chosen_services(db_session: SessionLike, office: Office, raw: str | None) -> list[ServiceType]:
     """The listed services if all are offered here and may share one visit; else []."""
     codes = [c for c in (raw or "").split(",") if c]
     if booking_request.service_codes_problem(codes):
@@ -59,7 +59,7 @@ class MonthView:
 
 
 def month_view(
-    db_session: Session,
+    db_session: SessionLike,
     office: Office,
     services: list[ServiceType],
     month: date,
@@ -95,7 +95,7 @@ def month_view(
 
 
 def next_free_times(
-    db_session: Session,
+    db_session: SessionLike,
     office: Office,
     services: list[ServiceType],
     now: datetime,

@@ -54,7 +54,7 @@ class User(UserMixin, Base):
     offices: Mapped[list[Office]] = relationship(secondary=user_office, order_by="Office.id")
 
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         return self.active
 
     def get_id(self) -> str:

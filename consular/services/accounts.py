@@ -10,14 +10,15 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
-from consular.auth import hash_password, verify_password
+from consular.database import SessionLike
 from consular.models import Office, Role, User
 from consular.models.i18n import LANGUAGES
 from consular.services.audit import record
 from consular.services.errors import DomainError, ValidationFailed
 from consular.services.identity import normalize_email
+from consular.services.passwords import hash_password, needs_rehash, verify_password
 
 MIN_PASSWORD_LENGTH = 12
 ROLES: tuple[str, ...] = (Role.CLERK, Role.MANAGER, Role.ADMIN)
@@ -28,7 +29,7 @@ _PASSWORD_GROUPS = 4
 _PASSWORD_GROUP_LENGTH = 5  # 20 characters from 57: about 116 bits
 
 
-def authenticate(session: Session, email: str, password: str, now: datetime) -> User | None:
+def authenticate(session: SessionLike, email: str, password: str, now: datetime) -> User | None:
     """The active account with this email and password, or None (same answer for both)."""
     user = session.scalar(sa.select(User).where(User.email == (email or "").strip().lower()))
     if user is None:
@@ -36,6 +37,8 @@ def authenticate(session: Session, email: str, password: str, now: datetime) -> 
         return None
     if not user.active or not verify_password(user, password or ""):
         return None
+    if needs_rehash(user):  # the hasher's parameters rose since: only now is the password known
+        user.password_hash = hash_password(password)
     user.last_sign_in_at = now
     return user
 
@@ -46,7 +49,7 @@ def end_sessions(user: User) -> None:
 
 
 def change_password(
-    session: Session, user: User, current: str, new: str, repeated: str, now: datetime
+    session: SessionLike, user: User, current: str, new: str, repeated: str, now: datetime
 ) -> None:
     """Change the account's password and end its other sessions."""
     errors: dict[str, list[str]] = {}
@@ -155,7 +158,7 @@ def _duplicate_email() -> ValidationFailed:
 
 
 def create_account(
-    session: Session,
+    session: SessionLike,
     actor: User,
     now: datetime,
     email: str,
@@ -200,7 +203,7 @@ def create_account(
     return user, password
 
 
-def _active_admin_ids(session: Session) -> list[int]:
+def _active_admin_ids(session: SessionLike) -> list[int]:
     # Locks the active administrators' rows (PostgreSQL), so two admins cannot demote or
     # deactivate each other at the same time; SQLite's BEGIN IMMEDIATE already serialises.
     return list(
@@ -213,13 +216,13 @@ def _active_admin_ids(session: Session) -> list[int]:
     )
 
 
-def is_last_active_admin(session: Session, user: User) -> bool:
+def is_last_active_admin(session: SessionLike, user: User) -> bool:
     """Whether the account is the only active administrator left."""
     return user.is_admin and user.active and _active_admin_ids(session) == [user.id]
 
 
 def update_account(
-    session: Session,
+    session: SessionLike,
     actor: User,
     now: datetime,
     user: User,
@@ -265,7 +268,7 @@ def update_account(
     return True
 
 
-def deactivate_account(session: Session, actor: User, now: datetime, user: User) -> None:
+def deactivate_account(session: SessionLike, actor: User, now: datetime, user: User) -> None:
     """Deactivate an account: it can no longer sign in and its sessions end at once."""
     if user.id == actor.id:
         raise DomainError(_("You cannot deactivate your own account."), field="active")
@@ -291,7 +294,7 @@ def deactivate_account(session: Session, actor: User, now: datetime, user: User)
     )
 
 
-def reactivate_account(session: Session, actor: User, now: datetime, user: User) -> None:
+def reactivate_account(session: SessionLike, actor: User, now: datetime, user: User) -> None:
     """Let a deactivated account sign in again."""
     if user.active:
         return
@@ -309,7 +312,7 @@ def reactivate_account(session: Session, actor: User, now: datetime, user: User)
     )
 
 
-def reset_password(session: Session, actor: User, now: datetime, user: User) -> str:
+def reset_password(session: SessionLike, actor: User, now: datetime, user: User) -> str:
     """Give the account a new temporary password (returned once) and end its sessions."""
     if user.id == actor.id:
         raise DomainError(_("Change your own password on the password page."), field="password")

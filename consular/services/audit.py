@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
+from consular.database import SessionLike
 from consular.models import AuditEntry, Office, User
 
 
 def record(
-    session: Session,
+    session: SessionLike,
     actor: User | None,
     now: datetime,
     action: str,
@@ -51,11 +51,14 @@ def audit_entries_query(
     `by_commands` keeps the entries no account made; `since` and `before` bound `at`
     (half-open).
     """
-    query = (
+    # The outer joins give None where an entry has no account or office; SQLAlchemy's
+    # types can't tell an outer join from an inner one.
+    query = cast(
+        "sa.Select[tuple[AuditEntry, User | None, Office | None]]",
         sa.select(AuditEntry, User, Office)
         .outerjoin(User, AuditEntry.user_id == User.id)
         .outerjoin(Office, AuditEntry.office_id == Office.id)
-        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()),
     )
     if by_commands:
         query = query.where(AuditEntry.user_id.is_(None))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
+from consular.database import SessionLike
 from consular.models import Office, ServiceType, Slot
 from consular.services.schedule import local_instant
 from consular.services.seats import due_seats_by_slot_query
@@ -67,7 +68,7 @@ class StartTime:
     slot_ids: tuple[int, ...]
 
 
-def free_seats(slot_rows: list[sa.Row]) -> list[tuple[Slot, int]]:
+def free_seats(slot_rows: Sequence[sa.Row[Any]]) -> list[tuple[Slot, int]]:
     return [(row.Slot, 0 if row.Slot.is_blocked else row.free) for row in slot_rows]
 
 
@@ -91,7 +92,7 @@ def slots_with_free_seats_query(
 
 
 def visit_start_times(
-    session: Session,
+    session: SessionLike,
     office: Office,
     rules: VisitRules,
     first_day: date,

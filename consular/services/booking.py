@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
+from consular.database import SessionLike, rows_changed
 from consular.models import (
     ACTIVE_STATUSES,
     Appointment,
@@ -109,7 +109,7 @@ def normalize_reference(value: str) -> str:
     return cleaned
 
 
-def _new_reference(session: Session, office: Office) -> str:
+def _new_reference(session: SessionLike, office: Office) -> str:
     while True:
         body = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
         reference = f"{office.reference_prefix}-{body}"
@@ -119,7 +119,7 @@ def _new_reference(session: Session, office: Office) -> str:
 
 
 def _visit_slots(
-    session: Session, office: Office, starts_at: datetime, needed: int, now: datetime
+    session: SessionLike, office: Office, starts_at: datetime, needed: int, now: datetime
 ) -> list[Slot]:
     """The consecutive slots a visit starting then would take, or SlotUnavailable."""
     rows = session.execute(
@@ -169,7 +169,7 @@ def _check_rules(office: Office, starts_at: datetime, rules: VisitRules, now: da
 
 
 def _free_active_places(
-    session: Session, iin: str, services: list[ServiceType]
+    session: SessionLike, iin: str, services: list[ServiceType]
 ) -> dict[int, int] | None:
     """For each service, the lowest free place 1..max_active_bookings this person may take.
 
@@ -199,7 +199,7 @@ def _free_active_places(
 
 
 def place_hold(
-    session: Session, request: BookingRequest, now: datetime, policy: BookingPolicy
+    session: SessionLike, request: BookingRequest, now: datetime, policy: BookingPolicy
 ) -> HoldPlaced:
     """Hold the seats of a visit for a short time and email the confirmation code.
 
@@ -274,7 +274,7 @@ def place_hold(
     return HoldPlaced(appointment=appointment, manage_token=manage_token, code=code)
 
 
-def find_by_reference(session: Session, reference: str) -> Appointment | None:
+def find_by_reference(session: SessionLike, reference: str) -> Appointment | None:
     """The appointment with this reference, or None."""
     normalized = normalize_reference(reference)
     if not REFERENCE_PATTERN.fullmatch(normalized):
@@ -283,7 +283,7 @@ def find_by_reference(session: Session, reference: str) -> Appointment | None:
 
 
 def find_managed(
-    session: Session, reference: str, token: str, policy: BookingPolicy
+    session: SessionLike, reference: str, token: str, policy: BookingPolicy
 ) -> Appointment:
     """The appointment a manage token opens; NotFound alike for a wrong token or reference."""
     appointment = find_by_reference(session, reference)
@@ -295,7 +295,7 @@ def find_managed(
 
 
 def issue_manage_token(
-    session: Session, appointment: Appointment, now: datetime, policy: BookingPolicy
+    session: SessionLike, appointment: Appointment, now: datetime, policy: BookingPolicy
 ) -> str:
     """Create another manage token for the appointment (one per email that carries a link)."""
     token = secrets.token_urlsafe(32)
@@ -323,13 +323,13 @@ def active_condition(now: datetime) -> sa.ColumnElement[bool]:
     )
 
 
-def _release_now(session: Session, appointment: Appointment, now: datetime) -> None:
+def _release_now(session: SessionLike, appointment: Appointment, now: datetime) -> None:
     if end_visits(session, [appointment.id], Status.EXPIRED, now, release_at=now):
         release_due_seats(session, now, appointment_ids=[appointment.id])
 
 
 def confirm_hold(
-    session: Session, appointment: Appointment, code: str, now: datetime, policy: BookingPolicy
+    session: SessionLike, appointment: Appointment, code: str, now: datetime, policy: BookingPolicy
 ) -> Appointment:
     """Confirm a held appointment with the emailed code.
 
@@ -387,7 +387,7 @@ def confirm_hold(
 
 
 def resend_code(
-    session: Session, appointment: Appointment, now: datetime, policy: BookingPolicy
+    session: SessionLike, appointment: Appointment, now: datetime, policy: BookingPolicy
 ) -> None:
     """Send a new code for a hold, a limited number of times."""
     if appointment.status != Status.HELD or appointment.is_hold_expired(now):
@@ -406,7 +406,7 @@ def resend_code(
         )
         .execution_options(synchronize_session=False)
     )
-    if updated.rowcount != 1:
+    if rows_changed(updated) != 1:
         raise InvalidState(
             _("The code cannot be sent again. Check your spam folder, or book again."), "code"
         )
@@ -427,7 +427,7 @@ def cancellation_deadline(appointment: Appointment) -> datetime:
 
 
 def cancel_appointment(
-    session: Session,
+    session: SessionLike,
     appointment: Appointment,
     reason: str,
     now: datetime,
@@ -464,7 +464,7 @@ def cancel_appointment(
 
 
 def reschedule_appointment(
-    session: Session,
+    session: SessionLike,
     appointment: Appointment,
     new_start: datetime,
     now: datetime,
@@ -500,7 +500,7 @@ def reschedule_appointment(
         )
         .execution_options(synchronize_session=False)
     )
-    if moved.rowcount != 1:
+    if rows_changed(moved) != 1:
         raise InvalidState(_("Only a confirmed appointment can be moved."))
     if not move_seats(
         session,

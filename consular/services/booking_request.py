@@ -26,8 +26,8 @@ from pydantic import (
     create_model,
 )
 from pydantic_core import PydanticCustomError
-from sqlalchemy.orm import Session
 
+from consular.database import SessionLike
 from consular.models import Office, ServiceType
 from consular.models.i18n import LANGUAGES
 from consular.services.details import DETAIL_SETS, TEXT_MAX_LENGTH, DetailField, clean_details
@@ -331,7 +331,7 @@ Details = _details_models(for_request=False)
 
 
 def _office(value: Any, info: ValidationInfo) -> Office:
-    session: Session = _context(info)["session"]
+    session: SessionLike = _context(info)["session"]
     office = (
         session.scalar(sa.select(Office).where(Office.code == value))
         if isinstance(value, str) and value
@@ -351,7 +351,7 @@ def _services(value: Any, info: ValidationInfo) -> list[ServiceType]:
     office = info.data.get("office")
     if office is None:
         return []  # the office's own message says what is wrong
-    session: Session = _context(info)["session"]
+    session: SessionLike = _context(info)["session"]
     found = {
         s.code: s
         for s in session.scalars(
@@ -434,7 +434,7 @@ class BookingRequestBody(BaseModel):
     ]
     language: Annotated[
         str,
-        PlainValidator(_language, json_schema_input_type=Literal[LANGUAGES]),  # type: ignore[valid-type]
+        PlainValidator(_language, json_schema_input_type=Literal[LANGUAGES]),
         Field(description="Language of the emails to the applicant."),
     ] = "en"
     services: Annotated[
@@ -464,7 +464,7 @@ class BookingRequestBody(BaseModel):
     details: Annotated[
         dict[str, dict[str, str]],
         PlainValidator(_details, json_schema_input_type=DetailsInput),
-    ] = Field(default=None, validate_default=True)  # type: ignore[assignment]
+    ] = Field(default=None, validate_default=True)
 
 
 def _member_path(location: tuple[int | str, ...]) -> str:
@@ -503,7 +503,7 @@ def translated_errors(error: ValidationError) -> dict[str, list[str]]:
 
 
 def parse_booking_request(
-    session: Session, data: Mapping[str, Any], now: datetime, policy: BookingPolicy
+    session: SessionLike, data: Mapping[str, Any], now: datetime, policy: BookingPolicy
 ) -> BookingRequest:
     """Check a booking request member by member; raise ValidationFailed with every problem."""
     try:

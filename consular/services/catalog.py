@@ -15,8 +15,8 @@ from zoneinfo import available_timezones
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
+from consular.database import SessionLike
 from consular.models import AppointmentService, Office, ServiceType, Ticket, User
 from consular.models.i18n import FALLBACK_LANGUAGE, LANGUAGES
 from consular.services import schedule
@@ -119,7 +119,7 @@ def service_audit_values(service: ServiceType) -> dict[str, Any]:
 
 
 def check_service_type(
-    session: Session, data: ServiceTypeData, service: ServiceType | None
+    session: SessionLike, data: ServiceTypeData, service: ServiceType | None
 ) -> None:
     """Raise ValidationFailed with every problem of the data the form can't see itself."""
     errors: dict[str, list[str]] = {}
@@ -150,7 +150,7 @@ def check_service_type(
         raise ValidationFailed(errors)
 
 
-def _apply_service(session: Session, service: ServiceType, data: ServiceTypeData) -> None:
+def _apply_service(session: SessionLike, service: ServiceType, data: ServiceTypeData) -> None:
     service.code = data.code
     service.name = _clean_texts(data.name)
     service.description = _clean_texts(data.description)
@@ -178,7 +178,7 @@ def _apply_service(session: Session, service: ServiceType, data: ServiceTypeData
     set_combinations(session, service, others)
 
 
-def _lock_services(session: Session, service_ids: list[int]) -> None:
+def _lock_services(session: SessionLike, service_ids: list[int]) -> None:
     """Lock the service rows a change touches, in id order, so that two administrators
     changing combinations of the same services wait for each other (PostgreSQL; SQLite
     writes one transaction at a time anyway)."""
@@ -191,7 +191,7 @@ def _lock_services(session: Session, service_ids: list[int]) -> None:
 
 
 def create_service_type(
-    session: Session, actor: User, now: datetime, data: ServiceTypeData
+    session: SessionLike, actor: User, now: datetime, data: ServiceTypeData
 ) -> ServiceType:
     """Add a service type with its texts, rules and offices."""
     check_service_type(session, data, None)
@@ -208,7 +208,7 @@ def create_service_type(
 
 
 def update_service_type(
-    session: Session, actor: User, now: datetime, service: ServiceType, data: ServiceTypeData
+    session: SessionLike, actor: User, now: datetime, service: ServiceType, data: ServiceTypeData
 ) -> None:
     """Change a service type; appointments already booked keep what they were booked with."""
     check_service_type(session, data, service)
@@ -225,7 +225,7 @@ def update_service_type(
 
 
 def set_service_type_active(
-    session: Session, actor: User, now: datetime, service: ServiceType, active: bool
+    session: SessionLike, actor: User, now: datetime, service: ServiceType, active: bool
 ) -> None:
     """Retire a service type (no new bookings; history kept) or offer it again."""
     if service.is_active == active:
@@ -237,7 +237,7 @@ def set_service_type_active(
            after={"is_active": active})  # fmt: skip
 
 
-def has_history(session: Session, service: ServiceType) -> bool:
+def has_history(session: SessionLike, service: ServiceType) -> bool:
     """Whether any appointment or ticket ever used the service."""
     used = session.scalar(
         sa.select(AppointmentService.id).where(AppointmentService.service_type_id == service.id)
@@ -246,7 +246,9 @@ def has_history(session: Session, service: ServiceType) -> bool:
     return used is not None or ticketed is not None
 
 
-def delete_service_type(session: Session, actor: User, now: datetime, service: ServiceType) -> None:
+def delete_service_type(
+    session: SessionLike, actor: User, now: datetime, service: ServiceType
+) -> None:
     """Delete a service type that was never used; one with history can only be retired."""
     if has_history(session, service):
         raise InvalidState(
@@ -264,7 +266,7 @@ def delete_service_type(session: Session, actor: User, now: datetime, service: S
         ) from error
 
 
-def set_combinations(session: Session, service: ServiceType, others: list[ServiceType]) -> None:
+def set_combinations(session: SessionLike, service: ServiceType, others: list[ServiceType]) -> None:
     """Make `service` combinable with exactly `others`, keeping the relation symmetric."""
     wanted = {other.id: other for other in others if other.id != service.id}
     for previous in list(service.combinable_with):
@@ -301,7 +303,7 @@ def office_audit_values(office: Office) -> dict[str, Any]:
     }
 
 
-def check_office(session: Session, data: OfficeData, office: Office | None) -> OfficeData:
+def check_office(session: SessionLike, data: OfficeData, office: Office | None) -> OfficeData:
     """Normalise the contacts; raise ValidationFailed with every problem of the data."""
     errors: dict[str, list[str]] = {}
     other = Office.id != (office.id if office is not None else -1)
@@ -357,7 +359,7 @@ def _apply_office(office: Office, data: OfficeData) -> None:
     office.slot_minutes = data.slot_minutes
 
 
-def create_office(session: Session, actor: User, now: datetime, data: OfficeData) -> Office:
+def create_office(session: SessionLike, actor: User, now: datetime, data: OfficeData) -> Office:
     """Add an office; it offers no times until its opening hours are set."""
     check_office(session, data, None)
     office = Office(code=data.code, name={}, timezone=data.timezone)
@@ -373,7 +375,7 @@ def create_office(session: Session, actor: User, now: datetime, data: OfficeData
 
 
 def update_office(
-    session: Session, actor: User, now: datetime, office: Office, data: OfficeData,
+    session: SessionLike, actor: User, now: datetime, office: Office, data: OfficeData,
     horizon_days: int,
 ) -> schedule.SlotChanges:  # fmt: skip
     """Change an office; a new zone or slot length re-generates its future slots.

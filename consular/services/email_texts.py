@@ -23,8 +23,8 @@ from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
+from consular.database import SessionLike
 from consular.models import User
 from consular.models.email_text import EmailText
 from consular.models.i18n import FALLBACK_LANGUAGE, LANGUAGES
@@ -188,13 +188,13 @@ def default_text(kind: str, language: str) -> EmailWording:
     return EmailWording(subject=_as_template(subject), body=body)
 
 
-def _find(session: Session, kind: str, language: str) -> EmailText | None:
+def _find(session: SessionLike, kind: str, language: str) -> EmailText | None:
     return session.scalar(
         sa.select(EmailText).where(EmailText.kind == kind, EmailText.language == language)
     )
 
 
-def customised(session: Session) -> dict[tuple[str, str], bool]:
+def customised(session: SessionLike) -> dict[tuple[str, str], bool]:
     """The (kind, language) pairs with an administrator's text, and whether it is in use
     (False: it no longer passes the checks, so the built-in text is sent)."""
     rows = session.execute(
@@ -206,7 +206,7 @@ def customised(session: Session) -> dict[tuple[str, str], bool]:
     }
 
 
-def stored_text(session: Session, kind: str, language: str) -> EmailWording | None:
+def stored_text(session: SessionLike, kind: str, language: str) -> EmailWording | None:
     """The administrator's wording of an email, valid or not; None if there is none."""
     stored = _find(session, kind, language)
     if stored is None:
@@ -315,7 +315,7 @@ def render_wording(kind: str, wording: EmailWording, values: dict[str, str]) -> 
     return RenderedText(subject=subject, text=text, html=text_to_html(text))
 
 
-def render(session: Session, kind: str, language: str, values: dict[str, str]) -> RenderedText:
+def render(session: SessionLike, kind: str, language: str, values: dict[str, str]) -> RenderedText:
     """An email's subject and text in its language: the administrator's, else the built-in."""
     stored = _find(session, kind, language)
     if stored is not None:
@@ -337,7 +337,7 @@ def _check_email(kind: str, language: str) -> None:
 
 
 def save_text(
-    session: Session,
+    session: SessionLike,
     actor: User | None,
     now: datetime,
     kind: str,
@@ -377,7 +377,7 @@ def save_text(
 
 
 def reset_text(
-    session: Session, actor: User | None, now: datetime, kind: str, language: str
+    session: SessionLike, actor: User | None, now: datetime, kind: str, language: str
 ) -> bool:
     """Go back to the built-in wording; False if there was no administrator's text."""
     _check_email(kind, language)

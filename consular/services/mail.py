@@ -25,9 +25,9 @@ from email.utils import format_datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 from consular.config import ConfigError
+from consular.database import SessionLike, rows_changed
 from consular.models import MailStatus, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,8 @@ class ServerUnavailable(Exception):
 class Transport(Protocol):
     """Hands one message to the outside world, or raises."""
 
-    sender: str
+    @property
+    def sender(self) -> str: ...
 
     def send(self, email: EmailMessage) -> None: ...
 
@@ -159,7 +160,7 @@ def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
     html_part = None
     if message.html_body:
         email.add_alternative(message.html_body, subtype="html")
-        html_part = email.get_payload()[-1]
+        html_part = email.get_body(preferencelist=("html",))
     for attachment in message.attachments or []:
         content_type, *parameters = str(attachment["content_type"]).split(";")
         maintype, _, subtype = content_type.strip().lower().partition("/")
@@ -202,7 +203,7 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def deliver_due(
-    session: Session,
+    session: SessionLike,
     transport: Transport,
     now: datetime,
     max_attempts: int,
@@ -263,7 +264,7 @@ def _abandoned(now: datetime, claim_timeout: timedelta) -> sa.ColumnElement[bool
 
 
 def _give_up_abandoned(
-    session: Session, now: datetime, max_attempts: int, claim_timeout: timedelta
+    session: SessionLike, now: datetime, max_attempts: int, claim_timeout: timedelta
 ) -> None:
     session.execute(
         sa.update(OutboxMessage)
@@ -275,7 +276,7 @@ def _give_up_abandoned(
 
 
 def _claim_next(
-    session: Session, now: datetime, claim_timeout: timedelta, sender: str
+    session: SessionLike, now: datetime, claim_timeout: timedelta, sender: str
 ) -> _Claim | None:
     due = _due(now, claim_timeout)
     while True:
@@ -300,7 +301,7 @@ def _claim_next(
             )
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount == 1:
+        if rows_changed(claimed) == 1:
             break
         # Another worker claimed it between our read and our update: look again.
     message = session.execute(
@@ -328,7 +329,7 @@ def _send(transport: Transport, email: EmailMessage) -> Exception | None:
     return None
 
 
-def _mark_sent(session: Session, claim: _Claim, now: datetime) -> None:
+def _mark_sent(session: SessionLike, claim: _Claim, now: datetime) -> None:
     updated = session.execute(
         sa.update(OutboxMessage)
         .where(OutboxMessage.id == claim.id, OutboxMessage.claim_token == claim.token)
@@ -336,12 +337,12 @@ def _mark_sent(session: Session, claim: _Claim, now: datetime) -> None:
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    if updated.rowcount != 1:
+    if rows_changed(updated) != 1:
         log.warning("outbox message %s was sent after another worker took over its claim", claim.id)
 
 
 def _record_failure(
-    session: Session, claim: _Claim, error: Exception, now: datetime, max_attempts: int
+    session: SessionLike, claim: _Claim, error: Exception, now: datetime, max_attempts: int
 ) -> MailStatus | None:
     text = _describe(error)
     if isinstance(error, MessageRejected) or claim.attempts >= max_attempts:
@@ -357,7 +358,7 @@ def _record_failure(
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    if updated.rowcount != 1:
+    if rows_changed(updated) != 1:
         log.warning("outbox message %s failed after another worker took over its claim", claim.id)
         return None
     log.warning("outbox message %s attempt %s: %s", claim.id, claim.attempts, text)

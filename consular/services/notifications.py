@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy.orm import Session
 
+from consular.database import SessionLike
 from consular.models import Appointment, Office, OutboxMessage
 from consular.models.i18n import localized, localized_list
 from consular.services import email_texts
@@ -32,7 +32,7 @@ def _domain() -> str:
 
 
 def queue_email(
-    session: Session,
+    session: SessionLike,
     *,
     kind: str,
     recipient: str,
@@ -163,7 +163,7 @@ def render_email(
 
 
 def _queue_about(
-    session: Session,
+    session: SessionLike,
     appointment: Appointment,
     kind: str,
     now: datetime,
@@ -187,7 +187,7 @@ def _queue_about(
 
 
 def queue_code_email(
-    session: Session, appointment: Appointment, code: str, now: datetime
+    session: SessionLike, appointment: Appointment, code: str, now: datetime
 ) -> OutboxMessage:
     """Email the 6-digit code that turns a hold into a booking."""
     with force_locale(appointment.language):
@@ -198,7 +198,7 @@ def queue_code_email(
 
 
 def _queue_with_ticket(
-    session: Session,
+    session: SessionLike,
     appointment: Appointment,
     kind: str,
     manage_token: str,
@@ -219,7 +219,7 @@ def _queue_with_ticket(
 
 
 def queue_confirmation_email(
-    session: Session, appointment: Appointment, manage_token: str, now: datetime
+    session: SessionLike, appointment: Appointment, manage_token: str, now: datetime
 ) -> OutboxMessage:
     """Email the confirmed appointment with everything the citizen needs on the day."""
     with force_locale(appointment.language):
@@ -227,7 +227,7 @@ def queue_confirmation_email(
 
 
 def queue_change_email(
-    session: Session, appointment: Appointment, manage_token: str, now: datetime
+    session: SessionLike, appointment: Appointment, manage_token: str, now: datetime
 ) -> OutboxMessage:
     """Email the new time of a moved appointment, with the updated calendar file."""
     with force_locale(appointment.language):
@@ -235,7 +235,7 @@ def queue_change_email(
 
 
 def queue_reminder_email(
-    session: Session, appointment: Appointment, manage_token: str, days: int, now: datetime
+    session: SessionLike, appointment: Appointment, manage_token: str, days: int, now: datetime
 ) -> OutboxMessage:
     """Remind the citizen of the visit a few days before."""
     with force_locale(appointment.language):
@@ -247,7 +247,7 @@ def _book_url(path: str = "/") -> str:
 
 
 def queue_cancellation_email(
-    session: Session, appointment: Appointment, now: datetime
+    session: SessionLike, appointment: Appointment, now: datetime
 ) -> OutboxMessage:
     """Email that the appointment is cancelled, with a calendar file that removes it."""
     with force_locale(appointment.language):
@@ -262,7 +262,7 @@ def queue_cancellation_email(
 
 
 def queue_schedule_change_email(
-    session: Session, appointment: Appointment, message: str, now: datetime
+    session: SessionLike, appointment: Appointment, message: str, now: datetime
 ) -> OutboxMessage:
     """Email that the office had to cancel the appointment, with its reason and a link to book."""
     with force_locale(appointment.language):
@@ -286,7 +286,9 @@ class EmailPreview:
     html: str
 
 
-def _sample_context(session: Session, kind: str, language: str, now: datetime) -> dict[str, Any]:
+def _sample_context(
+    session: SessionLike, kind: str, language: str, now: datetime
+) -> dict[str, Any]:
     """A made-up visit about a week ahead at the first office, in the language, for previews."""
     office = session.scalar(sa.select(Office).order_by(Office.id).limit(1))
     service = office.services[0] if office is not None and office.services else None
@@ -341,7 +343,7 @@ def _sample_context(session: Session, kind: str, language: str, now: datetime) -
 
 
 def preview_email(
-    session: Session, kind: str, language: str, subject: str, body: str, now: datetime
+    session: SessionLike, kind: str, language: str, subject: str, body: str, now: datetime
 ) -> EmailPreview:
     """Render a wording (saved or not) as the email would look, with sample values.
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
 
+from consular.database import SessionLike, rows_changed
 from consular.models import (
     Appointment,
     Desk,
@@ -44,7 +45,7 @@ def service_day(office: Office, now: datetime) -> date:
     return now.astimezone(office.zone).date()
 
 
-def _day_counter(session: Session, office: Office, day: date) -> None:
+def _day_counter(session: SessionLike, office: Office, day: date) -> None:
     """Make sure the office's counter row for the day exists (created once, raced safely)."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
@@ -54,7 +55,7 @@ def _day_counter(session: Session, office: Office, day: date) -> None:
     )
 
 
-def _next_number(session: Session, office: Office, day: date) -> int:
+def _next_number(session: SessionLike, office: Office, day: date) -> int:
     """Raise the office's ticket counter for the day and return the new number."""
     _day_counter(session, office, day)
     return session.execute(
@@ -66,7 +67,7 @@ def _next_number(session: Session, office: Office, day: date) -> int:
 
 
 def _take_walk_in_slots(
-    session: Session, office: Office, day: date, needed: int, allowance: int
+    session: SessionLike, office: Office, day: date, needed: int, allowance: int
 ) -> bool:
     """Count `needed` base slots against the day's walk-in allowance, by a conditional update
     on the counter row, so that clerks issuing walk-ins at once never pass it together."""
@@ -81,11 +82,11 @@ def _take_walk_in_slots(
         .values(walk_in_slots=TicketCounter.walk_in_slots + needed)
         .execution_options(synchronize_session=False)
     )
-    return taken.rowcount == 1
+    return rows_changed(taken) == 1
 
 
 def _new_ticket(
-    session: Session, office: Office, now: datetime, queue_at: datetime, **fields: object
+    session: SessionLike, office: Office, now: datetime, queue_at: datetime, **fields: object
 ) -> Ticket:
     day = service_day(office, now)
     number = _next_number(session, office, day)
@@ -113,7 +114,7 @@ def arrival_note(appointment: Appointment, now: datetime) -> str:
     return ""
 
 
-def check_in(session: Session, appointment: Appointment, actor: User, now: datetime) -> Ticket:
+def check_in(session: SessionLike, appointment: Appointment, actor: User, now: datetime) -> Ticket:
     """Register the arrival of a booked visitor and issue the day's ticket."""
     office = appointment.office
     if appointment.starts_at.astimezone(office.zone).date() != service_day(office, now):
@@ -145,7 +146,7 @@ def check_in(session: Session, appointment: Appointment, actor: User, now: datet
     return ticket
 
 
-def walk_in_allowance(session: Session, office: Office, now: datetime) -> int:
+def walk_in_allowance(session: SessionLike, office: Office, now: datetime) -> int:
     """How many base slots of today's desk capacity are kept for walk-ins: the office's share
     of the day's desk-slots, rounded up, the same seats sync_slots withholds from online
     booking."""
@@ -162,7 +163,7 @@ def walk_in_allowance(session: Session, office: Office, now: datetime) -> int:
     return walk_in_seats(int(seats or 0), office.walk_in_share)
 
 
-def walk_ins_used(session: Session, office: Office, now: datetime) -> int:
+def walk_ins_used(session: SessionLike, office: Office, now: datetime) -> int:
     """Base slots taken today by ordinary (not urgent) walk-ins."""
     used = session.scalar(
         sa.select(TicketCounter.walk_in_slots).where(
@@ -174,7 +175,7 @@ def walk_ins_used(session: Session, office: Office, now: datetime) -> int:
 
 
 def issue_walk_in(
-    session: Session,
+    session: SessionLike,
     office: Office,
     service: ServiceType,
     actor: User,
@@ -217,13 +218,13 @@ def issue_walk_in(
     return ticket
 
 
-def waiting_order() -> list[sa.ColumnElement]:
+def waiting_order() -> list[sa.SQLColumnExpression[Any]]:
     """Priority first, then the appointment time (arrival for walk-ins), then arrival."""
     return [Ticket.is_priority.desc(), Ticket.queue_at, Ticket.arrived_at, Ticket.id]
 
 
 def call_next(
-    session: Session, office: Office, desk: Desk, actor: User, now: datetime
+    session: SessionLike, office: Office, desk: Desk, actor: User, now: datetime
 ) -> Ticket | None:
     """Call the next waiting ticket to the desk, or None when nobody waits.
 
@@ -266,7 +267,7 @@ def call_next(
             )
             .execution_options(synchronize_session=False)
         )
-        if called.rowcount == 1:
+        if rows_changed(called) == 1:
             ticket = session.get(Ticket, ticket_id)
             assert ticket is not None
             session.refresh(ticket)
@@ -285,7 +286,7 @@ def call_next(
 
 
 def _change(
-    session: Session,
+    session: SessionLike,
     ticket: Ticket,
     actor: User | None,
     now: datetime,
@@ -304,7 +305,7 @@ def _change(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if changed.rowcount != 1:
+    if rows_changed(changed) != 1:
         raise InvalidState(_("This ticket has changed meanwhile. Reload the page."))
     session.refresh(ticket)
     if "status" in values:
@@ -327,7 +328,7 @@ def can_recall(ticket: Ticket) -> bool:
     return ticket.call_count < MAX_CALLS
 
 
-def recall(session: Session, ticket: Ticket, actor: User, now: datetime) -> Ticket:
+def recall(session: SessionLike, ticket: Ticket, actor: User, now: datetime) -> Ticket:
     """Call the same ticket again; after three unanswered calls it is marked missed.
 
     Both outcomes are conditional on the call count stored in the row, so two clerks
@@ -360,14 +361,14 @@ def recall(session: Session, ticket: Ticket, actor: User, now: datetime) -> Tick
     )
 
 
-def park(session: Session, ticket: Ticket, actor: User, now: datetime) -> Ticket:
+def park(session: SessionLike, ticket: Ticket, actor: User, now: datetime) -> Ticket:
     """Set a called visitor aside (for example, to fetch a document) without losing the place."""
     return _change(
         session, ticket, actor, now, "park", (TicketStatus.CALLED,), status=TicketStatus.PARKED
     )
 
 
-def resume(session: Session, ticket: Ticket, actor: User, now: datetime) -> Ticket:
+def resume(session: SessionLike, ticket: Ticket, actor: User, now: datetime) -> Ticket:
     """Put a parked or missed ticket back in the queue at its place."""
     ticket = _change(
         session,
@@ -385,7 +386,7 @@ def resume(session: Session, ticket: Ticket, actor: User, now: datetime) -> Tick
 
 
 def transfer(
-    session: Session,
+    session: SessionLike,
     ticket: Ticket,
     actor: User,
     now: datetime,
@@ -397,7 +398,7 @@ def transfer(
     keeping the place."""
     if desk is not None and desk.office_id != ticket.office_id:
         raise NotFound(_("There is no such desk."))
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "status": TicketStatus.WAITING,
         "desk_id": None,
         "call_count": 0,
@@ -416,7 +417,7 @@ def transfer(
     )
 
 
-def serve(session: Session, ticket: Ticket, actor: User, now: datetime) -> Ticket:
+def serve(session: SessionLike, ticket: Ticket, actor: User, now: datetime) -> Ticket:
     """Mark the visitor as served."""
     ticket = _change(
         session,
@@ -441,7 +442,7 @@ APPOINTMENT_STATUS_OF_TICKET: dict[str, Status] = {
 }
 
 
-def _mirror_on_appointment(session: Session, ticket: Ticket, now: datetime) -> None:
+def _mirror_on_appointment(session: SessionLike, ticket: Ticket, now: datetime) -> None:
     """Keep a booked visitor's appointment in step with the ticket, through the
     appointment's own transitions; a visit that can't follow refuses the ticket's change."""
     new = APPOINTMENT_STATUS_OF_TICKET.get(ticket.status)
@@ -457,7 +458,7 @@ def _mirror_on_appointment(session: Session, ticket: Ticket, now: datetime) -> N
 
 
 def mark_no_show(
-    session: Session, appointment: Appointment, actor: User | None, now: datetime
+    session: SessionLike, appointment: Appointment, actor: User | None, now: datetime
 ) -> None:
     """Mark a confirmed appointment whose visitor never came."""
     if not transitions.change_one(
@@ -476,7 +477,7 @@ def mark_no_show(
     )
 
 
-def close_day(session: Session, office: Office, day: date, now: datetime) -> tuple[int, int]:
+def close_day(session: SessionLike, office: Office, day: date, now: datetime) -> tuple[int, int]:
     """At the end of a day: booked visitors who never came become no-shows, and tickets
     still open are marked missed (their visits too), each through the same transitions as
     a clerk's. Returns (no-shows, tickets closed). Safe to run again."""
@@ -529,7 +530,7 @@ def close_day(session: Session, office: Office, day: date, now: datetime) -> tup
     return len(absent), closed
 
 
-def estimated_wait_minutes(session: Session, office: Office, now: datetime) -> int | None:
+def estimated_wait_minutes(session: SessionLike, office: Office, now: datetime) -> int | None:
     """How long a new arrival would wait, from today's real service times.
 
     The average time from first call to served, times the tickets waiting, shared among

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
+from consular.database import SessionLike, rows_changed
 from consular.models import Appointment, Status
 from consular.services import notifications
 from consular.services.booking import BookingPolicy, issue_manage_token
@@ -25,7 +25,7 @@ REMINDERS = (
 )
 
 
-def send_due_reminders(session: Session, now: datetime, policy: BookingPolicy) -> int:
+def send_due_reminders(session: SessionLike, now: datetime, policy: BookingPolicy) -> int:
     """Queue the reminders that are due; safe to run as often as cron likes.
 
     A reminder is due when the visit is less than its number of days away. Each is claimed
@@ -56,7 +56,7 @@ def send_due_reminders(session: Session, now: datetime, policy: BookingPolicy) -
                 .values({reminder.column.key: now})
                 .execution_options(synchronize_session=False)
             )
-            if claimed.rowcount != 1:
+            if rows_changed(claimed) != 1:
                 continue
             appointment = session.get(Appointment, appointment_id)
             assert appointment is not None

@@ -49,8 +49,8 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_ngettext
-from sqlalchemy.orm import Session
 
+from consular.database import SessionLike
 from consular.models import (
     Appointment,
     AppointmentService,
@@ -231,7 +231,7 @@ def day_bounds(office: Office, first_day: date, last_day: date) -> list[datetime
 
 
 def local_day_index(
-    column: sa.ColumnElement[datetime], bounds: list[datetime]
+    column: sa.SQLColumnExpression[datetime], bounds: list[datetime]
 ) -> sa.ColumnElement[int]:
     """SQL: the number of the local day (0 = the first) an instant within the bounds is on.
 
@@ -241,7 +241,7 @@ def local_day_index(
     return sa.case(*[(column < bound, index) for index, bound in enumerate(bounds[1:])], else_=-1)
 
 
-def offices_in_scope(session: Session, office: Office | None) -> list[Office]:
+def offices_in_scope(session: SessionLike, office: Office | None) -> list[Office]:
     """The office asked for, or every office."""
     if office is not None:
         return [office]
@@ -249,7 +249,7 @@ def offices_in_scope(session: Session, office: Office | None) -> list[Office]:
 
 
 def build_report(
-    session: Session, office: Office | None, first_day: date, last_day: date, locale: str
+    session: SessionLike, office: Office | None, first_day: date, last_day: date, locale: str
 ) -> Report:
     """Count and time everything the report shows for an office (None: all) and a period."""
     check_period(first_day, last_day)
@@ -308,7 +308,7 @@ def _add_outcome(counts: Counts, status: str, number: int) -> None:
 
 
 def _count_bookings(
-    session: Session,
+    session: SessionLike,
     office: Office,
     bounds: list[datetime],
     days: list[DayRow],
@@ -342,7 +342,7 @@ def _count_bookings(
 
 
 def _count_capacity(
-    session: Session, office: Office, bounds: list[datetime], days: list[DayRow]
+    session: SessionLike, office: Office, bounds: list[datetime], days: list[DayRow]
 ) -> None:
     in_period = sa.and_(
         Slot.office_id == office.id, Slot.starts_at >= bounds[0], Slot.starts_at < bounds[-1]
@@ -382,7 +382,7 @@ def _count_capacity(
 
 
 def _sample_lead_times(
-    session: Session,
+    session: SessionLike,
     office: Office,
     bounds: list[datetime],
     day_samples: list[_Samples],
@@ -423,7 +423,7 @@ def _tickets_condition(
 
 
 def _count_walk_ins(
-    session: Session,
+    session: SessionLike,
     office: Office | None,
     first_day: date,
     last_day: date,
@@ -446,7 +446,7 @@ def _count_walk_ins(
 
 
 def _sample_ticket_times(
-    session: Session,
+    session: SessionLike,
     office: Office | None,
     first_day: date,
     last_day: date,
@@ -483,7 +483,7 @@ def _sample_ticket_times(
 
 
 def _service_rows(
-    session: Session,
+    session: SessionLike,
     by_service: dict[int, Counts],
     samples: dict[int, _Samples],
     locale: str,

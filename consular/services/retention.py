@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
+from consular.database import SessionLike, rows_changed
 from consular.models import (
     Appointment,
     AppointmentService,
@@ -85,7 +85,7 @@ def line_placeholder(line_id: int) -> str:
 
 
 def purge_personal_data(
-    session: Session, now: datetime, retention_days: int, *, batch_size: int = BATCH_SIZE
+    session: SessionLike, now: datetime, retention_days: int, *, batch_size: int = BATCH_SIZE
 ) -> PurgeReport:
     """Erase the personal data of visits that ended more than `retention_days` ago.
 
@@ -132,7 +132,7 @@ def purge_personal_data(
     return report
 
 
-def _erase_related(session: Session, appointment_ids: list[int], report: PurgeReport) -> None:
+def _erase_related(session: SessionLike, appointment_ids: list[int], report: PurgeReport) -> None:
     line_ids = session.scalars(
         sa.select(AppointmentService.id).where(
             AppointmentService.appointment_id.in_(appointment_ids)
@@ -150,7 +150,7 @@ def _erase_related(session: Session, appointment_ids: list[int], report: PurgeRe
         .where(ManageToken.appointment_id.in_(appointment_ids))
         .execution_options(synchronize_session="fetch")
     )
-    report.manage_tokens += deleted.rowcount or 0
+    report.manage_tokens += rows_changed(deleted)
 
     message_ids = session.scalars(
         sa.update(OutboxMessage)
@@ -205,7 +205,7 @@ def _erase_related(session: Session, appointment_ids: list[int], report: PurgeRe
     _expire_loaded(session, AuditEntry, entry_ids)
 
 
-def _expire_loaded(session: Session, model: type[Base], ids: Sequence[int]) -> None:
+def _expire_loaded(session: SessionLike, model: type[Base], ids: Sequence[int]) -> None:
     """Make objects this session has loaded read the erased values on their next use."""
     wanted = set(ids)
     for loaded in list(session.identity_map.values()):

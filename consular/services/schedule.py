@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import holidays
 import sqlalchemy as sa
 from flask_babel import gettext as _
-from sqlalchemy.orm import Session
 
+from consular.database import SessionLike, rows_changed
 from consular.models import (
     Appointment,
     Closure,
@@ -162,7 +162,9 @@ def _at_least_booked(capacity: int) -> sa.ColumnElement[int]:
     return sa.case((Slot.booked > capacity, Slot.booked), else_=capacity)
 
 
-def sync_slots(session: Session, office: Office, now: datetime, horizon_days: int) -> SlotChanges:
+def sync_slots(
+    session: SessionLike, office: Office, now: datetime, horizon_days: int
+) -> SlotChanges:
     """Make the office's future slots match its schedule; safe to run again and again."""
     zone = office.zone
     today = now.astimezone(zone).date()
@@ -211,7 +213,7 @@ def sync_slots(session: Session, office: Office, now: datetime, horizon_days: in
         if plan is not None and plan.ends_at == slot.ends_at:
             capacity = max(targets[starts_at], slot.booked)
             if slot.capacity != capacity or slot.outside_schedule or slot.desks != plan.desks:
-                slot.capacity = _at_least_booked(targets[starts_at])  # type: ignore[assignment]
+                slot.capacity = _at_least_booked(targets[starts_at])
                 slot.desks = plan.desks
                 slot.outside_schedule = slot.is_kept = False
                 changes.updated += 1
@@ -220,7 +222,7 @@ def sync_slots(session: Session, office: Office, now: datetime, horizon_days: in
         else:
             # Bookings are never dropped silently: the slot stays, closed to new bookings,
             # until a manager keeps or cancels the appointments in it.
-            slot.capacity = Slot.booked  # type: ignore[assignment]
+            slot.capacity = Slot.booked
             slot.outside_schedule = True
             changes.orphaned += 1
     new_rows = [
@@ -245,19 +247,20 @@ def sync_slots(session: Session, office: Office, now: datetime, horizon_days: in
             session.expunge(loaded)
     if changes.removed < len(unwanted):
         # Booked in the meantime: kept out of the schedule like any booked slot.
-        changes.orphaned += session.execute(
+        kept = session.execute(
             sa.update(Slot)
             .where(Slot.id.in_(unwanted))
             .values(capacity=Slot.booked, outside_schedule=True)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )
+        changes.orphaned += rows_changed(kept)
     if new_rows:
         session.execute(sa.insert(Slot), new_rows)
         changes.created = len(new_rows)
     return changes
 
 
-def load_public_holidays(session: Session, office: Office, years: list[int]) -> int:
+def load_public_holidays(session: SessionLike, office: Office, years: list[int]) -> int:
     """Add Korean and Kazakh public holidays as closures; removed ones stay removed."""
     known = set(
         session.scalars(
@@ -310,12 +313,14 @@ def affected_appointments_query(office: Office) -> sa.Select:
     )
 
 
-def keep_affected(session: Session, appointment: Appointment, actor: User, now: datetime) -> None:
+def keep_affected(
+    session: SessionLike, appointment: Appointment, actor: User, now: datetime
+) -> None:
     """Keep an appointment whose slots left the schedule: they stay, full to new bookings."""
     for slot in appointment.slots:
         if slot.outside_schedule:
             slot.is_kept = True
-            slot.capacity = Slot.booked  # type: ignore[assignment]
+            slot.capacity = Slot.booked
     session.flush()
     record(
         session,
@@ -328,7 +333,7 @@ def keep_affected(session: Session, appointment: Appointment, actor: User, now: 
 
 
 def replace_opening_periods(
-    session: Session,
+    session: SessionLike,
     office: Office,
     periods: list[tuple[int, time, time, int]],
     actor: User,
@@ -372,7 +377,7 @@ def _period_text(period: OpeningPeriod) -> str:
 
 
 def add_closure(
-    session: Session,
+    session: SessionLike,
     office: Office,
     first_day: date,
     last_day: date,
@@ -413,7 +418,7 @@ def add_closure(
 
 
 def remove_closure(
-    session: Session, closure: Closure, actor: User, now: datetime, horizon_days: int
+    session: SessionLike, closure: Closure, actor: User, now: datetime, horizon_days: int
 ) -> SlotChanges:
     """Reopen the days of a closure; a public holiday stays removed when holidays reload."""
     closure.is_active = False
@@ -433,7 +438,7 @@ def remove_closure(
 
 
 def set_slot_blocked(
-    session: Session, slot: Slot, blocked: bool, actor: User, now: datetime
+    session: SessionLike, slot: Slot, blocked: bool, actor: User, now: datetime
 ) -> None:
     """Block a single slot from online booking, or reopen it."""
     before = slot.is_blocked
@@ -452,7 +457,7 @@ def set_slot_blocked(
 
 
 def update_booking_settings(
-    session: Session,
+    session: SessionLike,
     office: Office,
     is_open: bool,
     messages: dict[str, str],

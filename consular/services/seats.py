@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
+from consular.database import SessionLike, rows_changed
 from consular.models import Appointment, Slot, Status, appointment_slot
 from consular.models.base import UTCDateTime
 from consular.services import transitions
@@ -49,7 +49,7 @@ def due_seats_by_slot_query(now: datetime) -> sa.Subquery:
 
 
 def expire_due_holds(
-    session: Session, now: datetime, filters: list[sa.ColumnElement[bool]]
+    session: SessionLike, now: datetime, filters: list[sa.ColumnElement[bool]]
 ) -> list[int]:
     """Mark held appointments past their time as expired; their seats become due at once."""
     if not filters:
@@ -74,7 +74,7 @@ def hold_ran_out(now: datetime) -> sa.ColumnElement[bool]:
 
 
 def end_visits(
-    session: Session,
+    session: SessionLike,
     appointment_ids: Iterable[int],
     new: Status,
     now: datetime,
@@ -108,7 +108,7 @@ class DueRelease:
 
 
 def claim_due_seats(
-    session: Session,
+    session: SessionLike,
     now: datetime,
     *,
     slot_ids: list[int] | None = None,
@@ -157,12 +157,12 @@ def claim_due_seats(
             )
             .values(holds_seat=False)
         )
-        if result.rowcount == 1:
+        if rows_changed(result) == 1:
             release.seats_by_slot[slot_id] += 1
     return release
 
 
-def apply_seat_changes(session: Session, take: list[int], give_back: Counter[int]) -> bool:
+def apply_seat_changes(session: SessionLike, take: list[int], give_back: Counter[int]) -> bool:
     """Take one seat in each slot of `take` and give back the counted seats, all in slot id
     order so that concurrent transactions lock slots in the same order and never deadlock.
 
@@ -185,7 +185,7 @@ def apply_seat_changes(session: Session, take: list[int], give_back: Counter[int
         else:
             statement = sa.update(Slot).where(Slot.id == slot_id).values(booked=Slot.booked - back)
         result = session.execute(statement.execution_options(synchronize_session=False))
-        if slot_id in wanted and result.rowcount != 1:
+        if slot_id in wanted and rows_changed(result) != 1:
             return False
     for loaded in list(session.identity_map.values()):
         if isinstance(loaded, Slot) and (loaded.id in wanted or loaded.id in give_back):
@@ -194,7 +194,7 @@ def apply_seat_changes(session: Session, take: list[int], give_back: Counter[int
 
 
 def release_due_seats(
-    session: Session,
+    session: SessionLike,
     now: datetime,
     *,
     slot_ids: list[int] | None = None,
@@ -209,7 +209,7 @@ def release_due_seats(
     return release.seats_by_slot
 
 
-def record_seats(session: Session, appointment_id: int, slot_ids: list[int]) -> None:
+def record_seats(session: SessionLike, appointment_id: int, slot_ids: list[int]) -> None:
     """Record that a new appointment holds the seats just taken in these slots."""
     session.execute(
         sa.insert(appointment_slot),
@@ -218,7 +218,7 @@ def record_seats(session: Session, appointment_id: int, slot_ids: list[int]) -> 
 
 
 def move_seats(
-    session: Session,
+    session: SessionLike,
     appointment_id: int,
     slot_ids: list[int],
     now: datetime,
@@ -280,7 +280,7 @@ def move_seats(
     return True
 
 
-def remove_free_slots(session: Session, slot_ids: list[int]) -> int:
+def remove_free_slots(session: SessionLike, slot_ids: list[int]) -> int:
     """Delete slots that hold no seat (with the rows of seats given back in them); a slot
     booked meanwhile stays. Returns how many were deleted."""
     if not slot_ids:
@@ -301,4 +301,4 @@ def remove_free_slots(session: Session, slot_ids: list[int]) -> int:
         )
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)
+    return rows_changed(result)

@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
+from consular.database import SessionLike, rows_changed
 from consular.models import Appointment, AppointmentService, Status
 from consular.models.base import UTCDateTime
 
@@ -57,7 +57,7 @@ def can_follow(current: str, new: Status) -> bool:
 
 
 def change_status(
-    session: Session,
+    session: SessionLike,
     appointment_ids: Iterable[int],
     new: Status,
     now: datetime,
@@ -92,7 +92,7 @@ def change_status(
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount == 1:
+        if rows_changed(result) == 1:
             moved.append(appointment_id)
     if moved and new in ENDED_STATUSES:
         session.execute(
@@ -109,7 +109,7 @@ def change_status(
 
 
 def change_one(
-    session: Session, appointment: Appointment, new: Status, now: datetime, **options: Any
+    session: SessionLike, appointment: Appointment, new: Status, now: datetime, **options: Any
 ) -> bool:
     """`change_status` for one loaded appointment; whether it moved (it is refreshed)."""
     moved = bool(change_status(session, [appointment.id], new, now, **options))

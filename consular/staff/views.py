@@ -51,7 +51,7 @@ Page = str | WerkzeugResponse | tuple[str, int]
 
 
 def _user() -> User:
-    return current_user._get_current_object()  # type: ignore[no-any-return]
+    return current_user._get_current_object()
 
 
 def office_for_user(code: str) -> Office:
@@ -250,7 +250,10 @@ def _back(office: Office, focus: str | None = None, day: date | None = None) -> 
     """Back to the day's queue (of another day if given), focusing the element with this id."""
     if focus:
         session[FOCUS_KEY] = focus
-    args = {"day": day.isoformat()} if day and day != queue.service_day(office, now()) else {}
+    # Any: the values go to url_for's **values, not to its typed keywords such as _external.
+    args: dict[str, Any] = (
+        {"day": day.isoformat()} if day and day != queue.service_day(office, now()) else {}
+    )
     return redirect(url_for("staff.day", office_code=office.code, _anchor=focus, **args))
 
 

@@ -3,14 +3,15 @@ changing them, deactivating them, resetting passwords, and the audit entries the
 
 from __future__ import annotations
 
+import argon2
 import pytest
 import sqlalchemy as sa
 
-from consular.auth import verify_password
 from consular.extensions import db
 from consular.models import AuditEntry, Role, User
 from consular.services import accounts as service
 from consular.services.errors import DomainError, ValidationFailed
+from consular.services.passwords import needs_rehash, verify_password
 from tests.staff import conftest as staff_fixtures
 from tests.staff.conftest import PASSWORD
 
@@ -36,6 +37,42 @@ def _create(people, places, clock, **overrides):
     }
     values.update(overrides)
     return service.create_account(db.session, people["admin"], clock(), **values)
+
+
+# Signing in
+
+
+def _older_hash(password: str) -> str:
+    """A hash as a past release made it: the same algorithm with other parameters."""
+    return argon2.PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1).hash(password)
+
+
+def test_signing_in_upgrades_a_hash_made_with_older_parameters(
+    app, offices, accounts, clock
+) -> None:
+    clerk = accounts["clerk_seoul"]
+    clerk.password_hash = old = _older_hash(PASSWORD)
+    db.session.commit()
+    assert needs_rehash(clerk)
+    assert service.authenticate(db.session, clerk.email, PASSWORD, clock()) == clerk
+    db.session.commit()
+    assert clerk.password_hash != old
+    assert not needs_rehash(clerk)
+    assert verify_password(clerk, PASSWORD)
+    assert service.authenticate(db.session, clerk.email, PASSWORD, clock()) == clerk
+
+
+def test_a_current_hash_is_kept_and_a_wrong_password_changes_nothing(
+    app, offices, accounts, clock
+) -> None:
+    clerk = accounts["clerk_seoul"]
+    current = clerk.password_hash
+    assert not needs_rehash(clerk)
+    assert service.authenticate(db.session, clerk.email, PASSWORD, clock()) == clerk
+    assert clerk.password_hash == current
+    clerk.password_hash = old = _older_hash(PASSWORD)
+    assert service.authenticate(db.session, clerk.email, PASSWORD + "x", clock()) is None
+    assert clerk.password_hash == old
 
 
 # Creating an account

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from consular.auth import hash_password
 from consular.extensions import db
 from consular.models import (
     Appointment,
@@ -23,6 +22,7 @@ from consular.models import (
 )
 from consular.services import booking, queue
 from consular.services.errors import InvalidState
+from consular.services.passwords import hash_password
 from tests.conftest import SECRET, booking_body
 
 POLICY = booking.BookingPolicy(secret=SECRET)

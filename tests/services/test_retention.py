@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from consular.auth import hash_password
 from consular.extensions import db
 from consular.models import (
     Appointment,
@@ -27,6 +26,7 @@ from consular.models import (
     User,
 )
 from consular.services import booking, queue
+from consular.services.passwords import hash_password
 from consular.services.retention import line_placeholder, purge_personal_data
 from tests.conftest import SECRET, booking_body
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from consular.auth import hash_password
 from consular.extensions import db
 from consular.models import Desk, Role, User
+from consular.services.passwords import hash_password
 
 PASSWORD = "correct horse battery staple"
 
