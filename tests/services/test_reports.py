@@ -158,6 +158,8 @@ def add_visit(
             for slot_id in slot_ids
         ],
     )
+    # The seats count in their slots, as the booking path would have left them.
+    db.session.execute(sa.update(Slot).where(Slot.id.in_(slot_ids)).values(booked=Slot.booked + 1))
     return appointment
 
 
