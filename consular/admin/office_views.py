@@ -89,7 +89,6 @@ def office_new() -> Page:
             lambda: catalog.create_office(db.session, acting_admin(), now(), _data_from(form)),
         )
         if created:
-            db.session.commit()
             flash(
                 _("%(name)s added. Set its opening hours and desks so that it offers times.",
                   name=office.display_name(str(get_locale()))),
@@ -125,7 +124,6 @@ def office_edit(office_id: int) -> Page:
             ),
         )
         if updated:
-            db.session.commit()
             flash(_("Saved."), "success")
             if changes.orphaned:
                 flash(

@@ -46,6 +46,7 @@ from consular.services.errors import DomainError
 from consular.services.timefmt import day_text
 from consular.staff import bp
 from consular.staff.forms import CheckInForm, DeskForm, TransferForm, WalkInForm
+from consular.transaction import transaction
 
 Page = str | WerkzeugResponse | tuple[str, int]
 
@@ -285,17 +286,16 @@ def _run(
     focus: str | None = None,
     day: date | None = None,
 ) -> WerkzeugResponse:
-    """Run one queue action: commit on success, roll back and say why on refusal."""
+    """Run one queue action in one transaction; say why if it is refused."""
     if not FlaskForm().validate_on_submit():
         flash(_("The form has expired. Please try again."), "error")
         return _back(office, focus or _queue_focus(office), day)
     try:
-        result = action()
+        with transaction():
+            result = action()
     except DomainError as error:
-        db.session.rollback()
         flash(str(error.message), "error")
         return _back(office, focus or _queue_focus(office), day)
-    db.session.commit()
     if success:
         flash(success.format(result=result) if result is not None else success, "success")
     return _back(office, focus or _queue_focus(office), day)
@@ -339,14 +339,12 @@ def check_in(office_code: str) -> WerkzeugResponse:
         return _back(office, "reference")
     row = f"appointment-{appointment.reference}"
     try:
-        ticket = queue.check_in(db.session, appointment, _user(), now())
+        with transaction():
+            ticket = queue.check_in(db.session, appointment, _user(), now())
+            label, note = ticket.label, ticket.note
     except DomainError as error:
-        db.session.rollback()
         flash(str(error.message), "error")
         return _back(office, row if from_list else "reference")
-    label = ticket.label
-    note = ticket.note
-    db.session.commit()
     message = _("Checked in: ticket %(ticket)s.", ticket=label)
     if note == "early":
         message += " " + _("The visitor is early.")
@@ -369,21 +367,20 @@ def walk_in(office_code: str) -> WerkzeugResponse:
     service = db.session.get(ServiceType, form.service.data)
     assert service is not None
     try:
-        ticket = queue.issue_walk_in(
-            db.session,
-            office,
-            service,
-            _user(),
-            now(),
-            urgent=bool(form.urgent.data),
-            note=form.note.data or "",
-        )
+        with transaction():
+            ticket = queue.issue_walk_in(
+                db.session,
+                office,
+                service,
+                _user(),
+                now(),
+                urgent=bool(form.urgent.data),
+                note=form.note.data or "",
+            )
+            label = ticket.label
     except DomainError as error:
-        db.session.rollback()
         flash(str(error.message), "error")
         return _back(office, "walkin-service")
-    label = ticket.label
-    db.session.commit()
     flash(_("Walk-in ticket issued: %(ticket)s.", ticket=label), "success")
     return _back(office, _counter_focus(office, "walkin-service"))
 
@@ -398,16 +395,15 @@ def call_next(office_code: str) -> WerkzeugResponse:
         flash(_("Choose your desk first."), "error")
         return _back(office, "desk")
     try:
-        ticket = queue.call_next(db.session, office, desk, _user(), now())
+        with transaction():
+            ticket = queue.call_next(db.session, office, desk, _user(), now())
+            label = ticket.label if ticket is not None else None
     except DomainError as error:
-        db.session.rollback()
         flash(str(error.message), "error")
         return _back(office, _queue_focus(office))
-    if ticket is None:
+    if label is None:
         flash(_("Nobody is waiting."), "info")
         return _back(office, _queue_focus(office))
-    label = ticket.label
-    db.session.commit()
     flash(_("Called %(ticket)s to desk %(desk)s.", ticket=label, desk=desk.name), "success")
     return _back(office, "served")
 
