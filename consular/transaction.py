@@ -59,9 +59,7 @@ def transaction(*, commit_refused: Refusals = ()) -> Iterator[None]:
     _commit()
 
 
-def atomic(
-    *, commit_refused: Refusals = ()
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
+def atomic(*, commit_refused: Refusals = ()) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Run a whole view in one `transaction()`; its refusals reach the blueprint's handler."""
 
     def decorate(view: Callable[P, R]) -> Callable[P, R]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
@@ -15,6 +13,7 @@ from consular.extensions import db, limiter
 from consular.services import accounts
 from consular.services.errors import DomainError, ValidationFailed
 from consular.transaction import transaction
+from consular.urls import local_target
 
 bp = Blueprint("auth", __name__, url_prefix="/staff")
 
@@ -28,10 +27,7 @@ def _failed(response: Response) -> bool:
 
 
 def _safe_next(target: str | None) -> str:
-    parts = urlsplit(target or "")
-    if parts.scheme or parts.netloc or not (target or "").startswith("/") or "\\" in (target or ""):
-        return url_for("staff.index")
-    return target or url_for("staff.index")
+    return local_target(target, url_for("staff.index"))
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])

@@ -59,6 +59,7 @@ from consular.services.errors import (
 )
 from consular.services.identity import parse_iin
 from consular.transaction import transaction
+from consular.urls import local_target
 
 Page = str | WerkzeugResponse | tuple[str, int]
 
@@ -115,10 +116,7 @@ def set_language() -> WerkzeugResponse:
     language = request.form.get("language", "")
     if language in LANGUAGES:
         session["language"] = language
-    target = request.form.get("next", "")
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        target = url_for("booking.home")
-    return redirect(target)
+    return redirect(local_target(request.form.get("next"), url_for("booking.home")))
 
 
 # Choosing the office, the services and the time
@@ -361,9 +359,7 @@ def hold(reference: str) -> Page:
         try:
             # A wrong code counts as an attempt and an ended hold frees its seats: both stay.
             with transaction(commit_refused=(WrongCode, HoldExpired)):
-                booking.confirm_hold(
-                    db.session, appointment, form.code.data or "", now, _policy()
-                )
+                booking.confirm_hold(db.session, appointment, form.code.data or "", now, _policy())
         except WrongCode as error:
             form.code.errors = [str(error.message)]
             status = 422

@@ -22,7 +22,13 @@ from consular.services import booking, notifications, queue, schedule
 from consular.services.audit import record
 from consular.services.errors import DomainError
 from consular.staff import bp
-from consular.staff.views import _user, appointment_of_office, office_for_user, staff_page
+from consular.staff.views import (
+    _user,
+    appointment_of_office,
+    office_for_user,
+    requested_day,
+    staff_page,
+)
 from consular.transaction import refusal_text, transaction
 
 
@@ -258,8 +264,7 @@ def cancel_affected(office: Office, reference: str) -> Response:
 @manager_page
 def week(office: Office) -> str:
     """The week's slots with their load; single slots can be blocked or reopened."""
-    today = queue.service_day(office, now())
-    first = _parse_date(request.args.get("start")) or today
+    first = requested_day(office, "start")
     first = first - timedelta(days=first.weekday())
     start = datetime.combine(first, time(0), tzinfo=office.zone)
     slots = db.session.scalars(

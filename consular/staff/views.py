@@ -95,6 +95,26 @@ def _desk(office: Office) -> Desk | None:
     return desk if desk is not None and desk.office_id == office.id and desk.is_active else None
 
 
+# A day's bounds in a zone, and the weeks before and after it, are computed from its
+# neighbours: the calendar's first and last weeks have none.
+FIRST_DAY = date.min + timedelta(days=14)
+LAST_DAY = date.max - timedelta(days=14)
+
+
+def requested_day(office: Office, name: str = "day") -> date:
+    """The day named in the query string, else the office's today; 400 beyond the calendar."""
+    try:
+        day = date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return queue.service_day(office, now())
+    if not FIRST_DAY <= day <= LAST_DAY:
+        message = _(
+            "Enter a date as year-month-day, for example %(example)s.", example="2026-11-30"
+        )
+        abort(Response(render_template("error.html", status=400, message=message), 400))
+    return day
+
+
 def _day_bounds(office: Office, day: date) -> tuple[datetime, datetime]:
     start = datetime.combine(day, datetime.min.time(), tzinfo=office.zone)
     return start, start + timedelta(days=1)
@@ -164,12 +184,7 @@ def day(office_code: str) -> str:
     office = office_for_user(office_code)
     moment = now()
     today = queue.service_day(office, moment)
-    try:
-        shown = (
-            date.fromisoformat(request.args.get("day", "")) if request.args.get("day") else today
-        )
-    except ValueError:
-        shown = today
+    shown = requested_day(office)
     search = request.args.get("q", "")[:100]
     desk = _desk(office)
     desks = list(
@@ -520,10 +535,7 @@ def _detail_value(kind: str, value: Any, locale: str) -> str:
 def day_csv(office_code: str) -> Response:
     """Export the day's appointments as CSV (IINs masked)."""
     office = office_for_user(office_code)
-    try:
-        shown = date.fromisoformat(request.args.get("day", ""))
-    except ValueError:
-        shown = queue.service_day(office, now())
+    shown = requested_day(office)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(
@@ -574,10 +586,7 @@ def _csv_safe(text: str) -> str:
 def day_print(office_code: str) -> str:
     """A printable list of the day's appointments."""
     office = office_for_user(office_code)
-    try:
-        shown = date.fromisoformat(request.args.get("day", ""))
-    except ValueError:
-        shown = queue.service_day(office, now())
+    shown = requested_day(office)
     return render_template(
         "staff/print.html",
         office=office,
