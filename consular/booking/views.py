@@ -46,7 +46,7 @@ from consular.clock import now as clock_now
 from consular.extensions import db, limiter
 from consular.models import Appointment, Office, OutboxMessage, Status
 from consular.models.i18n import LANGUAGES
-from consular.services import booking, booking_request, timefmt
+from consular.services import booking, booking_request, predicates, timefmt
 from consular.services.calendar import appointment_ics, reference_qr_svg
 from consular.services.details import groups_for
 from consular.services.errors import (
@@ -423,8 +423,7 @@ def appointment(reference: str) -> Page:
         status=booking.effective_status(appointment, now),
         qr_svg=reference_qr_svg(appointment.reference),
         deadline=booking.cancellation_deadline(appointment),
-        can_change=appointment.status == Status.CONFIRMED
-        and now <= booking.cancellation_deadline(appointment),
+        now=now,
         cancel_form=CancelForm(),
     )
 
@@ -488,7 +487,7 @@ def reschedule(reference: str) -> Page:
             return redirect(url_for("booking.reschedule", reference=appointment.reference))
         flash(_("Your appointment has been moved. We have sent you an email."), "success")
         return redirect(url_for("booking.appointment", reference=appointment.reference))
-    if appointment.status != Status.CONFIRMED:
+    if not predicates.can_change(appointment, clock_now()):
         return redirect(url_for("booking.appointment", reference=appointment.reference))
     services = [line.service_type for line in appointment.service_lines]
     return _render_time_choice(office, services, mode="reschedule", appointment=appointment)

@@ -16,9 +16,9 @@ from werkzeug.wrappers import Response
 
 from consular.clock import now
 from consular.extensions import db
-from consular.models import Closure, Office, Role, Slot
+from consular.models import Closure, Office, Slot
 from consular.models.i18n import LANGUAGES
-from consular.services import booking, notifications, queue, schedule
+from consular.services import booking, notifications, predicates, queue, schedule
 from consular.services.audit import record
 from consular.services.errors import DomainError
 from consular.staff import bp
@@ -39,7 +39,7 @@ def manager_page(view: Callable[..., Any]) -> Callable[..., Any]:
     @staff_page
     def wrapped(office_code: str, *args: Any, **kwargs: Any) -> Any:
         office = office_for_user(office_code)
-        if _user().role not in (Role.MANAGER, Role.ADMIN):
+        if not predicates.can_manage_schedule(_user()):
             abort(403)
         return view(office, *args, **kwargs)
 

@@ -40,7 +40,7 @@ from consular.models import (
     TicketStatus,
     User,
 )
-from consular.services import booking, queue
+from consular.services import booking, predicates, queue
 from consular.services.details import DETAIL_SETS
 from consular.services.errors import DomainError
 from consular.services.timefmt import day_text
@@ -211,6 +211,7 @@ def day(office_code: str) -> str:
     transfer_form.service.choices = walk_in_form.service.choices
     transfer_form.desk.choices = [(0, _("any desk"))] + [(d.id, d.name) for d in desks]
     tickets = _tickets(office, shown)
+    appointments = _day_appointments(office, shown, search)
     current = next(
         (
             t
@@ -228,7 +229,9 @@ def day(office_code: str) -> str:
         day=shown,
         today=today,
         search=search,
-        appointments=_day_appointments(office, shown, search),
+        appointments=appointments,
+        now=moment,
+        any_check_in=any(predicates.can_check_in(a, moment) for a in appointments),
         tickets=tickets,
         ticket_by_appointment={t.appointment_id: t for t in tickets if t.appointment_id},
         desk=desk,
@@ -278,6 +281,8 @@ def _queue_focus(office: Office) -> str:
     called = db.session.scalar(
         sa.select(Ticket.id)
         .where(
+            # The office first, so that the queue's index (office, day, status) finds the row.
+            Ticket.office_id == office.id,
             Ticket.desk_id == desk.id,
             Ticket.service_day == queue.service_day(office, now()),
             Ticket.status == TicketStatus.CALLED,
@@ -473,6 +478,7 @@ def appointment(office_code: str, reference: str) -> str:
         appointment=found,
         details=detail_rows(found.details, _locale()),
         ticket=ticket,
+        now=now(),
         action_form=FlaskForm(),
         check_in_form=CheckInForm(reference=found.reference),
     )
