@@ -25,6 +25,7 @@ from consular.extensions import db
 from consular.models import Office, User
 from consular.services import accounts
 from consular.services.errors import DomainError, ValidationFailed
+from consular.transaction import transaction
 
 # The session key of a temporary password waiting to be shown once.
 TEMPORARY_PASSWORD_KEY = "admin_temporary_password"
@@ -110,21 +111,20 @@ def account_new() -> str | Response | tuple[str, int]:
     general: list[str] = []
     if form.validate_on_submit():
         try:
-            user, password = accounts.create_account(
-                db.session,
-                acting_admin(),
-                now(),
-                form.email.data or "",
-                form.name.data or "",
-                form.role.data or "",
-                _chosen_offices(form, offices),
-                form.language.data or "",
-            )
+            with transaction():
+                user, password = accounts.create_account(
+                    db.session,
+                    acting_admin(),
+                    now(),
+                    form.email.data or "",
+                    form.name.data or "",
+                    form.role.data or "",
+                    _chosen_offices(form, offices),
+                    form.language.data or "",
+                )
         except DomainError as error:
-            db.session.rollback()
             general = _attach_errors(form, error)
         else:
-            db.session.commit()
             _keep_password_for_next_page(user, password)
             flash(_("The account of %(name)s is created.", name=user.name), "success")
             return redirect(url_for("admin.account_password", user_id=user.id))
@@ -149,22 +149,21 @@ def account_edit(user_id: int) -> str | Response | tuple[str, int]:
     general: list[str] = []
     if form.validate_on_submit():
         try:
-            changed = accounts.update_account(
-                db.session,
-                acting_admin(),
-                now(),
-                user,
-                name=form.name.data or "",
-                role=form.role.data or "",
-                offices=_chosen_offices(form, offices),
-                language=form.language.data or "",
-                active=bool(form.active.data),
-            )
+            with transaction():
+                changed = accounts.update_account(
+                    db.session,
+                    acting_admin(),
+                    now(),
+                    user,
+                    name=form.name.data or "",
+                    role=form.role.data or "",
+                    offices=_chosen_offices(form, offices),
+                    language=form.language.data or "",
+                    active=bool(form.active.data),
+                )
         except DomainError as error:
-            db.session.rollback()
             general = _attach_errors(form, error)
         else:
-            db.session.commit()
             if changed:
                 flash(_("The account of %(name)s is saved.", name=user.name), "success")
             else:
@@ -185,12 +184,11 @@ def _action(user_id: int, change: str) -> Response:
     user = _account_or_404(user_id)
     service = accounts.deactivate_account if change == "deactivate" else accounts.reactivate_account
     try:
-        service(db.session, acting_admin(), now(), user)
+        with transaction():
+            service(db.session, acting_admin(), now(), user)
     except DomainError as error:
-        db.session.rollback()
         flash(str(error.message), "error")
     else:
-        db.session.commit()
         if change == "deactivate":
             flash(
                 _("%(name)s is deactivated and signed out everywhere.", name=user.name),
@@ -221,12 +219,11 @@ def account_reset_password(user_id: int) -> Response:
     """Give an account a new temporary password and end its sessions."""
     user = _account_or_404(user_id)
     try:
-        password = accounts.reset_password(db.session, acting_admin(), now(), user)
+        with transaction():
+            password = accounts.reset_password(db.session, acting_admin(), now(), user)
     except DomainError as error:
-        db.session.rollback()
         flash(str(error.message), "error")
         return redirect(url_for("admin.account_edit", user_id=user_id))
-    db.session.commit()
     _keep_password_for_next_page(user, password)
     flash(
         _("The password of %(name)s is reset and their sessions ended.", name=user.name), "success"

@@ -6,13 +6,14 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import make_response, render_template, request, url_for
+from flask import render_template, request, stream_with_context, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -25,10 +26,11 @@ from consular.admin.access import admin_page
 from consular.admin.form_base import AdminForm, choice_values
 from consular.extensions import db
 from consular.models import AuditEntry, Office, User
-from consular.services.audit import audit_entries_query
+from consular.services.audit import audit_entries_query, audit_rows_in_pages
 
 KOREA = ZoneInfo("Asia/Seoul")
 PER_PAGE = 50
+CSV_PAGE_SIZE = 500  # rows read from the database at a time for the CSV export
 MAX_PAGE = 100_000
 NO_ACCOUNT = "none"  # the "who" of changes made by a command, with no account
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -294,28 +296,42 @@ def audit_csv() -> Response | tuple[str, int]:
         return render_template(
             "admin/audit_log.html", form=form, general_errors=[], rows=[], pagination=None
         ), 400
+    return Response(
+        stream_with_context(_csv_lines(form.query())),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": 'attachment; filename="audit-log.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _csv_lines(query: sa.Select[Any]) -> Iterator[str]:
+    """The CSV of the entries, a line at a time, read from the database a page at a time."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(
+
+    def line(cells: list[Any]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(cells)
+        return buffer.getvalue()
+
+    yield "\ufeff" + line(  # the BOM lets Excel read UTF-8
         ["time_korea", "account_email", "account_name", "office", "action", "entity", "entity_id"]
         + ["before", "after"]
     )
-    for entry, account, office in db.session.execute(form.query()):
-        writer.writerow(
+    for row in audit_rows_in_pages(db.session, query, CSV_PAGE_SIZE):
+        yield line(
             [
-                korea_time(entry.at),
-                _csv_safe(account.email) if account else "",
-                _csv_safe(account.name) if account else "",
-                office.code if office else "",
-                entry.action,
-                entry.entity,
-                entry.entity_id or "",
-                _csv_safe(json.dumps(entry.before, ensure_ascii=False)) if entry.before else "",
-                _csv_safe(json.dumps(entry.after, ensure_ascii=False)) if entry.after else "",
+                korea_time(row.at),
+                _csv_safe(row.account_email or ""),
+                _csv_safe(row.account_name or ""),
+                row.office_code or "",
+                row.action,
+                row.entity,
+                row.entity_id or "",
+                _csv_safe(json.dumps(row.before, ensure_ascii=False)) if row.before else "",
+                _csv_safe(json.dumps(row.after, ensure_ascii=False)) if row.after else "",
             ]
         )
-    response = make_response("\ufeff" + buffer.getvalue())  # the BOM lets Excel read UTF-8
-    response.mimetype = "text/csv"
-    response.headers["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
-    response.headers["Cache-Control"] = "no-store"
-    return response

@@ -13,8 +13,9 @@ from consular.clock import now
 from consular.extensions import db
 from consular.models.i18n import LANGUAGE_NAMES, LANGUAGES
 from consular.services import email_texts, notifications
-from consular.services.errors import ConcurrentChange, ValidationFailed
+from consular.services.errors import DomainError, ValidationFailed
 from consular.services.notifications import EmailPreview
+from consular.transaction import transaction
 
 
 def _checked(kind: str, language: str) -> None:
@@ -63,23 +64,21 @@ def email_text_edit(kind: str, language: str) -> str | Response:
                     db.session, kind, language, form.subject.data or "", form.body.data or "", now()
                 )
             else:
-                email_texts.save_text(
-                    db.session,
-                    acting_admin(),
-                    now(),
-                    kind,
-                    language,
-                    form.subject.data or "",
-                    form.body.data or "",
-                )
-                db.session.commit()
+                with transaction():
+                    email_texts.save_text(
+                        db.session,
+                        acting_admin(),
+                        now(),
+                        kind,
+                        language,
+                        form.subject.data or "",
+                        form.body.data or "",
+                    )
                 flash(_("The email text is saved."), "success")
                 return redirect(url_for("admin.email_text_edit", kind=kind, language=language))
         except ValidationFailed as error:
-            db.session.rollback()
             _show_errors(form, error)
-        except ConcurrentChange as error:
-            db.session.rollback()
+        except DomainError as error:
             form.body.errors = [*form.body.errors, str(error.message)]
     elif request.method == "GET":
         try:
@@ -113,9 +112,17 @@ def email_text_reset(kind: str, language: str) -> Response:
     _checked(kind, language)
     if not ResetEmailTextForm().validate_on_submit():
         flash(_("The form has expired. Please try again."), "error")
-    elif email_texts.reset_text(db.session, acting_admin(), now(), kind, language):
-        db.session.commit()
-        flash(_("The email uses the built-in text again."), "success")
     else:
-        flash(_("The email already uses the built-in text."), "success")
+        try:
+            with transaction():
+                was_custom = email_texts.reset_text(
+                    db.session, acting_admin(), now(), kind, language
+                )
+        except DomainError as error:
+            flash(str(error.message), "error")
+        else:
+            if was_custom:
+                flash(_("The email uses the built-in text again."), "success")
+            else:
+                flash(_("The email already uses the built-in text."), "success")
     return redirect(url_for("admin.email_text_edit", kind=kind, language=language))

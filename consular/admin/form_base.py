@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 from flask_wtf import FlaskForm
 from wtforms import SelectField
 
-from consular.extensions import db
-from consular.services.errors import ConcurrentChange, ValidationFailed
+from consular.services.errors import DomainError, ValidationFailed
+from consular.transaction import transaction
 
 T = TypeVar("T")
 
@@ -58,13 +58,12 @@ def validated(form: FlaskForm, check: Callable[[], object]) -> bool:
 def apply_change(
     form: FlaskForm, general_errors: list[str], change: Callable[[], T]
 ) -> tuple[bool, T | None]:
-    """Run one change; if it is refused, roll back and show why on the form."""
+    """Run one change in one transaction; if it is refused, show why on the form."""
     try:
-        return True, change()
+        with transaction():
+            return True, change()
     except ValidationFailed as error:
-        db.session.rollback()
         attach_errors(form, error)
-    except ConcurrentChange as error:
-        db.session.rollback()
+    except DomainError as error:
         general_errors.append(str(error.message))
     return False, None

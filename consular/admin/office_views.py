@@ -90,7 +90,6 @@ def office_new() -> Page:
         )
         if created:
             assert office is not None  # created: the change returned the new office
-            db.session.commit()
             flash(
                 _("%(name)s added. Set its opening hours and desks so that it offers times.",
                   name=office.display_name(str(get_locale()))),
@@ -127,7 +126,6 @@ def office_edit(office_id: int) -> Page:
         )
         if updated:
             assert changes is not None  # updated: the change returned what it did to the slots
-            db.session.commit()
             flash(_("Saved."), "success")
             if changes.orphaned:
                 flash(

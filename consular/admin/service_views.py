@@ -28,6 +28,7 @@ from consular.models import Office, ServiceType
 from consular.models.i18n import LANGUAGE_NAMES, LANGUAGES
 from consular.services import catalog
 from consular.services.errors import DomainError
+from consular.transaction import transaction
 
 Page = str | Response | tuple[str, int]
 
@@ -149,7 +150,6 @@ def service_new() -> Page:
         )
         if created:
             assert service is not None  # created: the change returned the new service type
-            db.session.commit()
             flash(_("Service type %(name)s added.", name=service.display_name(_locale())),
                   "success")  # fmt: skip
             return redirect(url_for("admin.services"))
@@ -180,7 +180,6 @@ def service_edit(service_id: int) -> Page:
             ),
         )
         if updated:
-            db.session.commit()
             flash(_("Saved. The change applies to new bookings; booked appointments keep "
                     "what they were booked with."), "success")  # fmt: skip
             return redirect(url_for("admin.service_edit", service_id=service.id))
@@ -194,17 +193,16 @@ def _service_action(service_id: int, action: str) -> Response:
         return redirect(url_for("admin.service_edit", service_id=service.id))
     name = service.display_name(_locale())
     try:
-        if action == "delete":
-            catalog.delete_service_type(db.session, acting_admin(), now(), service)
-        else:
-            catalog.set_service_type_active(
-                db.session, acting_admin(), now(), service, action == "reinstate"
-            )
+        with transaction():
+            if action == "delete":
+                catalog.delete_service_type(db.session, acting_admin(), now(), service)
+            else:
+                catalog.set_service_type_active(
+                    db.session, acting_admin(), now(), service, action == "reinstate"
+                )
     except DomainError as error:
-        db.session.rollback()
         flash(error.message, "error")
         return redirect(url_for("admin.service_edit", service_id=service_id))
-    db.session.commit()
     messages = {
         "retire": _("%(name)s is retired: it can no longer be booked. Its history is kept.",
                     name=name),

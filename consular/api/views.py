@@ -19,7 +19,14 @@ from consular.models import Appointment, Office, ServiceType
 from consular.models.i18n import localized, localized_list
 from consular.services import booking, booking_request
 from consular.services.availability import VisitRules, visit_start_times
-from consular.services.errors import DomainError, NotFound, ValidationFailed, WrongCode
+from consular.services.errors import (
+    DomainError,
+    HoldExpired,
+    NotFound,
+    ValidationFailed,
+    WrongCode,
+)
+from consular.transaction import atomic
 
 MAX_AVAILABILITY_DAYS = 92
 # PostgreSQL cannot hold a NUL character, and an unpaired surrogate cannot be encoded at all.
@@ -45,7 +52,7 @@ def error_response(error: DomainError) -> tuple[Response, int]:
 
 @bp.errorhandler(DomainError)
 def handle_domain_error(error: DomainError) -> tuple[Response, int]:
-    db.session.rollback()
+    """Answer a refusal as JSON; `atomic()` has already rolled its writes back."""
     return error_response(error)
 
 
@@ -291,6 +298,7 @@ def availability(code: str) -> Response:
 
 @bp.post("/appointments")
 @limiter.limit(lambda: current_app.config["BOOKING_RATE_LIMIT"])
+@atomic()
 def create_appointment() -> tuple[Response, int]:
     """Hold a visit and email the confirmation code."""
     data = _json_object()
@@ -310,7 +318,6 @@ def create_appointment() -> tuple[Response, int]:
             "end": _iso(appointment.ends_at, appointment.office),
         },
     )
-    db.session.commit()
     return jsonify(body), 201
 
 
@@ -323,6 +330,8 @@ def _appointment_by_reference(reference: str) -> Appointment:
 
 @bp.post("/appointments/<reference>/confirm")
 @limiter.limit(lambda: current_app.config["BOOKING_RATE_LIMIT"])
+# A wrong code counts as an attempt and an ended hold frees its seats: both are kept.
+@atomic(commit_refused=(WrongCode, HoldExpired))
 def confirm_appointment(reference: str) -> tuple[Response, int]:
     """Confirm a hold with the emailed code."""
     data = _json_object()
@@ -331,14 +340,8 @@ def confirm_appointment(reference: str) -> tuple[Response, int]:
     code = data.get("code")
     if not isinstance(code, str):
         raise ValidationFailed({"code": [_("Enter the 6-digit code from the email.")]})
-    try:
-        booking.confirm_hold(db.session, appointment, code, now, booking_policy())
-    except WrongCode as error:
-        db.session.commit()  # the failed attempt must count
-        return error_response(error)
-    body = appointment_json(appointment, now)
-    db.session.commit()
-    return jsonify(body), 200
+    booking.confirm_hold(db.session, appointment, code, now, booking_policy())
+    return jsonify(appointment_json(appointment, now)), 200
 
 
 @bp.get("/appointments/<reference>")
@@ -349,6 +352,7 @@ def get_appointment(reference: str) -> Response:
 
 
 @bp.post("/appointments/<reference>/cancel")
+@atomic()
 def cancel_appointment(reference: str) -> tuple[Response, int]:
     """Cancel an appointment for the holder of its manage token."""
     appointment = booking.find_managed(db.session, reference, _bearer_token(), booking_policy())
@@ -358,6 +362,4 @@ def cancel_appointment(reference: str) -> tuple[Response, int]:
         raise ValidationFailed({"reason": [_("Give the reason as text.")]})
     now = now_utc()
     booking.cancel_appointment(db.session, appointment, reason or "", now, booking_policy())
-    body = appointment_json(appointment, now)
-    db.session.commit()
-    return jsonify(body), 200
+    return jsonify(appointment_json(appointment, now)), 200

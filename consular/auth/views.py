@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
@@ -13,7 +11,9 @@ from consular.auth.forms import ChangePasswordForm, SignInForm
 from consular.clock import now
 from consular.extensions import db, limiter
 from consular.services import accounts
-from consular.services.errors import ValidationFailed
+from consular.services.errors import DomainError, ValidationFailed
+from consular.transaction import transaction
+from consular.urls import local_target
 
 bp = Blueprint("auth", __name__, url_prefix="/staff")
 
@@ -27,10 +27,7 @@ def _failed(response: Response) -> bool:
 
 
 def _safe_next(target: str | None) -> str:
-    parts = urlsplit(target or "")
-    if parts.scheme or parts.netloc or not (target or "").startswith("/") or "\\" in (target or ""):
-        return url_for("staff.index")
-    return target or url_for("staff.index")
+    return local_target(target, url_for("staff.index"))
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
@@ -42,11 +39,11 @@ def sign_in() -> str | Response | tuple[str, int]:
         return redirect(url_for("staff.index"))
     form = SignInForm()
     if form.validate_on_submit():
-        user = accounts.authenticate(
-            db.session, form.email.data or "", form.password.data or "", now()
-        )
+        with transaction():
+            user = accounts.authenticate(
+                db.session, form.email.data or "", form.password.data or "", now()
+            )
         if user is not None:
-            db.session.commit()
             target = _safe_next(request.args.get("next"))
             language = session.get("language")
             session.clear()  # a new session on sign-in: nothing carried over from before
@@ -66,8 +63,8 @@ def sign_in() -> str | Response | tuple[str, int]:
 @login_required
 def sign_out() -> Response:
     """Sign out, ending this account's sessions on the server."""
-    accounts.end_sessions(current_user._get_current_object())
-    db.session.commit()
+    with transaction():
+        accounts.end_sessions(current_user._get_current_object())
     logout_user()
     session.clear()
     flash(_("You have signed out."), "success")
@@ -82,19 +79,21 @@ def change_password() -> str | Response | tuple[str, int]:
     user = current_user._get_current_object()
     if form.validate_on_submit():
         try:
-            accounts.change_password(
-                db.session,
-                user,
-                form.current_password.data or "",
-                form.new_password.data or "",
-                form.repeat_password.data or "",
-                now(),
-            )
+            with transaction():
+                accounts.change_password(
+                    db.session,
+                    user,
+                    form.current_password.data or "",
+                    form.new_password.data or "",
+                    form.repeat_password.data or "",
+                    now(),
+                )
         except ValidationFailed as error:
             for name, messages in error.fields.items():
                 form[name].errors = list(form[name].errors or []) + list(messages)
+        except DomainError as error:
+            form.new_password.errors = [*(form.new_password.errors or []), str(error.message)]
         else:
-            db.session.commit()
             login_user(user)  # this session goes on with the new session version
             flash(_("Your password is changed. Other sessions have been signed out."), "success")
             return redirect(url_for("staff.index"))

@@ -46,13 +46,11 @@ from consular.clock import now as clock_now
 from consular.extensions import db, limiter
 from consular.models import Appointment, Office, OutboxMessage, Status
 from consular.models.i18n import LANGUAGES
-from consular.services import booking, booking_request, timefmt
+from consular.services import booking, booking_request, predicates, timefmt
 from consular.services.calendar import appointment_ics, reference_qr_svg
 from consular.services.details import groups_for
 from consular.services.errors import (
-    BookingClosed,
     DomainError,
-    DuplicateBooking,
     HoldExpired,
     NotFound,
     SlotUnavailable,
@@ -60,6 +58,8 @@ from consular.services.errors import (
     WrongCode,
 )
 from consular.services.identity import parse_iin
+from consular.transaction import transaction
+from consular.urls import local_target
 
 Page = str | WerkzeugResponse | tuple[str, int]
 
@@ -116,10 +116,7 @@ def set_language() -> WerkzeugResponse:
     language = request.form.get("language", "")
     if language in LANGUAGES:
         session["language"] = language
-    target = request.form.get("next", "")
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        target = url_for("booking.home")
-    return redirect(target)
+    return redirect(local_target(request.form.get("next"), url_for("booking.home")))
 
 
 # Choosing the office, the services and the time
@@ -320,24 +317,21 @@ def place_hold(office_code: str) -> Page:
     now = clock_now()
     data = _booking_data(form, office, services, start)
     try:
-        parsed = booking.parse_booking_request(db.session, data, now, _policy())
-        placed = booking.place_hold(db.session, parsed, now, _policy())
+        with transaction():
+            parsed = booking.parse_booking_request(db.session, data, now, _policy())
+            placed = booking.place_hold(db.session, parsed, now, _policy())
+            reference = placed.appointment.reference
     except SlotUnavailable:
-        db.session.rollback()
         alternatives = next_free_times(db.session, office, services, now, around=start)
         page = _render_review(office, services, start, form, taken=True, alternatives=alternatives)
         return page, 409
     except ValidationFailed as error:
-        db.session.rollback()
         general_errors = form.attach_errors(error.fields)
         page = _render_details(office, services, start, form, general_errors)
         return page, 422
-    except (DuplicateBooking, BookingClosed) as error:
-        db.session.rollback()
+    except DomainError as error:  # a duplicate booking, booking closed, a concurrent change
         page = render_template("booking/refused.html", office=office, message=error.message)
         return page, 409
-    reference = placed.appointment.reference
-    db.session.commit()
     remember_token(reference, placed.manage_token)
     session["last_hold"] = reference
     return redirect(url_for("booking.hold", reference=reference))
@@ -363,15 +357,18 @@ def hold(reference: str) -> Page:
     status = 200
     if request.method == "POST" and appointment.status == Status.HELD and form.validate_on_submit():
         try:
-            booking.confirm_hold(db.session, appointment, form.code.data or "", now, _policy())
+            # A wrong code counts as an attempt and an ended hold frees its seats: both stay.
+            with transaction(commit_refused=(WrongCode, HoldExpired)):
+                booking.confirm_hold(db.session, appointment, form.code.data or "", now, _policy())
         except WrongCode as error:
-            db.session.commit()  # the failed attempt must count
             form.code.errors = [str(error.message)]
             status = 422
         except HoldExpired:
-            db.session.commit()
+            pass
+        except DomainError as error:  # confirmed meanwhile, or a concurrent change
+            form.code.errors = [str(error.message)]
+            status = 409
         else:
-            db.session.commit()
             session.pop("last_hold", None)
             return redirect(url_for("booking.appointment", reference=appointment.reference))
         db.session.refresh(appointment)
@@ -400,12 +397,11 @@ def resend_code(reference: str) -> WerkzeugResponse:
     appointment = _appointment_for_browser(reference)
     if FlaskForm().validate_on_submit():
         try:
-            booking.resend_code(db.session, appointment, clock_now(), _policy())
+            with transaction():
+                booking.resend_code(db.session, appointment, clock_now(), _policy())
         except DomainError as error:
-            db.session.rollback()
             flash(str(error.message), "error")
         else:
-            db.session.commit()
             flash(_("We have sent a new code. The earlier code no longer works."), "success")
     return redirect(url_for("booking.hold", reference=appointment.reference))
 
@@ -427,8 +423,7 @@ def appointment(reference: str) -> Page:
         status=booking.effective_status(appointment, now),
         qr_svg=reference_qr_svg(appointment.reference),
         deadline=booking.cancellation_deadline(appointment),
-        can_change=appointment.status == Status.CONFIRMED
-        and now <= booking.cancellation_deadline(appointment),
+        now=now,
         cancel_form=CancelForm(),
     )
 
@@ -455,14 +450,13 @@ def cancel(reference: str) -> Page:
     form = CancelForm()
     if form.validate_on_submit():
         try:
-            booking.cancel_appointment(
-                db.session, appointment, form.reason.data or "", clock_now(), _policy()
-            )
+            with transaction():
+                booking.cancel_appointment(
+                    db.session, appointment, form.reason.data or "", clock_now(), _policy()
+                )
         except DomainError as error:
-            db.session.rollback()
             flash(str(error.message), "error")
         else:
-            db.session.commit()
             flash(_("Your appointment is cancelled. We have sent you an email."), "success")
     else:
         flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
@@ -484,17 +478,16 @@ def reschedule(reference: str) -> Page:
             flash(_("Choose one of the free times."), "error")
             return redirect(url_for("booking.reschedule", reference=appointment.reference))
         try:
-            booking.reschedule_appointment(
-                db.session, appointment, new_start, clock_now(), _policy()
-            )
+            with transaction():
+                booking.reschedule_appointment(
+                    db.session, appointment, new_start, clock_now(), _policy()
+                )
         except DomainError as error:
-            db.session.rollback()
             flash(str(error.message), "error")
             return redirect(url_for("booking.reschedule", reference=appointment.reference))
-        db.session.commit()
         flash(_("Your appointment has been moved. We have sent you an email."), "success")
         return redirect(url_for("booking.appointment", reference=appointment.reference))
-    if appointment.status != Status.CONFIRMED:
+    if not predicates.can_change(appointment, clock_now()):
         return redirect(url_for("booking.appointment", reference=appointment.reference))
     services = [line.service_type for line in appointment.service_lines]
     return _render_time_choice(office, services, mode="reschedule", appointment=appointment)
@@ -512,8 +505,8 @@ def manage_lookup() -> Page:
         found = booking.find_by_reference(db.session, form.reference.data or "")
         iin = (form.iin.data or "").strip()
         if found is not None and parse_iin(iin) is not None and found.iin == iin:
-            token = booking.issue_manage_token(db.session, found, clock_now(), _policy())
-            db.session.commit()
+            with transaction():
+                token = booking.issue_manage_token(db.session, found, clock_now(), _policy())
             remember_token(found.reference, token)
             return redirect(url_for("booking.appointment", reference=found.reference))
         form.reference.errors = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, cast
 
@@ -73,3 +74,44 @@ def audit_entries_query(
     if before is not None:
         query = query.where(AuditEntry.at < before)
     return query
+
+
+AUDIT_ROW_COLUMNS = (
+    AuditEntry.id,
+    AuditEntry.at,
+    AuditEntry.action,
+    AuditEntry.entity,
+    AuditEntry.entity_id,
+    AuditEntry.before,
+    AuditEntry.after,
+    User.email.label("account_email"),
+    User.name.label("account_name"),
+    Office.code.label("office_code"),
+)
+
+
+def audit_rows_in_pages(
+    session: SessionLike, query: sa.Select[Any], page_size: int = 500
+) -> Iterator[sa.Row[Any]]:
+    """The rows of an `audit_entries_query` as plain values, read a page at a time.
+
+    Pages follow the query's order (newest first) by keyset, so no cursor or transaction
+    stays open while a long export is sent, and an entry written meanwhile (newer than
+    every page read) is neither repeated nor shifts the later pages.
+    """
+    columns = query.with_only_columns(*AUDIT_ROW_COLUMNS, maintain_column_froms=True)
+    last: sa.Row[Any] | None = None
+    while True:
+        page = columns
+        if last is not None:
+            page = page.where(
+                sa.or_(
+                    AuditEntry.at < last.at,
+                    sa.and_(AuditEntry.at == last.at, AuditEntry.id < last.id),
+                )
+            )
+        rows = session.execute(page.limit(page_size)).all()
+        yield from rows
+        if len(rows) < page_size:
+            return
+        last = rows[-1]

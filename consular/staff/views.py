@@ -40,12 +40,13 @@ from consular.models import (
     TicketStatus,
     User,
 )
-from consular.services import booking, queue
+from consular.services import booking, predicates, queue
 from consular.services.details import DETAIL_SETS
 from consular.services.errors import DomainError
 from consular.services.timefmt import day_text
 from consular.staff import bp
 from consular.staff.forms import CheckInForm, DeskForm, TransferForm, WalkInForm
+from consular.transaction import transaction
 
 Page = str | WerkzeugResponse | tuple[str, int]
 
@@ -92,6 +93,26 @@ def _desk(office: Office) -> Desk | None:
     desk_id = session.get("desks", {}).get(str(office.id))
     desk = db.session.get(Desk, desk_id) if desk_id else None
     return desk if desk is not None and desk.office_id == office.id and desk.is_active else None
+
+
+# A day's bounds in a zone, and the weeks before and after it, are computed from its
+# neighbours: the calendar's first and last weeks have none.
+FIRST_DAY = date.min + timedelta(days=14)
+LAST_DAY = date.max - timedelta(days=14)
+
+
+def requested_day(office: Office, name: str = "day") -> date:
+    """The day named in the query string, else the office's today; 400 beyond the calendar."""
+    try:
+        day = date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return queue.service_day(office, now())
+    if not FIRST_DAY <= day <= LAST_DAY:
+        message = _(
+            "Enter a date as year-month-day, for example %(example)s.", example="2026-11-30"
+        )
+        abort(Response(render_template("error.html", status=400, message=message), 400))
+    return day
 
 
 def _day_bounds(office: Office, day: date) -> tuple[datetime, datetime]:
@@ -163,12 +184,7 @@ def day(office_code: str) -> str:
     office = office_for_user(office_code)
     moment = now()
     today = queue.service_day(office, moment)
-    try:
-        shown = (
-            date.fromisoformat(request.args.get("day", "")) if request.args.get("day") else today
-        )
-    except ValueError:
-        shown = today
+    shown = requested_day(office)
     search = request.args.get("q", "")[:100]
     desk = _desk(office)
     desks = list(
@@ -195,6 +211,7 @@ def day(office_code: str) -> str:
     transfer_form.service.choices = walk_in_form.service.choices
     transfer_form.desk.choices = [(0, _("any desk"))] + [(d.id, d.name) for d in desks]
     tickets = _tickets(office, shown)
+    appointments = _day_appointments(office, shown, search)
     current = next(
         (
             t
@@ -212,7 +229,9 @@ def day(office_code: str) -> str:
         day=shown,
         today=today,
         search=search,
-        appointments=_day_appointments(office, shown, search),
+        appointments=appointments,
+        now=moment,
+        any_check_in=any(predicates.can_check_in(a, moment) for a in appointments),
         tickets=tickets,
         ticket_by_appointment={t.appointment_id: t for t in tickets if t.appointment_id},
         desk=desk,
@@ -265,6 +284,8 @@ def _queue_focus(office: Office) -> str:
     called = db.session.scalar(
         sa.select(Ticket.id)
         .where(
+            # The office first, so that the queue's index (office, day, status) finds the row.
+            Ticket.office_id == office.id,
             Ticket.desk_id == desk.id,
             Ticket.service_day == queue.service_day(office, now()),
             Ticket.status == TicketStatus.CALLED,
@@ -288,17 +309,16 @@ def _run(
     focus: str | None = None,
     day: date | None = None,
 ) -> WerkzeugResponse:
-    """Run one queue action: commit on success, roll back and say why on refusal."""
+    """Run one queue action in one transaction; say why if it is refused."""
     if not FlaskForm().validate_on_submit():
         flash(_("The form has expired. Please try again."), "error")
         return _back(office, focus or _queue_focus(office), day)
     try:
-        result = action()
+        with transaction():
+            result = action()
     except DomainError as error:
-        db.session.rollback()
         flash(str(error.message), "error")
         return _back(office, focus or _queue_focus(office), day)
-    db.session.commit()
     if success:
         flash(success.format(result=result) if result is not None else success, "success")
     return _back(office, focus or _queue_focus(office), day)
@@ -342,14 +362,12 @@ def check_in(office_code: str) -> WerkzeugResponse:
         return _back(office, "reference")
     row = f"appointment-{appointment.reference}"
     try:
-        ticket = queue.check_in(db.session, appointment, _user(), now())
+        with transaction():
+            ticket = queue.check_in(db.session, appointment, _user(), now())
+            label, note = ticket.label, ticket.note
     except DomainError as error:
-        db.session.rollback()
         flash(str(error.message), "error")
         return _back(office, row if from_list else "reference")
-    label = ticket.label
-    note = ticket.note
-    db.session.commit()
     message = _("Checked in: ticket %(ticket)s.", ticket=label)
     if note == "early":
         message += " " + _("The visitor is early.")
@@ -372,21 +390,20 @@ def walk_in(office_code: str) -> WerkzeugResponse:
     service = db.session.get(ServiceType, form.service.data)
     assert service is not None
     try:
-        ticket = queue.issue_walk_in(
-            db.session,
-            office,
-            service,
-            _user(),
-            now(),
-            urgent=bool(form.urgent.data),
-            note=form.note.data or "",
-        )
+        with transaction():
+            ticket = queue.issue_walk_in(
+                db.session,
+                office,
+                service,
+                _user(),
+                now(),
+                urgent=bool(form.urgent.data),
+                note=form.note.data or "",
+            )
+            label = ticket.label
     except DomainError as error:
-        db.session.rollback()
         flash(str(error.message), "error")
         return _back(office, "walkin-service")
-    label = ticket.label
-    db.session.commit()
     flash(_("Walk-in ticket issued: %(ticket)s.", ticket=label), "success")
     return _back(office, _counter_focus(office, "walkin-service"))
 
@@ -401,16 +418,15 @@ def call_next(office_code: str) -> WerkzeugResponse:
         flash(_("Choose your desk first."), "error")
         return _back(office, "desk")
     try:
-        ticket = queue.call_next(db.session, office, desk, _user(), now())
+        with transaction():
+            ticket = queue.call_next(db.session, office, desk, _user(), now())
+            label = ticket.label if ticket is not None else None
     except DomainError as error:
-        db.session.rollback()
         flash(str(error.message), "error")
         return _back(office, _queue_focus(office))
-    if ticket is None:
+    if label is None:
         flash(_("Nobody is waiting."), "info")
         return _back(office, _queue_focus(office))
-    label = ticket.label
-    db.session.commit()
     flash(_("Called %(ticket)s to desk %(desk)s.", ticket=label, desk=desk.name), "success")
     return _back(office, "served")
 
@@ -465,6 +481,7 @@ def appointment(office_code: str, reference: str) -> str:
         appointment=found,
         details=detail_rows(found.details, _locale()),
         ticket=ticket,
+        now=now(),
         action_form=FlaskForm(),
         check_in_form=CheckInForm(reference=found.reference),
     )
@@ -527,10 +544,7 @@ def _detail_value(kind: str, value: Any, locale: str) -> str:
 def day_csv(office_code: str) -> Response:
     """Export the day's appointments as CSV (IINs masked)."""
     office = office_for_user(office_code)
-    try:
-        shown = date.fromisoformat(request.args.get("day", ""))
-    except ValueError:
-        shown = queue.service_day(office, now())
+    shown = requested_day(office)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(
@@ -581,10 +595,7 @@ def _csv_safe(text: str) -> str:
 def day_print(office_code: str) -> str:
     """A printable list of the day's appointments."""
     office = office_for_user(office_code)
-    try:
-        shown = date.fromisoformat(request.args.get("day", ""))
-    except ValueError:
-        shown = queue.service_day(office, now())
+    shown = requested_day(office)
     return render_template(
         "staff/print.html",
         office=office,

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from consular.extensions import db
 from consular.models import AuditEntry
@@ -301,3 +303,34 @@ def test_csv_cells_cannot_become_formulas(app, accounts) -> None:
     db.session.commit()
     body = _admin_client(app, accounts).get("/admin/audit.csv").get_data(as_text=True)
     assert "'=HYPERLINK(1)" in body
+
+
+def test_the_csv_is_streamed_in_pages_and_complete(app, offices, accounts, monkeypatch) -> None:
+    from consular.admin import audit_views
+
+    monkeypatch.setattr(audit_views, "CSV_PAGE_SIZE", 3)
+    clerk = accounts["clerk_seoul"]
+    # Eleven entries, four of them at the same moment, so that a page ends inside a tie.
+    moments = [datetime(2026, 11, 2, tzinfo=UTC)] * 4 + [
+        datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=n) for n in range(7)
+    ]
+    for number, moment in enumerate(moments, start=1):
+        db.session.add(
+            AuditEntry(at=moment, user_id=clerk.id, office_id=offices[0].id, action="call",
+                       entity="ticket", entity_id=str(number), after={"n": number})
+        )  # fmt: skip
+    db.session.commit()
+    expected = [
+        str(entry_id)
+        for (entry_id,) in db.session.execute(
+            sa.select(AuditEntry.entity_id).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        )
+    ]
+    response = _admin_client(app, accounts).get("/admin/audit.csv")
+    assert response.status_code == 200
+    assert response.is_streamed
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert [row[6] for row in rows[1:]] == expected
+    assert len(expected) == len(set(expected)) == len(moments)
+    assert {row[1] for row in rows[1:]} == {"clerk.seoul@example.org"}
+    assert all(row[3] == "seoul" and json.loads(row[8])["n"] == int(row[6]) for row in rows[1:])

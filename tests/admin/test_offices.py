@@ -128,3 +128,28 @@ def test_other_staff_may_not_edit_offices(client, accounts, offices, who) -> Non
 
 def test_an_unknown_office_is_404(admin_client, offices) -> None:
     assert admin_client.get("/admin/offices/424242").status_code == 404
+
+
+def test_a_constraint_tripped_meanwhile_is_a_message_on_the_form_and_nothing_is_saved(
+    admin_client, offices, monkeypatch
+) -> None:
+    from consular.services import catalog
+    from tests.test_transaction import collide
+
+    real = catalog.update_office
+
+    def update_then_collide(*args, **kwargs):
+        changes = real(*args, **kwargs)
+        collide()
+        return changes
+
+    monkeypatch.setattr(catalog, "update_office", update_then_collide)
+    _, busan = offices
+    form = office_form(reference_prefix="PUS", name_en="Consulate General in Busan")
+    response = admin_client.post(f"/admin/offices/{busan.id}", data=form)
+    assert response.status_code == 400
+    assert "Someone changed this at the same time." in response.text
+    assert 'value="Consulate General in Busan"' in response.text  # what was typed is kept
+    db.session.expire_all()
+    assert db.session.get(Office, busan.id).name["en"] != "Consulate General in Busan"
+    assert not db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "update_office"))

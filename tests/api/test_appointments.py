@@ -214,3 +214,27 @@ def test_six_services_are_refused_in_the_request_language(client, make_office, m
     codes = ",".join(s.code for s in six)
     free = client.get(f"/api/v1/offices/{office.code}/availability?services={codes}")
     assert free.status_code == 422 and list(free.get_json()["fields"]) == ["services"]
+
+
+def test_a_constraint_tripped_meanwhile_is_409_and_nothing_is_half_made(
+    client, visit, monkeypatch
+) -> None:
+    from consular.services import booking
+    from tests.test_transaction import collide
+
+    real = booking.place_hold
+
+    def hold_then_collide(*args, **kwargs):
+        placed = real(*args, **kwargs)  # the appointment, its seats and its email are written
+        collide()
+        return placed
+
+    monkeypatch.setattr(booking, "place_hold", hold_then_collide)
+    office, service = visit
+    response = client.post("/api/v1/appointments", json=_body(office, service))
+    assert response.status_code == 409
+    assert response.get_json()["error"] == "concurrent_change"
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Appointment)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
+    assert db.session.scalar(sa.select(sa.func.sum(Slot.booked))) == 0

@@ -93,7 +93,21 @@ def test_language_comes_from_the_browser_and_then_from_the_switcher(client, offi
     assert '<html lang="ko">' in client.get("/", headers={"Accept-Language": "ru"}).text
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example", "/\\evil"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example",
+        "/\\evil",
+        "\\\\evil.example",
+        "/\t/evil.example",  # browsers drop the tab: //evil.example
+        "/\n/x",  # a line break in a header used to answer 500
+        "/\r/evil.example",
+        "/\x00/x",
+        "/\x1f/evil.example",
+        " //evil.example",
+    ],
+)
 def test_the_language_switch_never_redirects_elsewhere(client, office, target) -> None:
     response = client.post("/language", data={"language": "en", "next": target})
     assert response.headers["Location"] == "/"

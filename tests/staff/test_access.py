@@ -203,3 +203,16 @@ def test_sign_in_redirects_only_to_local_pages(app, accounts) -> None:
         data={"email": accounts["clerk_seoul"].email, "password": PASSWORD},
     )
     assert response.headers["Location"] == "/staff/"
+
+
+@pytest.mark.parametrize("target", ["/%09/evil.example", "/%0A/x", "/%5Cevil.example"])
+def test_sign_in_never_follows_a_next_that_browsers_would_read_as_another_site(
+    app, accounts, target
+) -> None:
+    client = app.test_client()
+    response = client.post(
+        f"/staff/sign-in?next={target}",
+        data={"email": accounts["clerk_seoul"].email, "password": PASSWORD},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/staff/"

@@ -293,3 +293,71 @@ def test_the_display_link_says_it_opens_a_new_tab(clerk, offices) -> None:
     page = clerk.get("/staff/seoul").text
     link = page.split('target="_blank"')[1].split("</a>")[0]
     assert '<span class="visually-hidden"> (opens in a new tab)</span>' in link
+
+
+# Controls shown exactly when the rule of consular.services.predicates allows them
+
+
+@pytest.mark.parametrize("calls", [1, 2, 3, 4])
+def test_call_again_is_offered_while_the_queue_would_call_again(
+    clerk, offices, visits, calls
+) -> None:
+    from consular.services.predicates import can_recall
+
+    seoul, _busan = offices
+    first, _second, _tuesday = visits
+    _use_desk(clerk, seoul)
+    clerk.post("/staff/seoul/check-in", data={"reference": first.reference})
+    clerk.post("/staff/seoul/call-next")
+    ticket = db.session.get(Ticket, _ticket_id(first))
+    ticket.call_count = calls
+    db.session.commit()
+    page = clerk.get("/staff/seoul").text
+    assert can_recall(ticket) == (calls < queue.MAX_CALLS)
+    assert ("Call again" in page) == can_recall(ticket)
+    assert ("No answer: mark missed" in page) == (not can_recall(ticket))
+    # And the service agrees: a recall past the last call marks the ticket missed.
+    clerk.post(f"/staff/seoul/tickets/{ticket.id}/recall")
+    db.session.refresh(ticket)
+    assert (ticket.status == "missed") == (calls >= queue.MAX_CALLS)
+
+
+def test_the_appointment_page_offers_check_in_only_when_the_rule_allows_it(
+    clerk, offices, visits, clock
+) -> None:
+    from consular.services.predicates import can_check_in, can_mark_no_show
+
+    first, second, tuesday = visits
+
+    def controls(appointment) -> tuple[bool, bool]:
+        page = clerk.get(f"/staff/seoul/appointments/{appointment.reference}").text
+        return (">Check in</button>" in page, "Mark as no-show" in page)
+
+    assert controls(first) == (True, True)
+    assert controls(tuesday) == (False, True)  # confirmed, but not for today
+    assert can_check_in(first, clock()) and not can_check_in(tuesday, clock())
+    clerk.post("/staff/seoul/check-in", data={"reference": first.reference})
+    db.session.refresh(first)
+    assert controls(first) == (False, False)
+    assert not can_check_in(first, clock()) and not can_mark_no_show(first)
+    # The day's list follows the same rule.
+    assert _check_in_buttons(clerk.get("/staff/seoul").text) == [second.reference]
+
+
+def test_the_desk_query_after_an_action_is_limited_to_the_office(clerk, offices, app) -> None:
+    """The query names the office, so the queue's index (office, day, status) serves it."""
+    seoul, _busan = offices
+    _use_desk(clerk, seoul)
+    statements: list[str] = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", remember)
+    try:
+        clerk.post("/staff/seoul/call-next")
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", remember)
+    desk_queries = [s for s in statements if "FROM ticket" in s and "ticket.desk_id =" in s]
+    assert desk_queries
+    assert all("ticket.office_id =" in s for s in desk_queries)

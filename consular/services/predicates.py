@@ -1,0 +1,51 @@
+"""The rules a page shows as controls, defined once for the services, views and templates.
+
+A template that repeats a rule (`call_count < 3`) silently disagrees with the service the
+day the rule changes; pages call these instead (they are template globals).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from consular.models import Appointment, Role, Status, Ticket, User
+from consular.services import booking, queue
+
+
+def can_recall(ticket: Ticket) -> bool:
+    """Whether calling the ticket again is a call; past the last one it is marked missed."""
+    return ticket.call_count < queue.MAX_CALLS
+
+
+def can_check_in(appointment: Appointment, now: datetime) -> bool:
+    """Whether the visitor can be checked in now: a confirmed visit of the office's today."""
+    office = appointment.office
+    return appointment.status == Status.CONFIRMED and appointment.starts_at.astimezone(
+        office.zone
+    ).date() == queue.service_day(office, now)
+
+
+def can_mark_no_show(appointment: Appointment) -> bool:
+    """Whether the visit can be marked as a no-show: it is confirmed and nobody checked in."""
+    return appointment.status == Status.CONFIRMED
+
+
+def can_change(appointment: Appointment, now: datetime) -> bool:
+    """Whether the citizen may still change or cancel online: confirmed, before the cut-off."""
+    return appointment.status == Status.CONFIRMED and now <= booking.cancellation_deadline(
+        appointment
+    )
+
+
+def can_manage_schedule(user: User) -> bool:
+    """Whether the account may change an office's schedule: managers and administrators."""
+    return user.role in (Role.MANAGER, Role.ADMIN)
+
+
+TEMPLATE_GLOBALS = {
+    "can_recall": can_recall,
+    "can_check_in": can_check_in,
+    "can_mark_no_show": can_mark_no_show,
+    "can_change": can_change,
+    "can_manage_schedule": can_manage_schedule,
+}
