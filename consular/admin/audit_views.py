@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,7 @@ from consular.admin.form_base import AdminForm, choice_values
 from consular.extensions import db
 from consular.models import AuditEntry, Office, User
 from consular.services.audit import audit_entries_query, audit_rows_in_pages
+from consular.services.schedule import local_day_bounds
 
 KOREA = ZoneInfo("Asia/Seoul")
 PER_PAGE = 50
@@ -82,7 +83,7 @@ def action_label(action: str) -> str:
 
 
 def _korea_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=KOREA).astimezone(UTC)
+    return local_day_bounds(day, KOREA)[0]
 
 
 class AuditFilterForm(AdminForm):

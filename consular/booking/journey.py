@@ -61,12 +61,11 @@ class MonthView:
 def month_view(
     db_session: SessionLike,
     office: Office,
-    services: list[ServiceType],
+    rules: VisitRules,
     month: date,
     now: datetime,
 ) -> MonthView:
     """Free start times for each day of a month, in one availability query."""
-    rules = VisitRules.for_services(services)
     today = now.astimezone(office.zone).date()
     first_month = today.replace(day=1)
     last_day = rules.last_day(office, now)
@@ -97,14 +96,13 @@ def month_view(
 def next_free_times(
     db_session: SessionLike,
     office: Office,
-    services: list[ServiceType],
+    rules: VisitRules,
     now: datetime,
     *,
     around: datetime | None = None,
     limit: int = 6,
 ) -> list[StartTime]:
     """The first free start times (after `around`, if given), over the booking horizon."""
-    rules = VisitRules.for_services(services)
     today = now.astimezone(office.zone).date()
     first = (around or now).astimezone(office.zone).date() if around else today
     options = visit_start_times(db_session, office, rules, first, rules.last_day(office, now), now)

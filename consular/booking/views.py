@@ -47,6 +47,7 @@ from consular.extensions import db, limiter
 from consular.models import Appointment, Office, OutboxMessage, Status
 from consular.models.i18n import LANGUAGES
 from consular.services import booking, booking_request, predicates, timefmt
+from consular.services.availability import VisitRules
 from consular.services.calendar import appointment_ics, reference_qr_svg
 from consular.services.details import groups_for
 from consular.services.errors import (
@@ -172,17 +173,24 @@ def choose_time(office_code: str) -> Page:
     services = chosen_services(db.session, office, request.args.get("services"))
     if not services:
         return redirect(url_for("booking.choose_services", office_code=office.code))
-    return _render_time_choice(office, services, mode="book")
+    return _render_time_choice(office, services, VisitRules.for_services(services), mode="book")
 
 
 def _render_time_choice(
-    office: Office, services: list, *, mode: str, appointment: Appointment | None = None
+    office: Office,
+    services: list,
+    rules: VisitRules,
+    *,
+    mode: str,
+    appointment: Appointment | None = None,
 ) -> str:
+    """The time page, offering what `rules` allow: those of the services for a new booking,
+    those the appointment was booked with for a reschedule (the rules it is checked by)."""
     now = clock_now()
     today = now.astimezone(office.zone).date()
     day = parse_day(request.args.get("day"))
     view = month_view(
-        db.session, office, services, parse_month(request.args.get("month"), day or today), now
+        db.session, office, rules, parse_month(request.args.get("month"), day or today), now
     )
     if day is None or day not in view.times_by_day:
         day = view.first_free_day()
@@ -194,11 +202,11 @@ def _render_time_choice(
         view=view,
         day=day,
         times=view.times_by_day.get(day, []) if day else [],
-        upcoming=next_free_times(db.session, office, services, now),
+        upcoming=next_free_times(db.session, office, rules, now),
         mode=mode,
         appointment=appointment,
         reschedule_form=RescheduleForm() if mode == "reschedule" else None,
-        duration=sum(s.duration_minutes for s in services),
+        duration=rules.duration_minutes,
         zone=timefmt.zone_label(office.zone, now, _locale()),
     )
 
@@ -322,7 +330,9 @@ def place_hold(office_code: str) -> Page:
             placed = booking.place_hold(db.session, parsed, now, _policy())
             reference = placed.appointment.reference
     except SlotUnavailable:
-        alternatives = next_free_times(db.session, office, services, now, around=start)
+        alternatives = next_free_times(
+            db.session, office, VisitRules.for_services(services), now, around=start
+        )
         page = _render_review(office, services, start, form, taken=True, alternatives=alternatives)
         return page, 409
     except ValidationFailed as error:
@@ -490,7 +500,8 @@ def reschedule(reference: str) -> Page:
     if not predicates.can_change(appointment, clock_now()):
         return redirect(url_for("booking.appointment", reference=appointment.reference))
     services = [line.service_type for line in appointment.service_lines]
-    return _render_time_choice(office, services, mode="reschedule", appointment=appointment)
+    rules = booking.booked_rules(appointment)
+    return _render_time_choice(office, services, rules, mode="reschedule", appointment=appointment)
 
 
 # Finding an appointment again

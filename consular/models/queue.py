@@ -53,6 +53,8 @@ class Ticket(Base):
         sa.CheckConstraint("number > 0", name="number_positive"),
         sa.CheckConstraint("call_count >= 0", name="call_count_nonnegative"),
         sa.Index("ix_ticket_queue", "office_id", "service_day", "status"),
+        # Reports over all offices read a period's tickets by day.
+        sa.Index("ix_ticket_service_day", "service_day"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

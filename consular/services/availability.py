@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from consular.database import SessionLike
 from consular.models import Office, ServiceType, Slot
-from consular.services.schedule import local_instant
+from consular.services.schedule import local_day_bounds
 from consular.services.seats import due_seats_by_slot_query
 
 
@@ -112,8 +112,8 @@ def visit_start_times(
     last_day = min(last_day, rules.last_day(office, now))
     if first_day > last_day:
         return []
-    range_start = max(local_instant(first_day, time(0), zone), earliest)
-    range_end = local_instant(last_day + timedelta(days=1), time(0), zone)
+    range_start = max(local_day_bounds(first_day, zone)[0], earliest)
+    range_end = local_day_bounds(last_day, zone)[1]
     rows = session.execute(
         slots_with_free_seats_query(office.id, range_start, range_end + timedelta(days=1), now)
     ).all()

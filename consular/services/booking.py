@@ -463,6 +463,12 @@ def cancel_appointment(
     return appointment
 
 
+def booked_rules(appointment: Appointment) -> VisitRules:
+    """The rules the appointment was booked with (its services' snapshots), which a change of
+    its time is offered and checked by, whatever the services' rules are now."""
+    return VisitRules.from_snapshots([line.snapshot for line in appointment.service_lines])
+
+
 def reschedule_appointment(
     session: SessionLike,
     appointment: Appointment,
@@ -483,7 +489,7 @@ def reschedule_appointment(
     if new_start == appointment.starts_at:
         raise InvalidState(_("This is already the time of your appointment."), "start")
     office = appointment.office
-    rules = VisitRules.from_snapshots([line.snapshot for line in appointment.service_lines])
+    rules = booked_rules(appointment)
     _check_rules(office, new_start, rules, now)
     slots = _visit_slots(session, office, new_start, rules.slots_needed(office.slot_minutes), now)
     # Moving the appointment first locks its row: two changes of the same visit queue up.

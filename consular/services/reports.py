@@ -44,7 +44,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -63,6 +63,7 @@ from consular.models import (
     appointment_slot,
 )
 from consular.services.errors import DomainError
+from consular.services.schedule import local_day_bounds
 
 MAX_PERIOD_DAYS = 366
 
@@ -222,12 +223,10 @@ def check_period(first_day: date, last_day: date) -> None:
 
 def day_bounds(office: Office, first_day: date, last_day: date) -> list[datetime]:
     """The UTC instants at which each local day of the period starts, and the one after."""
-    zone = office.zone
-    count = (last_day - first_day).days + 2
+    count = (last_day - first_day).days + 1
     return [
-        datetime.combine(first_day + timedelta(days=i), time(0), tzinfo=zone).astimezone(UTC)
-        for i in range(count)
-    ]
+        local_day_bounds(first_day + timedelta(days=i), office.zone)[0] for i in range(count)
+    ] + [local_day_bounds(last_day, office.zone)[1]]
 
 
 def local_day_index(

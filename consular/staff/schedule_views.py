@@ -4,7 +4,7 @@ single slots, the week's load, and the bookings a change leaves outside the sche
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from functools import wraps
 from typing import Any
 
@@ -266,13 +266,14 @@ def week(office: Office) -> str:
     """The week's slots with their load; single slots can be blocked or reopened."""
     first = requested_day(office, "start")
     first = first - timedelta(days=first.weekday())
-    start = datetime.combine(first, time(0), tzinfo=office.zone)
+    start = schedule.local_day_bounds(first, office.zone)[0]
+    end = schedule.local_day_bounds(first + timedelta(days=6), office.zone)[1]
     slots = db.session.scalars(
         sa.select(Slot)
         .where(
             Slot.office_id == office.id,
             Slot.starts_at >= start,
-            Slot.starts_at < start + timedelta(days=7),
+            Slot.starts_at < end,
         )
         .order_by(Slot.starts_at)
     ).all()

@@ -43,6 +43,7 @@ from consular.models import (
 from consular.services import booking, predicates, queue
 from consular.services.details import DETAIL_SETS
 from consular.services.errors import DomainError
+from consular.services.schedule import local_day_bounds
 from consular.services.timefmt import day_text
 from consular.staff import bp
 from consular.staff.forms import CheckInForm, DeskForm, TransferForm, WalkInForm
@@ -116,8 +117,7 @@ def requested_day(office: Office, name: str = "day") -> date:
 
 
 def _day_bounds(office: Office, day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, datetime.min.time(), tzinfo=office.zone)
-    return start, start + timedelta(days=1)
+    return local_day_bounds(day, office.zone)
 
 
 def _day_appointments(office: Office, day: date, search: str = "") -> list[Appointment]:

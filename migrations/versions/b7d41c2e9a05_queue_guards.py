@@ -1,4 +1,4 @@
-"""queue guards: walk-in slots counted on the day's counter row
+"""queue guards: walk-in slots counted on the day's counter row; tickets by day
 
 Revision ID: b7d41c2e9a05
 Revises: f78fbb0c26bb
@@ -43,7 +43,13 @@ def upgrade():
     )
 
 
+    with op.batch_alter_table('ticket', schema=None) as batch_op:
+        batch_op.create_index('ix_ticket_service_day', ['service_day'], unique=False)
+
+
 def downgrade():
+    with op.batch_alter_table('ticket', schema=None) as batch_op:
+        batch_op.drop_index('ix_ticket_service_day')
     with op.batch_alter_table('ticket_counter', schema=None) as batch_op:
         batch_op.drop_constraint(
             op.f('ck_ticket_counter_walk_in_slots_nonnegative'), type_='check'

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from consular.extensions import db
-from consular.models import Appointment, OutboxMessage, Slot, Status
+from consular.models import Appointment, OutboxMessage, ServiceType, Slot, Status
 from tests.conftest import booking_body
 
 MONDAY_9 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # 09:00 in Seoul
@@ -434,3 +434,32 @@ def test_a_child_born_today_in_korea_is_accepted_before_utc_midnight(
     assert tomorrow.status_code == 422
     assert 'id="child__birth_date-error"' in tomorrow.text
     assert "Enter a date in the past." in tomorrow.text
+
+
+def test_reschedule_offers_exactly_the_times_the_booked_rules_allow(client, office, clock) -> None:
+    """The rules an appointment was booked with decide where it may move, on the page and in
+    the service alike, even after an administrator changed the service."""
+    passport = db.session.scalar(
+        sa.select(ServiceType).where(ServiceType.code == "passport-renewal")
+    )
+    passport.horizon_days = 10
+    db.session.commit()
+    reference = book_visit(client)
+    passport.horizon_days = 60  # changed after the booking: the appointment keeps its rules
+    db.session.commit()
+
+    today = clock().astimezone(office.zone).date()
+    last_day = today + timedelta(days=10)
+    offered: list[str] = []
+    for day in (last_day - timedelta(days=1), last_day, last_day + timedelta(days=1)):
+        page = client.get(f"/appointment/{reference}/reschedule?day={day.isoformat()}").text
+        offered += re.findall(r'name="start" value="([^"]+)"', page)
+    days = {datetime.fromisoformat(start).astimezone(office.zone).date() for start in offered}
+    assert last_day in days and last_day + timedelta(days=1) not in days
+    assert max(days) == last_day
+
+    moved = client.post(f"/appointment/{reference}/reschedule", data={"start": max(offered)})
+    assert moved.status_code == 302
+    db.session.expire_all()
+    appointment = db.session.scalar(sa.select(Appointment))
+    assert appointment.starts_at == datetime.fromisoformat(max(offered))

@@ -252,8 +252,9 @@ def history(make_office, make_service) -> History:
     add_ticket(seoul, MON, notary, (10, 0), (10, 10), (10, 30))
     add_ticket(seoul, MON, passport, (10, 40), None, None, status=TicketStatus.CANCELLED)
     add_ticket(seoul, TUE, passport, (8, 20), (8, 40), (8, 50), appointment=s["a6"])
+    # Still in the queue (the day is not closed yet): the visit's outcome is pending.
     add_ticket(
-        seoul, TUE, visa, (10, 55), None, (17, 0), status=TicketStatus.MISSED, appointment=s["a7"]
+        seoul, TUE, visa, (10, 55), None, None, status=TicketStatus.WAITING, appointment=s["a7"]
     )
     add_ticket(seoul, TUE, passport, (9, 0), (9, 2), (9, 20), urgent=True)
     add_ticket(busan, MON, passport, (8, 55), (9, 0), (9, 10), appointment=s["b1"])
