@@ -189,7 +189,13 @@ def test_close_day_marks_absent_visitors_as_no_shows(office, clerk, clock, iins)
     clock.set(MONDAY_9 + timedelta(hours=9))
     assert queue.close_day(db.session, office, MONDAY_9.date(), clock()) == (1, 1)
     db.session.refresh(absent)
-    assert absent.status == Status.NO_SHOW
+    assert absent.status == Status.NO_SHOW and absent.no_show_at == clock()
+    # The visitor who came but was never called: the ticket is missed, the visit ended.
+    db.session.refresh(came)
+    assert came.status == Status.NO_SHOW
+    ticket = db.session.scalar(sa.select(Ticket).where(Ticket.appointment_id == came.id))
+    assert ticket.status == TicketStatus.MISSED and ticket.finished_at == clock()
+    assert not any(line.is_active for line in came.service_lines + absent.service_lines)
     assert queue.close_day(db.session, office, MONDAY_9.date(), clock()) == (0, 0)
 
 
