@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from consular.models import Appointment, Role, Status, Ticket, User
+from consular.models import Appointment, Role, Status, User
 from consular.services import booking, queue
 
-
-def can_recall(ticket: Ticket) -> bool:
-    """Whether calling the ticket again is a call; past the last one it is marked missed."""
-    return ticket.call_count < queue.MAX_CALLS
+# The queue owns the rule; pages see it under the same name.
+can_recall = queue.can_recall
 
 
 def can_check_in(appointment: Appointment, now: datetime) -> bool:
