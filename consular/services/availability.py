@@ -76,17 +76,18 @@ def slots_with_free_seats_query(
     office_id: int, starts_from: datetime, starts_before: datetime, now: datetime
 ) -> sa.Select:
     """The office's slots in a range with their free seats, counting due releases as free."""
-    due = due_seats_by_slot_query(now)
+    in_range = [
+        Slot.office_id == office_id,
+        Slot.starts_at >= starts_from,
+        Slot.starts_at < starts_before,
+    ]
+    due = due_seats_by_slot_query(now, in_range)
     return (
         sa.select(
             Slot, (Slot.capacity - Slot.booked + sa.func.coalesce(due.c.due, 0)).label("free")
         )
         .outerjoin(due, due.c.slot_id == Slot.id)
-        .where(
-            Slot.office_id == office_id,
-            Slot.starts_at >= starts_from,
-            Slot.starts_at < starts_before,
-        )
+        .where(*in_range)
         .order_by(Slot.starts_at)
     )
 

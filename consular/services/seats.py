@@ -37,12 +37,17 @@ def seat_due_condition(now: datetime) -> sa.ColumnElement[bool]:
     )
 
 
-def due_seats_by_slot_query(now: datetime) -> sa.Subquery:
-    """Per slot, how many of its booked seats are due to be given back at `now`."""
+def due_seats_by_slot_query(
+    now: datetime, slot_filters: list[sa.ColumnElement[bool]]
+) -> sa.Subquery:
+    """Per slot among those the filters on Slot pick, how many of its booked seats are due
+    to be given back at `now`. Only those slots' seats are read, so the work follows the
+    slots asked about, never the whole history of seats."""
     return (
         sa.select(seat.slot_id.label("slot_id"), sa.func.count().label("due"))
+        .join(Slot, Slot.id == seat.slot_id)
         .join(Appointment, Appointment.id == seat.appointment_id)
-        .where(seat_due_condition(now))
+        .where(*slot_filters, seat_due_condition(now))
         .group_by(seat.slot_id)
         .subquery()
     )
