@@ -332,11 +332,16 @@ def _ensure_account(
     return email, password, str(role)
 
 
-def seed(session: SessionLike, now: datetime, horizon_days: int) -> list[tuple[str, str, str]]:
+def seed(
+    session: SessionLike, now: datetime, horizon_days: int, *, history_days: int | None = None
+) -> list[tuple[str, str, str]]:
     """Create whatever demo data is missing; return the accounts created with their passwords.
 
-    The past visits are made only along with the offices, so a second run never adds more.
+    The past visits (of `history_days` days, HISTORY_DAYS by default) are made only along
+    with the offices, so a second run never adds more.
     """
+    if history_days is None:
+        history_days = HISTORY_DAYS
     codes = [spec["code"] for spec in OFFICES]
     fresh = session.scalar(sa.select(Office.id).where(Office.code.in_(codes)).limit(1)) is None
     offices = [_upsert_office(session, spec) for spec in OFFICES]
@@ -382,8 +387,8 @@ def seed(session: SessionLike, now: datetime, horizon_days: int) -> list[tuple[s
         session.refresh(office, ["closures"])
         schedule.sync_slots(session, office, now, horizon_days)
     session.flush()
-    if fresh:
-        seed_history(session, now)
+    if fresh and history_days:
+        seed_history(session, now, history_days)
     if created:
         _remember_logins(created)
     return created

@@ -43,6 +43,28 @@ def invariant_violations(session: Session, now: datetime) -> list[str]:
         if row.booked > row.capacity:
             problems.append(f"slot {row.id}: booked {row.booked} > capacity {row.capacity}")
 
+    # A seat goes back when its hold ends only while the visit is an unconfirmed hold.
+    for row in session.execute(
+        sa.select(
+            seat.appointment_id,
+            seat.slot_id,
+            seat.holds_seat,
+            seat.release_at,
+            seat.hold_until,
+            Appointment.status,
+            Appointment.hold_expires_at,
+        )
+        .join(Appointment, Appointment.id == seat.appointment_id)
+        .where(sa.or_(seat.hold_until.is_not(None), Appointment.status == Status.HELD))
+    ):
+        held = row.status == Status.HELD and row.holds_seat and row.release_at is None
+        expected = row.hold_expires_at if held else None
+        if row.hold_until != expected:
+            problems.append(
+                f"seat of appointment {row.appointment_id} in slot {row.slot_id} ({row.status}):"
+                f" held until {row.hold_until}, expected {expected}"
+            )
+
     appointments = session.scalars(sa.select(Appointment).order_by(Appointment.id)).all()
     lines = session.execute(
         sa.select(AppointmentService.appointment_id, AppointmentService.is_active)

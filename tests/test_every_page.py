@@ -75,6 +75,7 @@ MANAGERS = ("manager", "admin")
 # Every GET endpoint of the app: the requests that show each of its pages in one language.
 PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
     "static": lambda w, lang: [Visit("anonymous", {"filename": "css/site.css"})],
+    "ping": lambda w, lang: [Visit("anonymous")],
     # The citizen's pages
     "booking.home": lambda w, lang: [Visit("anonymous")],
     "booking.choose_office": lambda w, lang: [Visit("anonymous")],

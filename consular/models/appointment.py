@@ -167,7 +167,10 @@ class ManageToken(Base):
 
 # The seats an appointment takes: one row per slot. A row counts in Slot.booked while
 # `holds_seat` is true; `release_at` says when the seat goes back on sale (after a
-# cancellation's delay, or when a reschedule moved the visit away from the slot).
+# cancellation's delay, or when a reschedule moved the visit away from the slot), and
+# `hold_until` when it does if the visit is still an unconfirmed hold (cleared on
+# confirmation). Seats that may come back are thus found from the seats alone, through a
+# partial index that holds only them, never the years of seats kept by past visits.
 appointment_slot = sa.Table(
     "appointment_slot",
     Base.metadata,
@@ -177,4 +180,22 @@ appointment_slot = sa.Table(
     sa.Column("slot_id", sa.ForeignKey("slot.id"), primary_key=True, index=True),
     sa.Column("holds_seat", sa.Boolean, nullable=False, default=True),
     sa.Column("release_at", UTCDateTime, nullable=True),
+    sa.Column("hold_until", UTCDateTime, nullable=True),
+)
+
+
+def seat_may_come_back() -> sa.ColumnElement[bool]:
+    """SQL condition: the seat is held but has a time at which it goes back on sale. The
+    partial index below has exactly this condition, so queries that repeat it use it."""
+    c = appointment_slot.c
+    return sa.and_(
+        c.holds_seat.is_(True), sa.or_(c.release_at.is_not(None), c.hold_until.is_not(None))
+    )
+
+
+sa.Index(
+    "ix_appointment_slot_may_come_back",
+    appointment_slot.c.slot_id,
+    sqlite_where=seat_may_come_back(),
+    postgresql_where=seat_may_come_back(),
 )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -68,11 +68,21 @@ class StartTime:
     slot_ids: tuple[int, ...]
 
 
-def free_seats(slot_rows: Sequence[sa.Row[Any]]) -> list[tuple[Slot, int]]:
-    return [(row.Slot, 0 if row.Slot.is_blocked else row.free) for row in slot_rows]
+class FreeSeats(NamedTuple):
+    """One slot and how many seats it has free (0 when blocked)."""
+
+    slot_id: int
+    starts_at: datetime
+    ends_at: datetime
+    free: int
 
 
-def slots_with_free_seats_query(
+# Reads the free seats of an office's slots starting in [start, end): the database itself, or
+# a short-lived cache of it (consular/availability_cache.py) for pages that only show them.
+SeatReader = Callable[[SessionLike, Office, datetime, datetime, datetime], list[FreeSeats]]
+
+
+def free_seats_query(
     office_id: int, starts_from: datetime, starts_before: datetime, now: datetime
 ) -> sa.Select:
     """The office's slots in a range with their free seats, counting due releases as free."""
@@ -82,14 +92,48 @@ def slots_with_free_seats_query(
         Slot.starts_at < starts_before,
     ]
     due = due_seats_by_slot_query(now, in_range)
+    free = sa.case(
+        (Slot.is_blocked.is_(True), 0),
+        else_=Slot.capacity - Slot.booked + sa.func.coalesce(due.c.due, 0),
+    )
     return (
-        sa.select(
-            Slot, (Slot.capacity - Slot.booked + sa.func.coalesce(due.c.due, 0)).label("free")
-        )
+        sa.select(Slot.id, Slot.starts_at, Slot.ends_at, free.label("free"))
         .outerjoin(due, due.c.slot_id == Slot.id)
         .where(*in_range)
         .order_by(Slot.starts_at)
     )
+
+
+def free_seats_between(
+    session: SessionLike, office: Office, start: datetime, end: datetime, now: datetime
+) -> list[FreeSeats]:
+    """The free seats of the office's slots starting in [start, end), exact at `now`."""
+    return [
+        FreeSeats(*row) for row in session.execute(free_seats_query(office.id, start, end, now))
+    ]
+
+
+def start_times(slots: Sequence[FreeSeats], needed: int, range_end: datetime) -> list[StartTime]:
+    """The start times of a visit of `needed` consecutive slots (no gap, so never across a
+    break) that begin before `range_end`; free seats are the fewest among the slots."""
+    starts: list[StartTime] = []
+    for index, first in enumerate(slots):
+        if first.starts_at >= range_end:
+            break
+        run = slots[index : index + needed]
+        if len(run) < needed:
+            break
+        if any(a.ends_at != b.starts_at for a, b in zip(run, run[1:], strict=False)):
+            continue
+        starts.append(
+            StartTime(
+                starts_at=first.starts_at,
+                ends_at=run[-1].ends_at,
+                available=max(0, min(slot.free for slot in run)),
+                slot_ids=tuple(slot.slot_id for slot in run),
+            )
+        )
+    return starts
 
 
 def visit_start_times(
@@ -99,15 +143,15 @@ def visit_start_times(
     first_day: date,
     last_day: date,
     now: datetime,
+    *,
+    read_seats: SeatReader = free_seats_between,
 ) -> list[StartTime]:
     """Every start time between two local days at which the visit could be held.
 
-    A visit takes consecutive slots with no gap (so never across a break); its free seats
-    are the fewest free seats among them. Times the notice or horizon rules forbid are left
-    out; full times are listed with 0 available. One SQL statement, whatever the range.
+    Times the notice or horizon rules forbid are left out; full times are listed with 0
+    available. One SQL statement, whatever the range (none when the seats come from a cache).
     """
     zone = office.zone
-    needed = rules.slots_needed(office.slot_minutes)
     earliest = rules.earliest_start(now)
     first_day = max(first_day, earliest.astimezone(zone).date())
     last_day = min(last_day, rules.last_day(office, now))
@@ -115,25 +159,6 @@ def visit_start_times(
         return []
     range_start = max(local_day_bounds(first_day, zone)[0], earliest)
     range_end = local_day_bounds(last_day, zone)[1]
-    rows = session.execute(
-        slots_with_free_seats_query(office.id, range_start, range_end + timedelta(days=1), now)
-    ).all()
-    slots = free_seats(rows)
-    starts: list[StartTime] = []
-    for index, (first, _free) in enumerate(slots):
-        if first.starts_at >= range_end:
-            break
-        run = slots[index : index + needed]
-        if len(run) < needed:
-            break
-        if any(a.ends_at != b.starts_at for (a, _), (b, _) in zip(run, run[1:], strict=False)):
-            continue
-        starts.append(
-            StartTime(
-                starts_at=first.starts_at,
-                ends_at=run[-1][0].ends_at,
-                available=max(0, min(free for _, free in run)),
-                slot_ids=tuple(slot.id for slot, _ in run),
-            )
-        )
-    return starts
+    # A day more than the range, so that a visit starting late on its last day is complete.
+    slots = read_seats(session, office, range_start, range_end + timedelta(days=1), now)
+    return start_times(slots, rules.slots_needed(office.slot_minutes), range_end)

@@ -28,7 +28,7 @@ from consular.models import (
     Status,
 )
 from consular.services import notifications, transitions
-from consular.services.availability import VisitRules, slots_with_free_seats_query
+from consular.services.availability import VisitRules
 
 # Parsing a request lives in booking_request; these names stay importable from here.
 from consular.services.booking_request import MAX_SERVICES_PER_VISIT as MAX_SERVICES_PER_VISIT
@@ -55,6 +55,7 @@ from consular.services.seats import (
     move_seats,
     record_seats,
     release_due_seats,
+    settle_hold,
 )
 
 # Letters and digits that can't be confused when read aloud or handwritten (no 0/O, 1/I/L).
@@ -122,12 +123,18 @@ def _visit_slots(
     session: SessionLike, office: Office, starts_at: datetime, needed: int, now: datetime
 ) -> list[Slot]:
     """The consecutive slots a visit starting then would take, or SlotUnavailable."""
-    rows = session.execute(
-        slots_with_free_seats_query(
-            office.id, starts_at, starts_at + timedelta(minutes=office.slot_minutes * needed), now
-        ).limit(needed)
-    ).all()
-    slots = [row.Slot for row in rows]
+    slots = list(
+        session.scalars(
+            sa.select(Slot)
+            .where(
+                Slot.office_id == office.id,
+                Slot.starts_at >= starts_at,
+                Slot.starts_at < starts_at + timedelta(minutes=office.slot_minutes * needed),
+            )
+            .order_by(Slot.starts_at)
+            .limit(needed)
+        )
+    )
     contiguous = all(a.ends_at == b.starts_at for a, b in zip(slots, slots[1:], strict=False))
     if (
         len(slots) != needed
@@ -269,7 +276,7 @@ def place_hold(
                 "services",
             ) from error
         raise
-    record_seats(session, appointment.id, slot_ids)
+    record_seats(session, appointment.id, slot_ids, hold_until=appointment.hold_expires_at)
     notifications.queue_code_email(session, appointment, code, now)
     return HoldPlaced(appointment=appointment, manage_token=manage_token, code=code)
 
@@ -380,6 +387,7 @@ def confirm_hold(
         sequence=Appointment.sequence + 1,
     ):
         raise HoldExpired(_("This hold has ended. Please book again."))
+    settle_hold(session, appointment.id)
     notifications.queue_confirmation_email(
         session, appointment, issue_manage_token(session, appointment, now, policy), now
     )

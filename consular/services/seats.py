@@ -3,9 +3,10 @@
 This module is the only writer of appointment_slot and of Slot.booked.
 
 A seat is one row of appointment_slot counted in Slot.booked. It is due back when its
-hold has expired or its release time has passed. Nothing here depends on a background
-job: the booking path gives back what is due in the slots it needs, and availability
-counts due seats as free even before they are given back.
+hold has expired (`hold_until`) or its release time has passed (`release_at`); both are on
+the seat itself, so finding due seats reads only the few seats that may come back.
+Nothing here depends on a background job: the booking path gives back what is due in the
+slots it needs, and availability counts due seats as free even before they are given back.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 
 from consular.database import SessionLike, rows_changed
 from consular.models import Appointment, Slot, Status, appointment_slot
+from consular.models.appointment import seat_may_come_back
 from consular.models.base import UTCDateTime
 from consular.services import transitions
 
@@ -27,14 +29,8 @@ seat = appointment_slot.c
 
 
 def seat_due_condition(now: datetime) -> sa.ColumnElement[bool]:
-    """SQL condition on appointment_slot joined to appointment: the seat is due back."""
-    return sa.and_(
-        seat.holds_seat.is_(True),
-        sa.or_(
-            seat.release_at <= now,
-            sa.and_(Appointment.status == Status.HELD, Appointment.hold_expires_at <= now),
-        ),
-    )
+    """SQL condition on appointment_slot: the seat is due back at `now`."""
+    return sa.and_(seat_may_come_back(), sa.or_(seat.release_at <= now, seat.hold_until <= now))
 
 
 def due_seats_by_slot_query(
@@ -46,7 +42,6 @@ def due_seats_by_slot_query(
     return (
         sa.select(seat.slot_id.label("slot_id"), sa.func.count().label("due"))
         .join(Slot, Slot.id == seat.slot_id)
-        .join(Appointment, Appointment.id == seat.appointment_id)
         .where(*slot_filters, seat_due_condition(now))
         .group_by(seat.slot_id)
         .subquery()
@@ -88,7 +83,8 @@ def end_visits(
     **options: Any,
 ) -> list[int]:
     """Cancel or expire appointments (see `transitions.change_status`) and put their seats
-    back on sale at `release_at`; return the ids that changed."""
+    back on sale at `release_at` (a hold's seats no longer wait for its expiry); return the
+    ids that changed."""
     if new not in (Status.CANCELLED, Status.EXPIRED):
         raise ValueError(f"{new} does not give seats back")
     moved = transitions.change_status(session, appointment_ids, new, now, **options)
@@ -99,10 +95,20 @@ def end_visits(
             .values(
                 release_at=sa.func.coalesce(
                     seat.release_at, sa.literal(release_at, type_=UTCDateTime)
-                )
+                ),
+                hold_until=None,
             )
         )
     return moved
+
+
+def settle_hold(session: SessionLike, appointment_id: int) -> None:
+    """The hold was confirmed: its seats no longer go back when the hold would have ended."""
+    session.execute(
+        sa.update(appointment_slot)
+        .where(seat.appointment_id == appointment_id, seat.hold_until.is_not(None))
+        .values(hold_until=None)
+    )
 
 
 @dataclass
@@ -131,7 +137,11 @@ def claim_due_seats(
     seat_filters: list[sa.ColumnElement[bool]] = []
     if slot_ids:
         hold_filters.append(
-            Appointment.id.in_(sa.select(seat.appointment_id).where(seat.slot_id.in_(slot_ids)))
+            Appointment.id.in_(
+                sa.select(seat.appointment_id).where(
+                    seat.slot_id.in_(slot_ids), seat_may_come_back(), seat.hold_until <= now
+                )
+            )
         )
         seat_filters.append(seat.slot_id.in_(slot_ids))
     if iin:
@@ -145,7 +155,6 @@ def claim_due_seats(
         return release
     due = session.execute(
         sa.select(seat.appointment_id, seat.slot_id)
-        .join(Appointment, Appointment.id == seat.appointment_id)
         .where(seat_due_condition(now), sa.or_(*seat_filters))
         .order_by(seat.slot_id, seat.appointment_id)
     ).all()
@@ -214,11 +223,26 @@ def release_due_seats(
     return release.seats_by_slot
 
 
-def record_seats(session: SessionLike, appointment_id: int, slot_ids: list[int]) -> None:
-    """Record that a new appointment holds the seats just taken in these slots."""
+def record_seats(
+    session: SessionLike,
+    appointment_id: int,
+    slot_ids: list[int],
+    *,
+    hold_until: datetime | None = None,
+) -> None:
+    """Record that an appointment holds the seats just taken in these slots, until
+    `hold_until` if it is a hold not yet confirmed."""
     session.execute(
         sa.insert(appointment_slot),
-        [{"appointment_id": appointment_id, "slot_id": s, "holds_seat": True} for s in slot_ids],
+        [
+            {
+                "appointment_id": appointment_id,
+                "slot_id": s,
+                "holds_seat": True,
+                "hold_until": hold_until,
+            }
+            for s in slot_ids
+        ],
     )
 
 

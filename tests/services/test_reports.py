@@ -154,6 +154,7 @@ def add_visit(
                 "release_at": (appointment.cancelled_at or appointment.expired_at)
                 if released
                 else None,
+                "hold_until": appointment.hold_expires_at if status == Status.HELD else None,
             }
             for slot_id in slot_ids
         ],
