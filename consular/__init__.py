@@ -77,6 +77,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         default_translation_directories=str(Path(__file__).parent / "translations"),
     )
     limiter.init_app(app)
+    from consular import availability_cache
+
+    availability_cache.init_app(app)
     login_manager.init_app(app)
 
     from consular import auth

@@ -27,6 +27,19 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from error
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as error:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from error
+    if not 0 <= value <= 60:
+        raise ConfigError(f"{name} must be between 0 and 60 seconds, not {raw!r}")
+    return value
+
+
 def load_config(instance_path: str) -> dict[str, Any]:
     """Read the settings from the environment, with defaults for local development."""
     sqlite_path = Path(instance_path) / "consular.sqlite3"
@@ -68,6 +81,10 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_ENABLED": _bool(os.environ.get("RATELIMIT_ENABLED"), default=True),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # How long availability may be shown from the cache (0: always read the database),
+        # and where it is kept: in each worker's memory, or shared in Redis.
+        "AVAILABILITY_CACHE_SECONDS": _float("AVAILABILITY_CACHE_SECONDS", 1.0),
+        "AVAILABILITY_CACHE_URL": os.environ.get("AVAILABILITY_CACHE_URL", "memory://"),
         "BOOKING_RATE_LIMIT": os.environ.get("BOOKING_RATE_LIMIT", "10 per minute;60 per hour"),
         # Languages
         "BABEL_DEFAULT_LOCALE": "en",

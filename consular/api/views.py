@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from flask import Response, current_app, jsonify, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from consular import availability_cache
 from consular.api import bp, schemas
 from consular.api.openapi import openapi_document
 from consular.clock import now as now_utc
@@ -231,8 +233,15 @@ def _parse_day(name: str, default: date) -> date:
 @bp.get("/offices/<code>/availability")
 def availability(code: str) -> Response:
     """List the start times of a visit for the given services in a range of days."""
-    office = _office_or_404(code)
     now = now_utc()
+    # The answer depends on nothing else than these (and the time), so it may be shared.
+    key = json.dumps([code, *(request.args.get(name, "") for name in ("services", "from", "to"))])
+    body = availability_cache.cached_answer(key, now, lambda: _availability_body(code, now))
+    return current_app.response_class(body, mimetype="application/json")
+
+
+def _availability_body(code: str, now: datetime) -> bytes:
+    office = _office_or_404(code)
     codes = [c for c in request.args.get("services", "").split(",") if c]
     queryable = [c for c in codes if _is_text(c)]
     errors: dict[str, list[str]] = {}
@@ -271,7 +280,13 @@ def availability(code: str) -> Response:
         raise ValidationFailed(errors)
     starts = (
         visit_start_times(
-            db.session, office, VisitRules.for_services(services), first_day, last_day, now
+            db.session,
+            office,
+            VisitRules.for_services(services),
+            first_day,
+            last_day,
+            now,
+            read_seats=availability_cache.seat_reader(),
         )
         if office.booking_open
         else []
@@ -293,7 +308,7 @@ def availability(code: str) -> Response:
                 ],
             },
         )
-    )
+    ).get_data()
 
 
 @bp.post("/appointments")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import calendar
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import abort, session
 
+from consular.availability_cache import seat_reader
 from consular.database import SessionLike
 from consular.models import Office, ServiceType
 from consular.services import booking_request
@@ -72,7 +74,9 @@ def month_view(
     last_month = last_day.replace(day=1)
     month = min(max(month.replace(day=1), first_month), last_month)
     month_end = month.replace(day=calendar.monthrange(month.year, month.month)[1])
-    starts = visit_start_times(db_session, office, rules, month, month_end, now)
+    starts = visit_start_times(
+        db_session, office, rules, month, month_end, now, read_seats=seat_reader()
+    )
     times: OrderedDict[date, list[StartTime]] = OrderedDict()
     for start in starts:
         times.setdefault(start.starts_at.astimezone(office.zone).date(), []).append(start)
@@ -105,7 +109,9 @@ def next_free_times(
     """The first free start times (after `around`, if given), over the booking horizon."""
     today = now.astimezone(office.zone).date()
     first = (around or now).astimezone(office.zone).date() if around else today
-    options = visit_start_times(db_session, office, rules, first, rules.last_day(office, now), now)
+    options = visit_start_times(
+        db_session, office, rules, first, rules.last_day(office, now), now, read_seats=seat_reader()
+    )
     free = [o for o in options if o.available > 0]
     if around is not None:
         free.sort(key=lambda o: abs((o.starts_at - around).total_seconds()))
@@ -145,7 +151,9 @@ def parse_day(raw: str | None) -> date | None:
         return None
 
 
-def opening_hours(office: Office, weekday_names: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def opening_hours(
+    office: Office, weekday_names: Sequence[tuple[str, str]]
+) -> list[tuple[str, str]]:
     """Opening hours as lines such as ("Mon–Fri", "09:00–12:30, 14:00–17:00")."""
     by_day: dict[int, str] = {}
     for weekday in range(7):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -20,8 +21,10 @@ from flask import (
 from flask_babel import get_locale, refresh
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from consular import availability_cache
 from consular.booking import bp
 from consular.booking.forms import (
     CancelForm,
@@ -169,14 +172,28 @@ def choose_services(office_code: str) -> Page:
 @bp.get("/book/<office_code>/time")
 def choose_time(office_code: str) -> Page:
     """Show a month calendar of free days and the free times of the chosen day."""
-    office = office_or_404(db.session, office_code)
-    services = chosen_services(db.session, office, request.args.get("services"))
-    if not services:
-        return redirect(url_for("booking.choose_services", office_code=office.code))
-    return _render_time_choice(office, services, VisitRules.for_services(services), mode="book")
+    # What the page shows depends on these alone (and the time): the same question gets the
+    # same content for a moment, without reading the database again.
+    key = json.dumps(
+        [
+            "time-page",
+            office_code,
+            *(request.args.get(name, "") for name in ("services", "month", "day")),
+            _locale(),
+        ]
+    )
+    content = availability_cache.cached_text(key, clock_now())
+    if content is None:
+        office = office_or_404(db.session, office_code)
+        services = chosen_services(db.session, office, request.args.get("services"))
+        if not services:
+            return redirect(url_for("booking.choose_services", office_code=office.code))
+        content = _time_choice(office, services, VisitRules.for_services(services), mode="book")
+        availability_cache.keep_text(key, clock_now(), content)
+    return render_template("booking/choose_time.html", content=Markup(content))
 
 
-def _render_time_choice(
+def _time_choice(
     office: Office,
     services: list,
     rules: VisitRules,
@@ -184,8 +201,9 @@ def _render_time_choice(
     mode: str,
     appointment: Appointment | None = None,
 ) -> str:
-    """The time page, offering what `rules` allow: those of the services for a new booking,
-    those the appointment was booked with for a reschedule (the rules it is checked by)."""
+    """The time page's content, offering what `rules` allow: those of the services for a new
+    booking, those the appointment was booked with for a reschedule (the rules it is checked
+    by)."""
     now = clock_now()
     today = now.astimezone(office.zone).date()
     day = parse_day(request.args.get("day"))
@@ -195,7 +213,7 @@ def _render_time_choice(
     if day is None or day not in view.times_by_day:
         day = view.first_free_day()
     return render_template(
-        "booking/choose_time.html",
+        "booking/_time_choice.html",
         office=office,
         services=services,
         services_param=",".join(s.code for s in services),
@@ -501,7 +519,8 @@ def reschedule(reference: str) -> Page:
         return redirect(url_for("booking.appointment", reference=appointment.reference))
     services = [line.service_type for line in appointment.service_lines]
     rules = booking.booked_rules(appointment)
-    return _render_time_choice(office, services, rules, mode="reschedule", appointment=appointment)
+    content = _time_choice(office, services, rules, mode="reschedule", appointment=appointment)
+    return render_template("booking/choose_time.html", content=Markup(content))
 
 
 # Finding an appointment again

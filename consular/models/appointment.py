@@ -146,6 +146,13 @@ class AppointmentService(Base):
     service_type: Mapped[ServiceType] = relationship()
 
 
+def line_counts_as_booking() -> sa.ColumnElement[bool]:
+    """SQL condition: the service line counts as an active booking. Written as the bare
+    column, exactly as the partial unique index's condition, so that both databases look a
+    person's bookings up in that index (`is_active IS true` or `= 1` would read every line)."""
+    return sa.literal_column("appointment_service.is_active")
+
+
 class ManageToken(Base):
     """A random secret in a link that lets its holder see, cancel or change one appointment.
 

@@ -27,6 +27,7 @@ from consular.models import (
     Slot,
     Status,
 )
+from consular.models.appointment import line_counts_as_booking
 from consular.services import notifications, transitions
 from consular.services.availability import VisitRules
 
@@ -188,7 +189,7 @@ def _free_active_places(
         sa.select(AppointmentService.service_type_id, AppointmentService.active_seq).where(
             AppointmentService.iin == iin,
             AppointmentService.service_type_id.in_([s.id for s in services]),
-            AppointmentService.is_active.is_(True),
+            line_counts_as_booking(),
         )
     ):
         taken.setdefault(service_type_id, set()).add(seq)
@@ -221,6 +222,8 @@ def place_hold(
         session, office, request.starts_at, rules.slots_needed(office.slot_minutes), now
     )
     slot_ids = sorted(slot.id for slot in slots)
+    # Read before the seats are taken, which expires the slots' loaded state.
+    visit_start, visit_end = slots[0].starts_at, slots[-1].ends_at
     # Expired holds and past-delay cancellations of these slots, or of this person, go first:
     # their seats are given back in the same ordered pass that takes the new ones.
     release = claim_due_seats(session, now, slot_ids=slot_ids, iin=request.applicant.iin)
@@ -239,8 +242,8 @@ def place_hold(
     appointment = Appointment(
         reference=reference,
         office=office,
-        starts_at=slots[0].starts_at,
-        ends_at=slots[-1].ends_at,
+        starts_at=visit_start,
+        ends_at=visit_end,
         status=Status.HELD,
         language=request.language,
         given_name=applicant.given_name,

@@ -1,41 +1,52 @@
-"""Dates and times as a citizen reads them: in the office's zone, in their language."""
+"""Dates and times as a citizen reads them: in the office's zone, in their language.
+
+Each text is kept once made: pages show the same few days and times again and again, and
+Babel's formatting is a good part of what rendering them costs.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime, tzinfo
+from functools import lru_cache
 
 from babel import Locale
 from babel.dates import format_date, format_skeleton, format_time, get_timezone_name
 
 
+@lru_cache(maxsize=8192)
 def zone_label(zone: tzinfo, at: datetime, locale: str) -> str:
     """The zone's name in the citizen's language, e.g. "Korean Standard Time"."""
     return get_timezone_name(at.astimezone(zone), width="long", locale=locale)
 
 
+@lru_cache(maxsize=8192)
 def local_date_text(at: datetime, zone: tzinfo, locale: str) -> str:
     """A full date in the office's zone, e.g. "Tuesday, 1 December 2026"."""
     return format_date(at.astimezone(zone).date(), format="full", locale=locale)
 
 
+@lru_cache(maxsize=8192)
 def local_time_text(at: datetime, zone: tzinfo, locale: str) -> str:
     """A time of day in the office's zone, e.g. "09:30"."""
     return format_time(at.astimezone(zone), format="HH:mm", locale=locale)
 
 
+@lru_cache(maxsize=8192)
 def day_text(day: date, locale: str, form: str = "full") -> str:
     """A calendar day in the citizen's language ("full", "long", "medium" or a pattern)."""
     return format_date(day, format=form, locale=locale)
 
 
+@lru_cache(maxsize=8192)
 def month_text(day: date, locale: str) -> str:
     """A month and year as a calendar heading, e.g. "December 2026"."""
     return format_skeleton("yMMMM", day, locale=locale)
 
 
-def weekday_names(locale: str) -> list[tuple[str, str]]:
+@lru_cache(maxsize=8192)
+def weekday_names(locale: str) -> tuple[tuple[str, str], ...]:
     """Monday to Sunday as (abbreviation, full name) in the citizen's language."""
     parsed = Locale.parse(locale)
     short = parsed.days["format"]["abbreviated"]
     full = parsed.days["format"]["wide"]
-    return [(short[i], full[i]) for i in range(7)]
+    return tuple((short[i], full[i]) for i in range(7))
