@@ -14,12 +14,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 import sqlalchemy as sa
 from flask_babel import LazyString, force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2 import StrictUndefined, Template, TemplateError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 from sqlalchemy.exc import IntegrityError
@@ -133,8 +134,10 @@ def _paragraphs(*messages: str) -> str:
     return "\n\n".join(_as_template(message) for message in messages)
 
 
+@lru_cache(maxsize=128)
 def default_text(kind: str, language: str) -> EmailWording:
-    """The built-in wording of an email, in the app's translation for the language."""
+    """The built-in wording of an email, in the app's translation for the language (made
+    once per process: the catalogs do not change while it runs)."""
     with force_locale(language):
         # Called without values, gettext leaves %(name)s in place for _as_template.
         hello = _("Hello %(name)s,")
@@ -304,13 +307,21 @@ def text_to_html(text: str) -> Markup:
     return Markup(html)
 
 
+@lru_cache(maxsize=512)
+def _compiled(kind: str, subject: str, body: str) -> tuple[Template, Template]:
+    """A valid wording, checked and compiled once (each email would otherwise parse it
+    twice again); raises ValidationFailed, which is not kept, for an invalid one."""
+    validate(kind, subject, body)
+    return _SANDBOX.from_string(subject), _SANDBOX.from_string(body)
+
+
 def render_wording(kind: str, wording: EmailWording, values: dict[str, str]) -> RenderedText:
     """Fill in a valid wording's placeholders; raise ValidationFailed if it is not valid."""
-    validate(kind, wording.subject, wording.body)
+    subject_template, body_template = _compiled(kind, wording.subject, wording.body)
     allowed = {placeholder.name for placeholder in placeholders(kind)}
     context = {name: str(value) for name, value in values.items() if name in allowed}
-    subject = _SANDBOX.from_string(wording.subject).render(context)
-    text = _SANDBOX.from_string(wording.body).render(context)
+    subject = subject_template.render(context)
+    text = body_template.render(context)
     subject = " ".join(subject.split())[:RENDERED_SUBJECT_MAX_LENGTH]
     return RenderedText(subject=subject, text=text, html=text_to_html(text))
 
