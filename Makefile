@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := app
 
-.PHONY: run test lint translations messages install clean
+.PHONY: run test lint translations messages install clean bench bench-full
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3 on PATH)"; exit 1; }
@@ -42,6 +42,14 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Speed against a trivial route of the app, on PostgreSQL databases it builds and keeps
+# (README, "Performance"): `make bench` takes a few minutes once the databases exist.
+bench: translations
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-full: translations
+	$(BIN)/python -m bench --full $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -33,7 +33,7 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from consular.database import SessionLike
-from consular.models import Office, Slot, appointment_slot
+from consular.models import Closure, Office, OpeningPeriod, ServiceType, Slot, appointment_slot
 from consular.services.availability import FreeSeats, SeatReader, free_seats_between
 from consular.services.schedule import local_day_bounds
 
@@ -43,7 +43,11 @@ T = TypeVar("T")
 # covers every range the API and the pages may ask (the API allows at most 92 days).
 WINDOW_DAYS = 95
 MEMORY_ENTRIES = 2048
-_SEAT_TABLES = frozenset({Slot.__tablename__, appointment_slot.name})
+# What availability is computed from: seats and slots, and the offices' and services' rules.
+_SHOWN_FROM: tuple[type, ...] = (Slot, Office, ServiceType, OpeningPeriod, Closure)
+_SEAT_TABLES = frozenset(
+    {appointment_slot.name, *(model.__tablename__ for model in _SHOWN_FROM)}  # type: ignore[attr-defined]
+)
 _CHANGED = "availability_cache.changed"
 
 
@@ -218,8 +222,9 @@ def keep_text(key: str, now: datetime, text: str) -> None:
     current().put(f"text:{key}", now, text, str.encode)
 
 
-# A commit that wrote slots or seats drops the cache. Writes are seen in the statements the
-# session runs (the seat owners write with UPDATE/INSERT/DELETE) and in the objects it flushes.
+# A commit that wrote slots or seats, or an office's or service's settings, drops the cache.
+# Writes are seen in the statements the session runs (the seat owners write with
+# UPDATE/INSERT/DELETE) and in the objects it flushes.
 
 
 def _note_statement(state: ORMExecuteState) -> None:
@@ -230,7 +235,7 @@ def _note_statement(state: ORMExecuteState) -> None:
 
 
 def _note_flush(session: Session, _flush: UOWTransaction, _instances: object) -> None:
-    if any(isinstance(o, Slot) for o in (*session.new, *session.dirty, *session.deleted)):
+    if any(isinstance(o, _SHOWN_FROM) for o in (*session.new, *session.dirty, *session.deleted)):
         session.info[_CHANGED] = True
 
 

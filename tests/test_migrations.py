@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -113,4 +114,67 @@ def test_downgrading_the_admin_configuration_keeps_the_index_partial(
                 ).scalar_one()
             assert "WHERE is_active" in definition
             assert "active_seq" not in definition
+            db.engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_seats_of_unconfirmed_holds_learn_when_their_hold_ends(backend: str, tmp_path) -> None:
+    with database(backend, tmp_path) as url:
+        app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url})
+        with app.app_context():
+            upgrade(revision="b7d41c2e9a05")
+            with db.engine.begin() as connection:
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO office (id, code, reference_prefix, name, address,"
+                        " directions, map_url, phone, email, timezone, slot_minutes,"
+                        " booking_open, booking_closed_message, is_demo, ticket_prefix,"
+                        " walk_in_share) VALUES (1, 'o', 'OOO', '{}', '{}', '{}', '', '', '',"
+                        " 'Asia/Seoul', 15, true, '{}', false, 'A', 0)"
+                    )
+                )
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO slot (id, office_id, starts_at, ends_at, desks, capacity,"
+                        " booked, is_blocked, outside_schedule, is_kept) VALUES"
+                        " (1, 1, '2026-12-01 00:00:00+00', '2026-12-01 00:15:00+00', 2, 2, 2,"
+                        " false, false, false)"
+                    )
+                )
+                for number, status in ((1, "held"), (2, "confirmed")):
+                    connection.execute(
+                        sa.text(
+                            "INSERT INTO appointment (id, reference, office_id, starts_at,"
+                            " ends_at, status, language, given_name, family_name, iin,"
+                            " passport_number, email, phone, details, code_hash, code_attempts,"
+                            " code_sends, hold_expires_at, sequence, created_at) VALUES (:id,"
+                            " :ref, 1, '2026-12-01 00:00:00+00', '2026-12-01 00:15:00+00',"
+                            " :status, 'en', 'A', 'B', '900101300012', 'N1', 'a@example.com',"
+                            " '010', '{}', 'x', 0, 1, '2026-11-30 10:10:00+00', 0,"
+                            " '2026-11-30 10:00:00+00')"
+                        ),
+                        {"id": number, "ref": f"OOO-00000{number}", "status": status},
+                    )
+                    connection.execute(
+                        sa.text(
+                            "INSERT INTO appointment_slot (appointment_id, slot_id, holds_seat)"
+                            " VALUES (:id, 1, true)"
+                        ),
+                        {"id": number},
+                    )
+            upgrade()
+            with db.engine.connect() as connection:
+                rows = connection.execute(
+                    sa.text(
+                        "SELECT appointment_id, hold_until FROM appointment_slot"
+                        " ORDER BY appointment_id"
+                    )
+                ).all()
+            held_until = rows[0][1]
+            if isinstance(held_until, str):  # SQLite gives the text back
+                held_until = datetime.fromisoformat(held_until)
+            assert held_until.replace(tzinfo=held_until.tzinfo or UTC) == datetime(
+                2026, 11, 30, 10, 10, tzinfo=UTC
+            )
+            assert rows[1][1] is None  # a confirmed visit keeps its seat
             db.engine.dispose()

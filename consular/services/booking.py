@@ -29,7 +29,7 @@ from consular.models import (
 )
 from consular.models.appointment import line_counts_as_booking
 from consular.services import notifications, transitions
-from consular.services.availability import VisitRules
+from consular.services.availability import FreeSeats, VisitRules, free_seats_query
 
 # Parsing a request lives in booking_request; these names stay importable from here.
 from consular.services.booking_request import MAX_SERVICES_PER_VISIT as MAX_SERVICES_PER_VISIT
@@ -65,6 +65,7 @@ REFERENCE_PATTERN = re.compile(r"[A-Z]{3}-[2-9A-HJKMNP-Z]{6}")
 DUPLICATE_MESSAGE = _l(
     "You already have an appointment for this service. Cancel it before booking another."
 )
+TAKEN_MESSAGE = _l("Someone else has just taken this time. Please choose another.")
 
 
 @dataclass(frozen=True)
@@ -121,31 +122,37 @@ def _new_reference(session: SessionLike, office: Office) -> str:
 
 
 def _visit_slots(
-    session: SessionLike, office: Office, starts_at: datetime, needed: int, now: datetime
-) -> list[Slot]:
-    """The consecutive slots a visit starting then would take, or SlotUnavailable."""
-    slots = list(
-        session.scalars(
-            sa.select(Slot)
-            .where(
-                Slot.office_id == office.id,
-                Slot.starts_at >= starts_at,
-                Slot.starts_at < starts_at + timedelta(minutes=office.slot_minutes * needed),
-            )
-            .order_by(Slot.starts_at)
-            .limit(needed)
+    session: SessionLike,
+    office: Office,
+    starts_at: datetime,
+    needed: int,
+    now: datetime,
+    *,
+    refuse_full: bool,
+) -> list[FreeSeats]:
+    """The consecutive slots a visit starting then would take, with their free seats, or
+    SlotUnavailable. With `refuse_full`, a slot already full is refused at once: nothing is
+    written or locked for a seat that a conditional update would refuse anyway."""
+    rows = session.execute(
+        free_seats_query(
+            office.id, starts_at, starts_at + timedelta(minutes=office.slot_minutes * needed), now
         )
-    )
+        .add_columns(Slot.is_blocked)
+        .limit(needed)
+    ).all()
+    slots = [FreeSeats(row.id, row.starts_at, row.ends_at, row.free) for row in rows]
     contiguous = all(a.ends_at == b.starts_at for a, b in zip(slots, slots[1:], strict=False))
     if (
         len(slots) != needed
         or slots[0].starts_at != starts_at
         or not contiguous
-        or any(slot.is_blocked for slot in slots)
+        or any(row.is_blocked for row in rows)
     ):
         raise SlotUnavailable(
             _("There is no appointment time at %(time)s.", time=starts_at.isoformat()), "start"
         )
+    if refuse_full and any(slot.free <= 0 for slot in slots):
+        raise SlotUnavailable(str(TAKEN_MESSAGE), "start")
     return slots
 
 
@@ -219,21 +226,20 @@ def place_hold(
     office = request.office
 
     slots = _visit_slots(
-        session, office, request.starts_at, rules.slots_needed(office.slot_minutes), now
+        session,
+        office,
+        request.starts_at,
+        rules.slots_needed(office.slot_minutes),
+        now,
+        refuse_full=True,
     )
-    slot_ids = sorted(slot.id for slot in slots)
-    # Read before the seats are taken, which expires the slots' loaded state.
-    visit_start, visit_end = slots[0].starts_at, slots[-1].ends_at
+    slot_ids = sorted(slot.slot_id for slot in slots)
     # Expired holds and past-delay cancellations of these slots, or of this person, go first:
     # their seats are given back in the same ordered pass that takes the new ones.
     release = claim_due_seats(session, now, slot_ids=slot_ids, iin=request.applicant.iin)
     places = _free_active_places(session, request.applicant.iin, request.services)
     if places is None:
         raise DuplicateBooking(str(DUPLICATE_MESSAGE), "services")
-    if not apply_seat_changes(session, slot_ids, release.seats_by_slot):
-        raise SlotUnavailable(
-            _("Someone else has just taken this time. Please choose another."), "start"
-        )
 
     manage_token = secrets.token_urlsafe(32)
     code = f"{secrets.randbelow(1_000_000):06d}"
@@ -242,8 +248,8 @@ def place_hold(
     appointment = Appointment(
         reference=reference,
         office=office,
-        starts_at=visit_start,
-        ends_at=visit_end,
+        starts_at=slots[0].starts_at,
+        ends_at=slots[-1].ends_at,
         status=Status.HELD,
         language=request.language,
         given_name=applicant.given_name,
@@ -270,6 +276,7 @@ def place_hold(
             )
         )
     session.add(appointment)
+    notifications.queue_code_email(session, appointment, code, now)
     try:
         session.flush()
     except IntegrityError as error:
@@ -279,8 +286,11 @@ def place_hold(
                 "services",
             ) from error
         raise
+    # The seats are taken last: a slot's row stays locked from its seat taken to the commit,
+    # and in a rush every other citizen wanting that slot waits for that lock.
+    if not apply_seat_changes(session, slot_ids, release.seats_by_slot):
+        raise SlotUnavailable(str(TAKEN_MESSAGE), "start")
     record_seats(session, appointment.id, slot_ids, hold_until=appointment.hold_expires_at)
-    notifications.queue_code_email(session, appointment, code, now)
     return HoldPlaced(appointment=appointment, manage_token=manage_token, code=code)
 
 
@@ -502,7 +512,9 @@ def reschedule_appointment(
     office = appointment.office
     rules = booked_rules(appointment)
     _check_rules(office, new_start, rules, now)
-    slots = _visit_slots(session, office, new_start, rules.slots_needed(office.slot_minutes), now)
+    slots = _visit_slots(
+        session, office, new_start, rules.slots_needed(office.slot_minutes), now, refuse_full=False
+    )
     # Moving the appointment first locks its row: two changes of the same visit queue up.
     moved = session.execute(
         sa.update(Appointment)
@@ -522,13 +534,11 @@ def reschedule_appointment(
     if not move_seats(
         session,
         appointment.id,
-        [slot.id for slot in slots],
+        [slot.slot_id for slot in slots],
         now,
         leave_release_at=now + timedelta(minutes=policy.release_delay_minutes),
     ):
-        raise SlotUnavailable(
-            _("Someone else has just taken this time. Please choose another."), "start"
-        )
+        raise SlotUnavailable(str(TAKEN_MESSAGE), "start")
     session.refresh(appointment)
     session.expire(appointment, ["slots"])
     notifications.queue_change_email(

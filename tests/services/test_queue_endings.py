@@ -161,6 +161,9 @@ def test_a_closure_removes_slots_whose_seats_were_given_back(office, clerk, cloc
     db.session.commit()
 
     assert db.session.get(Slot, slot_id) is None
-    assert db.session.execute(
-        sa.select(appointment_slot).where(appointment_slot.c.slot_id == slot_id)
-    ).all() == []
+    assert (
+        db.session.execute(
+            sa.select(appointment_slot).where(appointment_slot.c.slot_id == slot_id)
+        ).all()
+        == []
+    )

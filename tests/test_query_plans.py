@@ -1,0 +1,62 @@
+"""The hot lookups can use the indexes made for them, on both databases.
+
+PostgreSQL is told to avoid sequential scans, so a plan names the index exactly when its
+condition lets the planner use it (a partial index whose condition the query does not
+repeat can't be used at all, however the planner is pushed).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from consular.extensions import db
+from consular.models import AppointmentService
+from consular.models.appointment import line_counts_as_booking
+from consular.services.availability import free_seats_query
+
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+
+
+def plan_of(query: sa.Executable, backend: str) -> str:
+    captured: list[tuple[str, object]] = []
+
+    def grab(conn, cursor, statement, parameters, context, executemany) -> None:
+        captured.append((statement, parameters))
+
+    sa.event.listen(db.engine, "before_cursor_execute", grab)
+    try:
+        db.session.execute(query).all()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", grab)
+    statement, parameters = captured[-1]
+    # On the session's own connection: SQLite lets one writer in at a time.
+    connection = db.session.connection()
+    if backend == "postgresql":
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        rows = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).all()
+    else:
+        rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+    return "\n".join(" ".join(str(part) for part in row) for row in rows)
+
+
+def test_seats_that_may_come_back_are_found_through_their_index(app, backend, make_office):
+    office = make_office()
+    plan = plan_of(free_seats_query(office.id, NOW, NOW + timedelta(days=31), NOW), backend)
+    if backend == "postgresql":
+        assert "ix_appointment_slot_may_come_back" in plan
+    else:
+        # Without statistics SQLite takes either index on slot_id; both read only the seats
+        # of the slots asked about, never the whole table.
+        assert "SEARCH appointment_slot USING INDEX ix_appointment_slot_" in plan
+        assert "SCAN appointment_slot" not in plan
+
+
+def test_a_persons_bookings_are_found_through_the_partial_unique_index(app, backend):
+    query = sa.select(AppointmentService.service_type_id, AppointmentService.active_seq).where(
+        AppointmentService.iin == "900101300012",
+        AppointmentService.service_type_id.in_([1, 2]),
+        line_counts_as_booking(),
+    )
+    assert "uq_appointment_service_active_iin" in plan_of(query, backend)
