@@ -30,7 +30,9 @@ SERVICES = "passport-renewal"
 ROUTES: tuple[tuple[str, str], ...] = (
     ("trivial", "trivial route /__ping"),
     ("availability", "month availability (API)"),
+    ("availability_uncached", "month availability (API), cache off"),
     ("calendar", "citizen calendar page, one month"),
+    ("calendar_uncached", "citizen calendar page, cache off"),
     ("hold", "hold (POST /api/v1/appointments)"),
     ("confirm", "confirm (POST .../confirm)"),
     ("reschedule", "reschedule (service)"),
@@ -166,6 +168,22 @@ def operations(ctx: Context) -> dict[str, Callable[[], Callable[[], None]]]:
             and None
         )
 
+    def uncached(prepare: Callable[[], Callable[[], None]]) -> Callable[[], Callable[[], None]]:
+        def prepared() -> Callable[[], None]:
+            call = prepare()
+            cache = ctx.app.extensions["availability_cache"]
+
+            def timed() -> None:
+                ttl, cache.ttl = cache.ttl, 0
+                try:
+                    call()
+                finally:
+                    cache.ttl = ttl
+
+            return timed
+
+        return prepared
+
     def hold() -> Callable[[], None]:
         return lambda: _hold(ctx) and None
 
@@ -221,6 +239,8 @@ def operations(ctx: Context) -> dict[str, Callable[[], Callable[[], None]]]:
         "trivial": trivial,
         "availability": availability,
         "calendar": calendar,
+        "availability_uncached": uncached(availability),
+        "calendar_uncached": uncached(calendar),
         "hold": hold,
         "confirm": confirm,
         "reschedule": reschedule,

@@ -15,7 +15,12 @@ from consular.availability_cache import seat_reader
 from consular.database import SessionLike
 from consular.models import Office, ServiceType
 from consular.services import booking_request
-from consular.services.availability import StartTime, VisitRules, visit_start_times
+from consular.services.availability import (
+    StartTime,
+    VisitRules,
+    first_free_start_times,
+    visit_start_times,
+)
 
 MAX_REMEMBERED_APPOINTMENTS = 5
 
@@ -109,14 +114,23 @@ def next_free_times(
     """The first free start times (after `around`, if given), over the booking horizon."""
     today = now.astimezone(office.zone).date()
     first = (around or now).astimezone(office.zone).date() if around else today
+    if around is None:
+        return first_free_start_times(
+            db_session,
+            office,
+            rules,
+            first,
+            rules.last_day(office, now),
+            now,
+            limit,
+            read_seats=seat_reader(),
+        )
     options = visit_start_times(
         db_session, office, rules, first, rules.last_day(office, now), now, read_seats=seat_reader()
     )
     free = [o for o in options if o.available > 0]
-    if around is not None:
-        free.sort(key=lambda o: abs((o.starts_at - around).total_seconds()))
-        return sorted(free[:limit], key=lambda o: o.starts_at)
-    return free[:limit]
+    free.sort(key=lambda o: abs((o.starts_at - around).total_seconds()))
+    return sorted(free[:limit], key=lambda o: o.starts_at)
 
 
 def remember_token(reference: str, token: str) -> None:

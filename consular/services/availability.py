@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
@@ -116,24 +117,27 @@ def free_seats_between(
 def start_times(slots: Sequence[FreeSeats], needed: int, range_end: datetime) -> list[StartTime]:
     """The start times of a visit of `needed` consecutive slots (no gap, so never across a
     break) that begin before `range_end`; free seats are the fewest among the slots."""
-    starts: list[StartTime] = []
-    for index, first in enumerate(slots):
+    return list(iter_start_times(slots, needed, range_end))
+
+
+def iter_start_times(
+    slots: Sequence[FreeSeats], needed: int, range_end: datetime
+) -> Iterator[StartTime]:
+    """`start_times`, one at a time, for a caller that needs only the first few."""
+    joined = [a.ends_at == b.starts_at for a, b in zip(slots, slots[1:], strict=False)]
+    for index in range(len(slots) - needed + 1):
+        first = slots[index]
         if first.starts_at >= range_end:
-            break
-        run = slots[index : index + needed]
-        if len(run) < needed:
-            break
-        if any(a.ends_at != b.starts_at for a, b in zip(run, run[1:], strict=False)):
+            return
+        if needed > 1 and not all(joined[index : index + needed - 1]):
             continue
-        starts.append(
-            StartTime(
-                starts_at=first.starts_at,
-                ends_at=run[-1].ends_at,
-                available=max(0, min(slot.free for slot in run)),
-                slot_ids=tuple(slot.slot_id for slot in run),
-            )
+        run = slots[index : index + needed]
+        yield StartTime(
+            starts_at=first.starts_at,
+            ends_at=run[-1].ends_at,
+            available=max(0, min(slot.free for slot in run)),
+            slot_ids=tuple(slot.slot_id for slot in run),
         )
-    return starts
 
 
 def visit_start_times(
@@ -151,14 +155,48 @@ def visit_start_times(
     Times the notice or horizon rules forbid are left out; full times are listed with 0
     available. One SQL statement, whatever the range (none when the seats come from a cache).
     """
+    return list(_start_times_between(session, office, rules, first_day, last_day, now, read_seats))
+
+
+def first_free_start_times(
+    session: SessionLike,
+    office: Office,
+    rules: VisitRules,
+    first_day: date,
+    last_day: date,
+    now: datetime,
+    limit: int,
+    *,
+    read_seats: SeatReader = free_seats_between,
+) -> list[StartTime]:
+    """The first `limit` start times with a free seat between two local days."""
+    free = (
+        start
+        for start in _start_times_between(
+            session, office, rules, first_day, last_day, now, read_seats
+        )
+        if start.available > 0
+    )
+    return list(itertools.islice(free, limit))
+
+
+def _start_times_between(
+    session: SessionLike,
+    office: Office,
+    rules: VisitRules,
+    first_day: date,
+    last_day: date,
+    now: datetime,
+    read_seats: SeatReader,
+) -> Iterator[StartTime]:
     zone = office.zone
     earliest = rules.earliest_start(now)
     first_day = max(first_day, earliest.astimezone(zone).date())
     last_day = min(last_day, rules.last_day(office, now))
     if first_day > last_day:
-        return []
+        return iter(())
     range_start = max(local_day_bounds(first_day, zone)[0], earliest)
     range_end = local_day_bounds(last_day, zone)[1]
     # A day more than the range, so that a visit starting late on its last day is complete.
     slots = read_seats(session, office, range_start, range_end + timedelta(days=1), now)
-    return start_times(slots, rules.slots_needed(office.slot_minutes), range_end)
+    return iter_start_times(slots, rules.slots_needed(office.slot_minutes), range_end)
