@@ -117,7 +117,15 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="1k, 100k and 1M; longer phases")
     parser.add_argument("--sizes", help="comma-separated sizes instead of the defaults")
     parser.add_argument("--only", help="comma-separated parts: history, throughput, models, rush")
+    parser.add_argument(
+        "--before",
+        metavar="CHECKOUT",
+        help="first measure the app of another checkout (an older commit, with /__ping) on "
+        "the same databases and schema, to print before and after in one run",
+    )
     arguments = parser.parse_args()
+    if arguments.before:
+        _measure_before(arguments.before, [a for a in sys.argv[1:] if a != arguments.before])
     if arguments.sizes:
         sizes = [int(n) for n in arguments.sizes.split(",")]
     else:
@@ -146,6 +154,31 @@ def main() -> None:
         if arguments.full:
             rush_table(largest, "sync", 1)
     _print("", f"(bench took {time.perf_counter() - started:.0f} s)")
+
+
+def _measure_before(checkout: str, argv: list[str]) -> None:
+    import subprocess
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent.parent
+    root = Path(checkout).resolve()
+    commit = subprocess.run(
+        ["git", "-C", str(root), "log", "-1", "--format=%h %s"], capture_output=True, text=True
+    ).stdout.strip()
+    _print(f"## Before: {root} ({commit})", "")
+    argv = [a for a in argv if a != "--before"]
+    subprocess.run(
+        [sys.executable, "-m", "bench", *argv],
+        cwd=root,
+        env={
+            **os.environ,
+            "BENCH_APP_ROOT": str(root),
+            "BENCH_NO_MIGRATE": "1",
+            "PYTHONPATH": f"{root}{os.pathsep}{here}",
+        },
+        check=True,
+    )
+    _print("", "## After: this checkout", "")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from bench.build import CLERK, PASSWORD, BenchDatabase, bench_app, booking_body,
 from consular.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
+# The app to serve: this checkout, or another one (an older commit, to compare with).
+APP_ROOT = Path(os.environ.get("BENCH_APP_ROOT") or ROOT)
 HOST = "127.0.0.1"
 OFFICE = "seoul"
 SERVICES = "passport-renewal"
@@ -66,12 +68,13 @@ def server(database: BenchDatabase, model: WorkerModel, **env: str) -> Iterator[
         "GUNICORN_WORKER_CLASS": model.worker_class,
         "GUNICORN_THREADS": str(model.threads),
         "GUNICORN_ACCESS_LOG": "",
+        "PYTHONPATH": f"{APP_ROOT}{os.pathsep}{ROOT}",
         **env,
     }
     gunicorn = Path(sys.executable).parent / "gunicorn"
     process = subprocess.Popen(
         [str(gunicorn), "-c", str(ROOT / "gunicorn.conf.py"), "app:app"],
-        cwd=ROOT,
+        cwd=APP_ROOT,
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -171,7 +171,9 @@ def operations(ctx: Context) -> dict[str, Callable[[], Callable[[], None]]]:
     def uncached(prepare: Callable[[], Callable[[], None]]) -> Callable[[], Callable[[], None]]:
         def prepared() -> Callable[[], None]:
             call = prepare()
-            cache = ctx.app.extensions["availability_cache"]
+            cache = ctx.app.extensions.get("availability_cache")
+            if cache is None:  # an older checkout, without the cache
+                return call
 
             def timed() -> None:
                 ttl, cache.ttl = cache.ttl, 0
