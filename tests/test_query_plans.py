@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from consular.extensions import db
 from consular.models import AppointmentService
 from consular.models.appointment import line_counts_as_booking
-from consular.services.availability import free_seats_query
+from consular.services.availability import free_seats_parameters, free_seats_query
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
 
-def plan_of(query: sa.Executable, backend: str) -> str:
+def plan_of(query: sa.Executable, backend: str, parameters: dict | None = None) -> str:
     captured: list[tuple[str, object]] = []
 
     def grab(conn, cursor, statement, parameters, context, executemany) -> None:
@@ -27,23 +27,26 @@ def plan_of(query: sa.Executable, backend: str) -> str:
 
     sa.event.listen(db.engine, "before_cursor_execute", grab)
     try:
-        db.session.execute(query).all()
+        db.session.execute(query, parameters).all()
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", grab)
-    statement, parameters = captured[-1]
+    statement, driver_parameters = captured[-1]
     # On the session's own connection: SQLite lets one writer in at a time.
     connection = db.session.connection()
     if backend == "postgresql":
         connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        rows = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).all()
+        rows = connection.exec_driver_sql(f"EXPLAIN {statement}", driver_parameters).all()
     else:
-        rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+        rows = connection.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {statement}", driver_parameters
+        ).all()
     return "\n".join(" ".join(str(part) for part in row) for row in rows)
 
 
 def test_seats_that_may_come_back_are_found_through_their_index(app, backend, make_office):
     office = make_office()
-    plan = plan_of(free_seats_query(office.id, NOW, NOW + timedelta(days=31), NOW), backend)
+    parameters = free_seats_parameters(office.id, NOW, NOW + timedelta(days=31), NOW)
+    plan = plan_of(free_seats_query(), backend, parameters)
     if backend == "postgresql":
         assert "ix_appointment_slot_may_come_back" in plan
     else:

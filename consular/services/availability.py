@@ -7,12 +7,14 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from consular.database import SessionLike
 from consular.models import Office, ServiceType, Slot
+from consular.models.base import UTCDateTime
 from consular.services.schedule import local_day_bounds
 from consular.services.seats import due_seats_by_slot_query
 
@@ -83,35 +85,46 @@ class FreeSeats(NamedTuple):
 SeatReader = Callable[[SessionLike, Office, datetime, datetime, datetime], list[FreeSeats]]
 
 
-def free_seats_query(
-    office_id: int, starts_from: datetime, starts_before: datetime, now: datetime
-) -> sa.Select:
-    """The office's slots in a range with their free seats, counting due releases as free."""
+@lru_cache(maxsize=1)
+def free_seats_query() -> sa.Select:
+    """The office's slots in a range with their free seats, counting due releases as free;
+    parameters `office_id`, `starts_from`, `starts_before` and `now` (see
+    `free_seats_parameters`). Built once: making the statement costs more than running it."""
     in_range = [
-        Slot.office_id == office_id,
-        Slot.starts_at >= starts_from,
-        Slot.starts_at < starts_before,
+        Slot.office_id == sa.bindparam("office_id"),
+        Slot.starts_at >= sa.bindparam("starts_from"),
+        Slot.starts_at < sa.bindparam("starts_before"),
     ]
-    due = due_seats_by_slot_query(now, in_range)
+    due = due_seats_by_slot_query(sa.bindparam("now", type_=UTCDateTime), in_range)
     free = sa.case(
         (Slot.is_blocked.is_(True), 0),
         else_=Slot.capacity - Slot.booked + sa.func.coalesce(due.c.due, 0),
     )
     return (
-        sa.select(Slot.id, Slot.starts_at, Slot.ends_at, free.label("free"))
+        sa.select(Slot.id, Slot.starts_at, Slot.ends_at, free.label("free"), Slot.is_blocked)
         .outerjoin(due, due.c.slot_id == Slot.id)
         .where(*in_range)
         .order_by(Slot.starts_at)
     )
 
 
+def free_seats_parameters(
+    office_id: int, starts_from: datetime, starts_before: datetime, now: datetime
+) -> dict[str, Any]:
+    return {
+        "office_id": office_id,
+        "starts_from": starts_from,
+        "starts_before": starts_before,
+        "now": now,
+    }
+
+
 def free_seats_between(
     session: SessionLike, office: Office, start: datetime, end: datetime, now: datetime
 ) -> list[FreeSeats]:
     """The free seats of the office's slots starting in [start, end), exact at `now`."""
-    return [
-        FreeSeats(*row) for row in session.execute(free_seats_query(office.id, start, end, now))
-    ]
+    rows = session.execute(free_seats_query(), free_seats_parameters(office.id, start, end, now))
+    return [FreeSeats(row.id, row.starts_at, row.ends_at, row.free) for row in rows]
 
 
 def start_times(slots: Sequence[FreeSeats], needed: int, range_end: datetime) -> list[StartTime]:

@@ -24,12 +24,16 @@ from consular.models import (
     ManageToken,
     Office,
     ServiceType,
-    Slot,
     Status,
 )
 from consular.models.appointment import line_counts_as_booking
 from consular.services import notifications, transitions
-from consular.services.availability import FreeSeats, VisitRules, free_seats_query
+from consular.services.availability import (
+    FreeSeats,
+    VisitRules,
+    free_seats_parameters,
+    free_seats_query,
+)
 
 # Parsing a request lives in booking_request; these names stay importable from here.
 from consular.services.booking_request import MAX_SERVICES_PER_VISIT as MAX_SERVICES_PER_VISIT
@@ -133,12 +137,12 @@ def _visit_slots(
     """The consecutive slots a visit starting then would take, with their free seats, or
     SlotUnavailable. With `refuse_full`, a slot already full is refused at once: nothing is
     written or locked for a seat that a conditional update would refuse anyway."""
+    # Slots are unique by start and as long as the office's slot length: at most `needed`.
     rows = session.execute(
-        free_seats_query(
+        free_seats_query(),
+        free_seats_parameters(
             office.id, starts_at, starts_at + timedelta(minutes=office.slot_minutes * needed), now
-        )
-        .add_columns(Slot.is_blocked)
-        .limit(needed)
+        ),
     ).all()
     slots = [FreeSeats(row.id, row.starts_at, row.ends_at, row.free) for row in rows]
     contiguous = all(a.ends_at == b.starts_at for a, b in zip(slots, slots[1:], strict=False))

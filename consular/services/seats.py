@@ -28,13 +28,13 @@ from consular.services import transitions
 seat = appointment_slot.c
 
 
-def seat_due_condition(now: datetime) -> sa.ColumnElement[bool]:
+def seat_due_condition(now: datetime | sa.BindParameter[datetime]) -> sa.ColumnElement[bool]:
     """SQL condition on appointment_slot: the seat is due back at `now`."""
     return sa.and_(seat_may_come_back(), sa.or_(seat.release_at <= now, seat.hold_until <= now))
 
 
 def due_seats_by_slot_query(
-    now: datetime, slot_filters: list[sa.ColumnElement[bool]]
+    now: datetime | sa.BindParameter[datetime], slot_filters: list[sa.ColumnElement[bool]]
 ) -> sa.Subquery:
     """Per slot among those the filters on Slot pick, how many of its booked seats are due
     to be given back at `now`. Only those slots' seats are read, so the work follows the
