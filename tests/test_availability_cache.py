@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,25 +14,11 @@ from consular.extensions import db
 from consular.models import Slot
 from tests.conftest import base_config, booking_body
 from tests.databases import REDIS_URL, missing_service
+from tests.statements import counted_statements
 
 MONDAY_9 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
 DAY = "from=2026-11-30&to=2026-11-30"
 AVAILABILITY = f"/api/v1/offices/seoul/availability?services=passport-renewal&{DAY}"
-
-
-@contextmanager
-def counted_statements():
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        if not statement.startswith("BEGIN"):  # SQLite's BEGIN IMMEDIATE reads nothing
-            statements.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", count)
 
 
 @pytest.fixture
