@@ -17,7 +17,7 @@ import sys
 import time
 from datetime import datetime
 
-from bench import build, http, inprocess
+from bench import build, inprocess, web
 
 
 def _machine() -> str:
@@ -68,9 +68,9 @@ def history_table(sizes: list[int], repeats: int) -> dict[int, dict[str, float]]
 
 
 def throughput_table(
-    database: build.BenchDatabase, model: http.WorkerModel, seconds: float, rounds: int
-) -> dict[str, http.RouteFigures]:
-    figures = http.throughput(database, model, seconds=seconds, rounds=rounds)
+    database: build.BenchDatabase, model: web.WorkerModel, seconds: float, rounds: int
+) -> dict[str, web.RouteFigures]:
+    figures = web.throughput(database, model, seconds=seconds, rounds=rounds)
     _print(
         "",
         f"### Throughput, {database.appointments:,} appointments stored, {model.label}, "
@@ -91,8 +91,8 @@ def throughput_table(
     return figures
 
 
-def rush_table(database: build.BenchDatabase, worker_class: str, threads: int) -> http.RushFigures:
-    figures = http.rush(database, worker_class=worker_class, threads=threads)
+def rush_table(database: build.BenchDatabase, worker_class: str, threads: int) -> web.RushFigures:
+    figures = web.rush(database, worker_class=worker_class, threads=threads)
     label = f"4 {worker_class} workers" + (f" × {threads} threads" if threads > 1 else "")
     _print(
         "",
@@ -139,14 +139,14 @@ def main() -> None:
     if "history" in parts:
         history_table(sizes, repeats)
     largest = build.ensure_database(sizes[-1], log=lambda line: print(line, file=sys.stderr))
-    chosen = http.WorkerModel("production", workers=2, worker_class="gthread", threads=4)
+    chosen = web.WorkerModel("production", workers=2, worker_class="gthread", threads=4)
     if "throughput" in parts:
         throughput_table(largest, chosen, seconds, rounds)
     if "models" in parts:
         for model in (
-            http.WorkerModel("sync", workers=2),
-            http.WorkerModel("gthread-2", workers=2, worker_class="gthread", threads=2),
-            http.WorkerModel("gthread-8", workers=2, worker_class="gthread", threads=8),
+            web.WorkerModel("sync", workers=2),
+            web.WorkerModel("gthread-2", workers=2, worker_class="gthread", threads=2),
+            web.WorkerModel("gthread-8", workers=2, worker_class="gthread", threads=8),
         ):
             throughput_table(largest, model, seconds, rounds)
     if "rush" in parts:
