@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import joinedload
 
 from consular.extensions import db, login_manager
 from consular.models import User
@@ -14,7 +15,8 @@ def load_user(session_id: str) -> User | None:
     user_id, _sep, version = session_id.partition(":")
     if not user_id.isdigit() or not version.isdigit():
         return None
-    user = db.session.get(User, int(user_id))
+    # With the account's offices, which every staff page checks access against.
+    user = db.session.get(User, int(user_id), options=[joinedload(User.offices)])
     if user is None or not user.active or user.session_version != int(version):
         return None
     return user

@@ -6,7 +6,7 @@ day the rule changes; pages call these instead (they are template globals).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from consular.models import Appointment, Role, Status, User
 from consular.services import booking, queue
@@ -18,9 +18,17 @@ can_recall = queue.can_recall
 def can_check_in(appointment: Appointment, now: datetime) -> bool:
     """Whether the visitor can be checked in now: a confirmed visit of the office's today."""
     office = appointment.office
-    return appointment.status == Status.CONFIRMED and appointment.starts_at.astimezone(
-        office.zone
-    ).date() == queue.service_day(office, now)
+    return can_check_in_on(
+        appointment.status,
+        appointment.starts_at.astimezone(office.zone).date(),
+        queue.service_day(office, now),
+    )
+
+
+def can_check_in_on(status: str, visit_day: date, today: date) -> bool:
+    """The same rule for a visit whose local day is known (a day's list): confirmed, and
+    the day is the office's today."""
+    return status == Status.CONFIRMED and visit_day == today
 
 
 def can_mark_no_show(appointment: Appointment) -> bool:
@@ -43,6 +51,7 @@ def can_manage_schedule(user: User) -> bool:
 TEMPLATE_GLOBALS = {
     "can_recall": can_recall,
     "can_check_in": can_check_in,
+    "can_check_in_on": can_check_in_on,
     "can_mark_no_show": can_mark_no_show,
     "can_change": can_change,
     "can_manage_schedule": can_manage_schedule,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -146,32 +146,47 @@ def check_in(session: SessionLike, appointment: Appointment, actor: User, now: d
     return ticket
 
 
+def _desk_slots_query(office: Office, day: date) -> sa.Select[tuple[int]]:
+    """The day's desk-slots of the office's schedule (slots added outside it don't count)."""
+    start, end = local_day_bounds(day, office.zone)
+    return sa.select(sa.func.coalesce(sa.func.sum(Slot.desks), 0)).where(
+        Slot.office_id == office.id,
+        Slot.starts_at >= start,
+        Slot.starts_at < end,
+        Slot.outside_schedule.is_(False),
+    )
+
+
+def _walk_ins_used_query(office: Office, day: date) -> sa.Select[tuple[int]]:
+    return sa.select(TicketCounter.walk_in_slots).where(
+        TicketCounter.office_id == office.id, TicketCounter.service_day == day
+    )
+
+
 def walk_in_allowance(session: SessionLike, office: Office, now: datetime) -> int:
     """How many base slots of today's desk capacity are kept for walk-ins: the office's share
     of the day's desk-slots, rounded up, the same seats sync_slots withholds from online
     booking."""
-    day = service_day(office, now)
-    start, end = local_day_bounds(day, office.zone)
-    seats = session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(Slot.desks), 0)).where(
-            Slot.office_id == office.id,
-            Slot.starts_at >= start,
-            Slot.starts_at < end,
-            Slot.outside_schedule.is_(False),
-        )
-    )
+    seats = session.scalar(_desk_slots_query(office, service_day(office, now)))
     return walk_in_seats(int(seats or 0), office.walk_in_share)
 
 
 def walk_ins_used(session: SessionLike, office: Office, now: datetime) -> int:
     """Base slots taken today by ordinary (not urgent) walk-ins."""
-    used = session.scalar(
-        sa.select(TicketCounter.walk_in_slots).where(
-            TicketCounter.office_id == office.id,
-            TicketCounter.service_day == service_day(office, now),
-        )
-    )
+    used = session.scalar(_walk_ins_used_query(office, service_day(office, now)))
     return int(used or 0)
+
+
+def walk_in_places_left(session: SessionLike, office: Office, now: datetime) -> int:
+    """Base slots of today's walk-in allowance not yet taken, in one statement (for pages)."""
+    day = service_day(office, now)
+    seats, used = session.execute(
+        sa.select(
+            _desk_slots_query(office, day).scalar_subquery(),
+            _walk_ins_used_query(office, day).scalar_subquery(),
+        )
+    ).one()
+    return max(0, walk_in_seats(int(seats or 0), office.walk_in_share) - int(used or 0))
 
 
 def issue_walk_in(
@@ -323,7 +338,14 @@ def _change(
     return ticket
 
 
-def can_recall(ticket: Ticket) -> bool:
+class Called(Protocol):
+    """A called ticket as pages hold it: an ORM Ticket, or a row of its columns."""
+
+    @property
+    def call_count(self) -> int: ...
+
+
+def can_recall(ticket: Called) -> bool:
     """Whether calling the ticket again is still a call (not the end: marking it missed)."""
     return ticket.call_count < MAX_CALLS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from functools import wraps
 from typing import Any
 
@@ -25,7 +25,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from consular.clock import now
@@ -35,17 +35,17 @@ from consular.models import (
     Desk,
     Office,
     ServiceType,
-    Status,
     Ticket,
     TicketStatus,
     User,
 )
-from consular.services import booking, predicates, queue
+from consular.models.i18n import localized
+from consular.services import booking, queue
 from consular.services.details import DETAIL_SETS
 from consular.services.errors import DomainError
-from consular.services.schedule import local_day_bounds
 from consular.services.timefmt import day_text
 from consular.staff import bp
+from consular.staff.day_page import day_conditions, day_tickets, day_visits, masked_iin
 from consular.staff.forms import CheckInForm, DeskForm, TransferForm, WalkInForm
 from consular.transaction import transaction
 
@@ -58,8 +58,12 @@ def _user() -> User:
 
 def office_for_user(code: str) -> Office:
     """The office with this code if the signed-in account may see it; else 404."""
-    office = db.session.scalar(sa.select(Office).where(Office.code == code))
-    if office is None or not _user().can_access_office(office.id):
+    user = _user()
+    # A clerk's offices come with the account (auth.load_user): no statement for them.
+    office = next((o for o in user.offices if o.code == code), None) or db.session.scalar(
+        sa.select(Office).where(Office.code == code)
+    )
+    if office is None or not user.can_access_office(office.id):
         abort(404)
     return office
 
@@ -85,13 +89,13 @@ def staff_page(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
-def masked_iin(iin: str) -> str:
-    """An IIN with all but its last 4 digits hidden, for lists."""
-    return "•" * 8 + iin[-4:]
+def _chosen_desk_id(office: Office) -> int | None:
+    """The desk this clerk said they work at in the office (not checked)."""
+    return session.get("desks", {}).get(str(office.id))
 
 
 def _desk(office: Office) -> Desk | None:
-    desk_id = session.get("desks", {}).get(str(office.id))
+    desk_id = _chosen_desk_id(office)
     desk = db.session.get(Desk, desk_id) if desk_id else None
     return desk if desk is not None and desk.office_id == office.id and desk.is_active else None
 
@@ -116,50 +120,15 @@ def requested_day(office: Office, name: str = "day") -> date:
     return day
 
 
-def _day_bounds(office: Office, day: date) -> tuple[datetime, datetime]:
-    return local_day_bounds(day, office.zone)
-
-
 def _day_appointments(office: Office, day: date, search: str = "") -> list[Appointment]:
-    start, end = _day_bounds(office, day)
+    """The day's list as whole appointments, for the printout and the export."""
     query = (
         sa.select(Appointment)
-        .where(
-            Appointment.office_id == office.id,
-            Appointment.starts_at >= start,
-            Appointment.starts_at < end,
-            Appointment.status.not_in([Status.HELD, Status.EXPIRED]),
-        )
+        .where(*day_conditions(office, day, search))
         .options(selectinload(Appointment.service_lines))
         .order_by(Appointment.starts_at, Appointment.id)
     )
-    term = search.strip()
-    if term:
-        like = f"%{term.lower()}%"
-        digits = "".join(c for c in term if c.isdigit())
-        conditions = [
-            sa.func.lower(Appointment.reference).like(like),
-            sa.func.lower(Appointment.given_name + " " + Appointment.family_name).like(like),
-            sa.func.lower(Appointment.family_name + " " + Appointment.given_name).like(like),
-        ]
-        if len(digits) >= 4:
-            conditions += [
-                Appointment.iin.like(f"%{digits}%"),
-                Appointment.phone.like(f"%{digits}%"),
-            ]
-        query = query.where(sa.or_(*conditions))
     return list(db.session.scalars(query))
-
-
-def _tickets(office: Office, day: date) -> list[Ticket]:
-    return list(
-        db.session.scalars(
-            sa.select(Ticket)
-            .where(Ticket.office_id == office.id, Ticket.service_day == day)
-            .options(joinedload(Ticket.appointment), joinedload(Ticket.desk))
-            .order_by(*queue.waiting_order())
-        )
-    )
 
 
 @bp.get("/")
@@ -186,32 +155,40 @@ def day(office_code: str) -> str:
     today = queue.service_day(office, moment)
     shown = requested_day(office)
     search = request.args.get("q", "")[:100]
-    desk = _desk(office)
-    desks = list(
-        db.session.scalars(
-            sa.select(Desk)
-            .where(Desk.office_id == office.id, Desk.is_active.is_(True))
-            .order_by(Desk.name)
-        )
-    )
+    locale = _locale()
+    desks = db.session.execute(
+        sa.select(Desk.id, Desk.name)
+        .where(Desk.office_id == office.id, Desk.is_active.is_(True))
+        .order_by(Desk.name)
+    ).all()
+    # The chosen desk counts if it is one of these (the office's, active), as in _desk.
+    chosen = _chosen_desk_id(office)
+    desk = next((d for d in desks if d.id == chosen), None) if chosen else None
     desk_form = DeskForm()
     desk_form.desk.choices = [(d.id, d.name) for d in desks]
     if desk is not None:
         desk_form.desk.data = desk.id
-    services = list(
-        db.session.scalars(
-            sa.select(ServiceType)
-            .where(ServiceType.is_active.is_(True), ServiceType.offices.any(Office.id == office.id))
-            .order_by(ServiceType.sort_order)
-        )
-    )
+    services = db.session.execute(
+        sa.select(ServiceType.id, ServiceType.name)
+        .where(ServiceType.is_active.is_(True), ServiceType.offices.any(Office.id == office.id))
+        .order_by(ServiceType.sort_order)
+    ).all()
     walk_in_form = WalkInForm()
-    walk_in_form.service.choices = [(s.id, s.display_name(_locale())) for s in services]
+    # The services' names as ServiceType.display_name gives them.
+    walk_in_form.service.choices = [(s.id, localized(s.name, locale)) for s in services]
     transfer_form = TransferForm()
     transfer_form.service.choices = walk_in_form.service.choices
     transfer_form.desk.choices = [(0, _("any desk"))] + [(d.id, d.name) for d in desks]
-    tickets = _tickets(office, shown)
-    appointments = _day_appointments(office, shown, search)
+    tickets = day_tickets(db.session, office, shown)
+    visits = day_visits(
+        db.session,
+        office,
+        shown,
+        today,
+        locale,
+        {t.appointment_id: t.label for t in tickets if t.appointment_id},
+        search,
+    )
     current = next(
         (
             t
@@ -229,25 +206,17 @@ def day(office_code: str) -> str:
         day=shown,
         today=today,
         search=search,
-        appointments=appointments,
-        now=moment,
-        any_check_in=any(predicates.can_check_in(a, moment) for a in appointments),
+        appointments=visits,
+        any_check_in=any(v.can_check_in for v in visits),
         tickets=tickets,
-        ticket_by_appointment={t.appointment_id: t for t in tickets if t.appointment_id},
         desk=desk,
         desk_form=desk_form,
         check_in_form=CheckInForm(),
         walk_in_form=walk_in_form,
         transfer_form=transfer_form,
         current=current,
-        masked_iin=masked_iin,
-        waiting=[t for t in tickets if t.status == TicketStatus.WAITING],
-        walk_in_left=max(
-            0,
-            queue.walk_in_allowance(db.session, office, moment)
-            - queue.walk_ins_used(db.session, office, moment),
-        ),
-        action_form=FlaskForm(),
+        waiting=sum(1 for t in tickets if t.status == TicketStatus.WAITING),
+        walk_in_left=queue.walk_in_places_left(db.session, office, moment),
         # Asked for once, by the action that led here (a reload keeps the focus at the top).
         focus=session.pop(FOCUS_KEY) if FOCUS_KEY in session else None,
     )
@@ -560,7 +529,8 @@ def day_csv(office_code: str) -> Response:
             "ticket",
         ]
     )
-    tickets = {t.appointment_id: t for t in _tickets(office, shown) if t.appointment_id}
+    labels = day_tickets(db.session, office, shown)
+    tickets = {t.appointment_id: t.label for t in labels if t.appointment_id}
     for item in _day_appointments(office, shown):
         writer.writerow(
             [
@@ -572,7 +542,7 @@ def day_csv(office_code: str) -> Response:
                 masked_iin(item.iin),
                 item.phone,
                 "; ".join(str(line.snapshot.get("code")) for line in item.service_lines),
-                tickets[item.id].label if item.id in tickets else "",
+                tickets.get(item.id, ""),
             ]
         )
     return Response(
