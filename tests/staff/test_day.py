@@ -13,7 +13,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from consular.extensions import db
-from consular.models import Appointment, Desk, Status, Ticket
+from consular.models import Appointment, Desk, Office, Status, Ticket
 from consular.services import booking, queue
 from tests.conftest import SECRET, booking_body
 from tests.staff.conftest import sign_in
@@ -361,3 +361,57 @@ def test_the_desk_query_after_an_action_is_limited_to_the_office(clerk, offices,
     desk_queries = [s for s in statements if "FROM ticket" in s and "ticket.desk_id =" in s]
     assert desk_queries
     assert all("ticket.office_id =" in s for s in desk_queries)
+
+
+# The page's cost: a fixed number of statements, whatever the size of the day
+
+
+def _statements_of_the_day_page(client) -> list[str]:
+    statements: list[str] = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    # As at the start of a request in production: nothing loaded yet.
+    db.session.expunge_all()
+    sa.event.listen(db.engine, "before_cursor_execute", remember)
+    try:
+        page = client.get("/staff/seoul")
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", remember)
+    assert page.status_code == 200
+    return statements
+
+
+def test_the_day_page_reads_a_day_of_any_size_in_six_statements(
+    clerk, offices, visits, clock, iins
+) -> None:
+    seoul_id = offices[0].id
+    first = visits[0].reference
+    _use_desk(clerk, offices[0])
+    few = _statements_of_the_day_page(clerk)
+
+    # A fuller day: more visits (two of them checked in, one at the desk), and walk-ins.
+    seoul = db.session.get(Office, seoul_id)
+    clock.set(MONDAY_9 - timedelta(days=1))
+    more = [
+        _book(seoul, MONDAY_9 + timedelta(minutes=minutes), next(iins), clock()).reference
+        for minutes in (15, 30, 45, 75, 90, 105, 120, 135)
+    ]
+    clock.set(MONDAY_9)
+    seoul.walk_in_share = 50
+    service_id = seoul.services[0].id
+    db.session.commit()
+    for reference in (first, more[0]):
+        clerk.post("/staff/seoul/check-in", data={"reference": reference})
+    for _visitor in range(3):
+        clerk.post("/staff/seoul/walk-in", data={"service": service_id})
+    clerk.post("/staff/seoul/call-next")
+    many = _statements_of_the_day_page(clerk)
+    page = clerk.get("/staff/seoul").text
+    assert all(f'id="appointment-{reference}"' in page for reference in more)
+    assert page.count("<td>Walk-in</td>") == 3 and 'id="served"' in page
+
+    # The account with its offices, the desks, the services, the tickets, the visits with
+    # their services, the walk-in places left.
+    assert len(many) == len(few) == 6, "\n".join(s[:90] for s in many)
