@@ -51,7 +51,6 @@ def can_manage_schedule(user: User) -> bool:
 TEMPLATE_GLOBALS = {
     "can_recall": can_recall,
     "can_check_in": can_check_in,
-    "can_check_in_on": can_check_in_on,
     "can_mark_no_show": can_mark_no_show,
     "can_change": can_change,
     "can_manage_schedule": can_manage_schedule,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,17 +23,28 @@ from consular.services import predicates, queue
 from consular.services.schedule import local_day_bounds
 from consular.services.timefmt import local_time_text
 
+# The day's statements are built once, with their values as parameters: the page runs them at
+# every load, and building a statement (and the key of its compiled form) cost more than the
+# database took to answer it.
+_BOOKED_ON_DAY = (
+    Appointment.office_id == sa.bindparam("office_id"),
+    Appointment.starts_at >= sa.bindparam("start"),
+    Appointment.starts_at < sa.bindparam("end"),
+    Appointment.status.not_in([Status.HELD, Status.EXPIRED]),
+)
 
-def day_conditions(office: Office, day: date, search: str = "") -> list[sa.ColumnElement[bool]]:
-    """The appointments a day's list shows: the office's visits of that local day that were
-    booked (not holds, live or expired), matching the search if there is one."""
+
+def day_parameters(office: Office, day: date) -> dict[str, Any]:
+    """The values of the day's statements: the office and the bounds of its local day."""
     start, end = local_day_bounds(day, office.zone)
-    conditions = [
-        Appointment.office_id == office.id,
-        Appointment.starts_at >= start,
-        Appointment.starts_at < end,
-        Appointment.status.not_in([Status.HELD, Status.EXPIRED]),
-    ]
+    return {"office_id": office.id, "start": start, "end": end}
+
+
+def day_conditions(search: str = "") -> list[sa.ColumnElement[bool]]:
+    """The appointments a day's list shows (with `day_parameters`): the office's visits of
+    that local day that were booked (not holds, live or expired), matching the search if
+    there is one."""
+    conditions = list(_BOOKED_ON_DAY)
     term = search.strip()
     if term:
         like = f"%{term.lower()}%"
@@ -50,6 +61,47 @@ def day_conditions(office: Office, day: date, search: str = "") -> list[sa.Colum
             ]
         conditions.append(sa.or_(*matches))
     return conditions
+
+
+_VISITS = (
+    sa.select(
+        Appointment.id,
+        Appointment.reference,
+        Appointment.starts_at,
+        Appointment.status,
+        Appointment.given_name,
+        Appointment.family_name,
+        Appointment.iin,
+        # As text, parsed once per distinct snapshot below: a day's visits share a few
+        # versions of a few services, and parsing each row's JSON cost more than the rest.
+        sa.cast(AppointmentService.snapshot, sa.Text).label("snapshot"),
+    )
+    .outerjoin(AppointmentService, AppointmentService.appointment_id == Appointment.id)
+    .order_by(Appointment.starts_at, Appointment.id, AppointmentService.id)
+)
+_UNSEARCHED_VISITS = _VISITS.where(*_BOOKED_ON_DAY)
+
+_TICKETS = (
+    sa.select(
+        Ticket.id,
+        Ticket.label,
+        Ticket.status,
+        Ticket.is_priority,
+        Ticket.note,
+        Ticket.call_count,
+        Ticket.desk_id,
+        Ticket.service_type_id,
+        Ticket.appointment_id,
+        Desk.name.label("desk_name"),
+        Appointment.given_name,
+        Appointment.family_name,
+        Appointment.reference,
+    )
+    .outerjoin(Desk, Desk.id == Ticket.desk_id)
+    .outerjoin(Appointment, Appointment.id == Ticket.appointment_id)
+    .where(Ticket.office_id == sa.bindparam("office_id"), Ticket.service_day == sa.bindparam("day"))
+    .order_by(*queue.waiting_order())
+)
 
 
 def masked_iin(iin: str) -> str:
@@ -72,7 +124,7 @@ class DayVisit:
     ticket: str | None
     can_check_in: bool
     # The services' names as booked (their snapshots), in the page's language.
-    services: list[str] = field(default_factory=list)
+    services: str = ""
 
 
 def day_visits(
@@ -86,71 +138,47 @@ def day_visits(
 ) -> list[DayVisit]:
     """The day's appointments in time order, each with its services, ticket and whether it
     can be checked in now (the rule of consular.services.predicates), in one statement."""
-    rows = session.execute(
-        sa.select(
-            Appointment.id,
-            Appointment.reference,
-            Appointment.starts_at,
-            Appointment.status,
-            Appointment.given_name,
-            Appointment.family_name,
-            Appointment.iin,
-            # As text, parsed once per distinct snapshot below: a day's visits share a few
-            # versions of a few services, and parsing each row's JSON cost more than the rest.
-            sa.cast(AppointmentService.snapshot, sa.Text).label("snapshot"),
-        )
-        .outerjoin(AppointmentService, AppointmentService.appointment_id == Appointment.id)
-        .where(*day_conditions(office, day, search))
-        .order_by(Appointment.starts_at, Appointment.id, AppointmentService.id)
-    )
+    statement = _VISITS.where(*day_conditions(search)) if search.strip() else _UNSEARCHED_VISITS
+    rows = session.execute(statement, day_parameters(office, day))
     zone = office.zone
+    # Visits share a few start times and service versions: each is written once.
+    times: dict[datetime, str] = {}
     names: dict[str, str] = {}
     visits: list[DayVisit] = []
-    visit: DayVisit | None = None
-    for row in rows:
-        if visit is None or visit.id != row.id:
-            visit = DayVisit(
-                id=row.id,
-                reference=row.reference,
-                time=local_time_text(row.starts_at, zone, locale),
-                status=row.status,
-                given_name=row.given_name,
-                family_name=row.family_name,
-                masked_iin=masked_iin(row.iin),
-                ticket=ticket_labels.get(row.id),
-                # Every row of the list is a visit of `day` (the bounds above).
-                can_check_in=predicates.can_check_in_on(row.status, day, today),
+    services: list[list[str]] = []
+    last_id = None
+    for id_, reference, starts_at, status, given_name, family_name, iin, snapshot in rows:
+        if id_ != last_id:
+            last_id = id_
+            time = times.get(starts_at)
+            if time is None:
+                time = times[starts_at] = local_time_text(starts_at, zone, locale)
+            visits.append(
+                DayVisit(
+                    id_,
+                    reference,
+                    time,
+                    status,
+                    given_name,
+                    family_name,
+                    masked_iin(iin),
+                    ticket_labels.get(id_),
+                    # Every row of the list is a visit of `day` (the bounds above).
+                    predicates.can_check_in_on(status, day, today),
+                )
             )
-            visits.append(visit)
-        if row.snapshot is not None:
-            name = names.get(row.snapshot)
+            services.append([])
+        if snapshot is not None:
+            name = names.get(snapshot)
             if name is None:
-                name = names[row.snapshot] = localized(json.loads(row.snapshot).get("name"), locale)
-            visit.services.append(name)
+                name = names[snapshot] = localized(json.loads(snapshot).get("name"), locale)
+            services[-1].append(name)
+    for visit, visit_services in zip(visits, services, strict=True):
+        visit.services = ", ".join(visit_services)
     return visits
 
 
 def day_tickets(session: SessionLike, office: Office, day: date) -> Sequence[sa.Row[Any]]:
     """The day's tickets in the queue's order, with their desk's name and their visitor's
     name and reference (none for a walk-in)."""
-    return session.execute(
-        sa.select(
-            Ticket.id,
-            Ticket.label,
-            Ticket.status,
-            Ticket.is_priority,
-            Ticket.note,
-            Ticket.call_count,
-            Ticket.desk_id,
-            Ticket.service_type_id,
-            Ticket.appointment_id,
-            Desk.name.label("desk_name"),
-            Appointment.given_name,
-            Appointment.family_name,
-            Appointment.reference,
-        )
-        .outerjoin(Desk, Desk.id == Ticket.desk_id)
-        .outerjoin(Appointment, Appointment.id == Ticket.appointment_id)
-        .where(Ticket.office_id == office.id, Ticket.service_day == day)
-        .order_by(*queue.waiting_order())
-    ).all()
+    return session.execute(_TICKETS, {"office_id": office.id, "day": day}).all()

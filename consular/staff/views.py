@@ -45,7 +45,13 @@ from consular.services.details import DETAIL_SETS
 from consular.services.errors import DomainError
 from consular.services.timefmt import day_text
 from consular.staff import bp
-from consular.staff.day_page import day_conditions, day_tickets, day_visits, masked_iin
+from consular.staff.day_page import (
+    day_conditions,
+    day_parameters,
+    day_tickets,
+    day_visits,
+    masked_iin,
+)
 from consular.staff.forms import CheckInForm, DeskForm, TransferForm, WalkInForm
 from consular.transaction import transaction
 
@@ -124,11 +130,11 @@ def _day_appointments(office: Office, day: date, search: str = "") -> list[Appoi
     """The day's list as whole appointments, for the printout and the export."""
     query = (
         sa.select(Appointment)
-        .where(*day_conditions(office, day, search))
+        .where(*day_conditions(search))
         .options(selectinload(Appointment.service_lines))
         .order_by(Appointment.starts_at, Appointment.id)
     )
-    return list(db.session.scalars(query))
+    return list(db.session.scalars(query, day_parameters(office, day)))
 
 
 @bp.get("/")
