@@ -17,6 +17,7 @@ from consular.models import Appointment, Desk, Office, Status, Ticket
 from consular.services import booking, queue
 from tests.conftest import SECRET, booking_body
 from tests.staff.conftest import sign_in
+from tests.statements import counted_statements
 
 POLICY = booking.BookingPolicy(secret=SECRET)
 MONDAY_9 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # 09:00 in Seoul
@@ -367,18 +368,10 @@ def test_the_desk_query_after_an_action_is_limited_to_the_office(clerk, offices,
 
 
 def _statements_of_the_day_page(client) -> list[str]:
-    statements: list[str] = []
-
-    def remember(conn, cursor, statement, parameters, context, executemany) -> None:
-        statements.append(statement)
-
     # As at the start of a request in production: nothing loaded yet.
     db.session.expunge_all()
-    sa.event.listen(db.engine, "before_cursor_execute", remember)
-    try:
+    with counted_statements() as statements:
         page = client.get("/staff/seoul")
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", remember)
     assert page.status_code == 200
     return statements
 
