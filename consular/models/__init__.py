@@ -11,6 +11,7 @@ from consular.models.appointment import (
 from consular.models.audit import AuditEntry
 from consular.models.base import Base, UTCDateTime, now_utc
 from consular.models.email_text import EmailText
+from consular.models.figures import DailyFigure, DailyServiceFigure
 from consular.models.office import Office
 from consular.models.outbox import MailStatus, OutboxMessage
 from consular.models.queue import (
@@ -37,6 +38,8 @@ __all__ = [
     "Base",
     "Closure",
     "ClosureKind",
+    "DailyFigure",
+    "DailyServiceFigure",
     "EmailText",
     "MailStatus",
     "ManageToken",
