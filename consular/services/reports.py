@@ -36,15 +36,25 @@ Definitions, as the report page states them:
 
 By service, an appointment counts once for each of its services, so the service rows can
 add up to more than the total; tickets count under the service they ended with.
+
+Durations are taken in whole microseconds (what the database stores), so medians and
+means are exact and the same however the durations are grouped.
+
+One definition, two ways to read it: `compute_days` counts an office's days from the
+visits, seats and tickets; a day that is over can also be read from its stored daily
+figure (consular/models/figures.py), which holds what `compute_days` counted for it and
+which the database forgets as soon as anything it counted changes. A report reads the
+figures it finds and counts the other days (today, days to come, days not rolled up yet),
+so it is the same report at every moment; only its speed depends on `flask reports rollup`.
 """
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -54,6 +64,8 @@ from consular.database import SessionLike
 from consular.models import (
     Appointment,
     AppointmentService,
+    DailyFigure,
+    DailyServiceFigure,
     Office,
     ServiceType,
     Slot,
@@ -62,6 +74,7 @@ from consular.models import (
     TicketStatus,
     appointment_slot,
 )
+from consular.models.figures import COUNT_NAMES, SAMPLE_NAMES
 from consular.services.errors import DomainError
 from consular.services.schedule import local_day_bounds
 
@@ -77,6 +90,7 @@ OUTCOMES: dict[str, str] = {
 }
 
 seat = appointment_slot.c
+MICROSECOND = timedelta(microseconds=1)
 
 
 class InvalidPeriod(DomainError):
@@ -125,6 +139,11 @@ class Capacity:
         """Booked seats / offered seats; None when nothing was offered."""
         return self.booked / self.offered if self.offered else None
 
+    def add(self, other: Capacity) -> None:
+        """Add another day's seats to these."""
+        self.offered += other.offered
+        self.booked += other.booked
+
 
 @dataclass(frozen=True)
 class DurationStats:
@@ -135,14 +154,23 @@ class DurationStats:
     mean: timedelta | None = None
 
     @classmethod
-    def of(cls, seconds: Sequence[float]) -> DurationStats:
-        """The statistics of durations given in seconds."""
-        if not seconds:
+    def of(cls, microseconds: Iterable[int]) -> DurationStats:
+        """The statistics of durations given in whole microseconds.
+
+        Exact, whatever order or grouping the durations come in: the median is the middle
+        one (halfway between the two middle ones of an even number), the mean the sum over
+        the count, both rounded to the microsecond.
+        """
+        ordered = sorted(microseconds)
+        count = len(ordered)
+        if not count:
             return cls()
+        middle = count // 2
+        median = ordered[middle] if count % 2 else (ordered[middle - 1] + ordered[middle]) / 2
         return cls(
-            count=len(seconds),
-            median=timedelta(seconds=statistics.median(seconds)),
-            mean=timedelta(seconds=statistics.fmean(seconds)),
+            count=count,
+            median=timedelta(microseconds=median),
+            mean=timedelta(microseconds=sum(ordered) / count),
         )
 
 
@@ -191,19 +219,66 @@ class Report:
 
 
 @dataclass
-class _Samples:
-    """Durations in seconds, collected before their statistics are taken."""
+class Samples:
+    """Durations in whole microseconds, collected before their statistics are taken."""
 
-    lead: list[float] = field(default_factory=list)
-    wait: list[float] = field(default_factory=list)
-    service: list[float] = field(default_factory=list)
+    lead: list[int] = field(default_factory=list)
+    wait: list[int] = field(default_factory=list)
+    service: list[int] = field(default_factory=list)
+
+    def add(self, other: Samples) -> None:
+        """Take in another day's (or service's) durations."""
+        self.lead.extend(other.lead)
+        self.wait.extend(other.wait)
+        self.service.extend(other.service)
 
     def times(self) -> Times:
+        """The statistics of each kind of duration."""
         return Times(
             lead=DurationStats.of(self.lead),
             wait=DurationStats.of(self.wait),
             service=DurationStats.of(self.service),
         )
+
+
+@dataclass
+class ServiceFigures:
+    """What one service adds to a day, or to a period: counts and durations."""
+
+    counts: Counts = field(default_factory=Counts)
+    samples: Samples = field(default_factory=Samples)
+
+    def add(self, other: ServiceFigures) -> None:
+        """Add another day's figures of the same service."""
+        self.counts.add(other.counts)
+        self.samples.add(other.samples)
+
+
+def _no_services() -> defaultdict[int, ServiceFigures]:
+    return defaultdict(ServiceFigures)
+
+
+@dataclass
+class DayFigures:
+    """Everything one local day of an office adds to a report, which is what a daily
+    figure stores (consular/models/figures.py).
+
+    `services` holds only the services the day counts something for, by service type id:
+    the report lists a service when any of its days does.
+    """
+
+    counts: Counts = field(default_factory=Counts)
+    capacity: Capacity = field(default_factory=Capacity)
+    samples: Samples = field(default_factory=Samples)
+    services: defaultdict[int, ServiceFigures] = field(default_factory=_no_services)
+
+    def add(self, other: DayFigures) -> None:
+        """Add another office's figures of the same day."""
+        self.counts.add(other.counts)
+        self.capacity.add(other.capacity)
+        self.samples.add(other.samples)
+        for service_type_id, figures in other.services.items():
+            self.services[service_type_id].add(figures)
 
 
 def check_period(first_day: date, last_day: date) -> None:
@@ -248,34 +323,45 @@ def offices_in_scope(session: SessionLike, office: Office | None) -> list[Office
 
 
 def build_report(
-    session: SessionLike, office: Office | None, first_day: date, last_day: date, locale: str
+    session: SessionLike,
+    office: Office | None,
+    first_day: date,
+    last_day: date,
+    locale: str,
+    *,
+    from_figures: bool = True,
 ) -> Report:
-    """Count and time everything the report shows for an office (None: all) and a period."""
+    """Count and time everything the report shows for an office (None: all) and a period.
+
+    Days with a stored daily figure are read from it; `from_figures=False` counts every
+    day from the visits, seats and tickets, which gives the same report.
+    """
     check_period(first_day, last_day)
     span = (last_day - first_day).days + 1
-    days = [DayRow(day=first_day + timedelta(days=i)) for i in range(span)]
-    day_samples = [_Samples() for _ in days]
-    by_service: dict[int, Counts] = defaultdict(Counts)
-    service_samples: dict[int, _Samples] = defaultdict(_Samples)
-    total_samples = _Samples()
-
+    merged = [DayFigures() for _ in range(span)]
     for place in offices_in_scope(session, office):
-        bounds = day_bounds(place, first_day, last_day)
-        _count_bookings(session, place, bounds, days, by_service)
-        _count_capacity(session, place, bounds, days)
-        _sample_lead_times(session, place, bounds, day_samples, service_samples, total_samples)
-    _count_walk_ins(session, office, first_day, last_day, days, by_service)
-    _sample_ticket_times(
-        session, office, first_day, last_day, day_samples, service_samples, total_samples
-    )
+        for day, figures in zip(
+            merged, office_days(session, place, first_day, last_day, from_figures), strict=True
+        ):
+            day.add(figures)
 
-    total = Counts()
-    capacity = Capacity()
-    for row, samples in zip(days, day_samples, strict=True):
-        row.times = samples.times()
-        total.add(row.counts)
-        capacity.offered += row.capacity.offered
-        capacity.booked += row.capacity.booked
+    days: list[DayRow] = []
+    total, capacity, samples = Counts(), Capacity(), Samples()
+    by_service: defaultdict[int, ServiceFigures] = defaultdict(ServiceFigures)
+    for offset, figures in enumerate(merged):
+        days.append(
+            DayRow(
+                day=first_day + timedelta(days=offset),
+                counts=figures.counts,
+                capacity=figures.capacity,
+                times=figures.samples.times(),
+            )
+        )
+        total.add(figures.counts)
+        capacity.add(figures.capacity)
+        samples.add(figures.samples)
+        for service_type_id, part in figures.services.items():
+            by_service[service_type_id].add(part)
 
     return Report(
         office=office,
@@ -283,10 +369,102 @@ def build_report(
         last_day=last_day,
         total=total,
         capacity=capacity,
-        times=total_samples.times(),
+        times=samples.times(),
         days=days,
-        services=_service_rows(session, by_service, service_samples, locale),
+        services=_service_rows(session, by_service, locale),
     )
+
+
+def office_days(
+    session: SessionLike,
+    office: Office,
+    first_day: date,
+    last_day: date,
+    from_figures: bool = True,
+) -> list[DayFigures]:
+    """One office's figures for each day of the period: stored ones where they still count
+    the day's instants, and the others counted from the visits, a run of days at a time."""
+    span = (last_day - first_day).days + 1
+    days: list[DayFigures | None] = [None] * span
+    if from_figures:
+        for offset, figures in stored_days(session, office, first_day, last_day).items():
+            days[offset] = figures
+    missing = [offset for offset, figures in enumerate(days) if figures is None]
+    for first, last in _runs(missing):
+        days[first : last + 1] = compute_days(
+            session, office, first_day + timedelta(days=first), first_day + timedelta(days=last)
+        )
+    return [figures or DayFigures() for figures in days]
+
+
+def _runs(offsets: list[int]) -> list[tuple[int, int]]:
+    """Increasing numbers as runs of consecutive ones: [1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
+    runs: list[tuple[int, int]] = []
+    for offset in offsets:
+        if runs and runs[-1][1] == offset - 1:
+            runs[-1] = (runs[-1][0], offset)
+        else:
+            runs.append((offset, offset))
+    return runs
+
+
+def _stored_counts(row: Any) -> Counts:
+    return Counts(**{name: getattr(row, name) for name in COUNT_NAMES})
+
+
+def _stored_samples(row: Any) -> Samples:
+    return Samples(*(getattr(row, f"{name}_samples") for name in SAMPLE_NAMES))
+
+
+def stored_days(
+    session: SessionLike, office: Office, first_day: date, last_day: date
+) -> dict[int, DayFigures]:
+    """The office's stored daily figures of the period, by the day's offset in it; only
+    those counted over the bounds the day has now in the office's zone."""
+    bounds = day_bounds(office, first_day, last_day)
+    in_period = sa.and_(
+        DailyFigure.office_id == office.id,
+        DailyFigure.day >= first_day,
+        DailyFigure.day <= last_day,
+        DailyFigure.computed_at.is_not(None),
+    )
+    found: dict[int, tuple[int, DayFigures]] = {}
+    for row in session.execute(sa.select(DailyFigure.__table__).where(in_period)):
+        offset = (row.day - first_day).days
+        if (row.day_starts_at, row.day_ends_at) != (bounds[offset], bounds[offset + 1]):
+            continue  # counted in another zone (or under other time-zone rules)
+        found[row.id] = (
+            offset,
+            DayFigures(
+                counts=_stored_counts(row),
+                capacity=Capacity(offered=row.seats_offered, booked=row.seats_booked),
+                samples=_stored_samples(row),
+            ),
+        )
+    if found:
+        for row in session.execute(
+            sa.select(DailyServiceFigure.__table__)
+            .join(DailyFigure, DailyFigure.id == DailyServiceFigure.figure_id)
+            .where(in_period)
+        ):
+            if row.figure_id in found:
+                found[row.figure_id][1].services[row.service_type_id] = ServiceFigures(
+                    counts=_stored_counts(row), samples=_stored_samples(row)
+                )
+    return dict(found.values())
+
+
+def compute_days(
+    session: SessionLike, office: Office, first_day: date, last_day: date
+) -> list[DayFigures]:
+    """Count one office's days from `first_day` to `last_day` from its visits, seats and
+    tickets: the definition of every number of the report, and of every stored figure."""
+    bounds = day_bounds(office, first_day, last_day)
+    days = [DayFigures() for _ in bounds[1:]]
+    _count_bookings(session, office, bounds, days)
+    _count_capacity(session, office, bounds, days)
+    _count_tickets(session, office, first_day, last_day, days)
+    return days
 
 
 def _bookings_condition(office: Office, bounds: list[datetime]) -> sa.ColumnElement[bool]:
@@ -303,49 +481,48 @@ def _bookings_condition(office: Office, bounds: list[datetime]) -> sa.ColumnElem
     )
 
 
-def _add_outcome(counts: Counts, status: str, number: int) -> None:
-    counts.bookings += number
+def _add_outcome(counts: Counts, status: str) -> None:
+    counts.bookings += 1
     outcome = OUTCOMES.get(status)
     if outcome is not None:
-        setattr(counts, outcome, getattr(counts, outcome) + number)
+        setattr(counts, outcome, getattr(counts, outcome) + 1)
 
 
 def _count_bookings(
-    session: SessionLike,
-    office: Office,
-    bounds: list[datetime],
-    days: list[DayRow],
-    by_service: dict[int, Counts],
+    session: SessionLike, office: Office, bounds: list[datetime], days: list[DayFigures]
 ) -> None:
-    # Grouped through a subquery: PostgreSQL would not match a CASE with bound parameters
-    # in GROUP BY to the same CASE in the select list.
-    per_visit = (
+    """Bookings and their outcomes, and lead times, on the visit's day: once for the day,
+    once for each of the visit's services."""
+    rows = session.execute(
         sa.select(
-            local_day_index(Appointment.starts_at, bounds).label("day"),
-            Appointment.status.label("status"),
+            Appointment.id,
+            local_day_index(Appointment.starts_at, bounds),
+            Appointment.status,
+            Appointment.starts_at,
+            Appointment.confirmed_at,
+            AppointmentService.service_type_id,
         )
+        .outerjoin(AppointmentService, AppointmentService.appointment_id == Appointment.id)
         .where(_bookings_condition(office, bounds))
-        .subquery()
     )
-    for day, status, number in session.execute(
-        sa.select(per_visit.c.day, per_visit.c.status, sa.func.count()).group_by(
-            per_visit.c.day, per_visit.c.status
-        )
-    ):
-        if 0 <= day < len(days):
-            _add_outcome(days[day].counts, status, number)
-
-    for service_type_id, status, number in session.execute(
-        sa.select(AppointmentService.service_type_id, Appointment.status, sa.func.count())
-        .join(Appointment, Appointment.id == AppointmentService.appointment_id)
-        .where(_bookings_condition(office, bounds))
-        .group_by(AppointmentService.service_type_id, Appointment.status)
-    ):
-        _add_outcome(by_service[service_type_id], status, number)
+    seen: set[int] = set()
+    for appointment_id, offset, status, starts_at, confirmed_at, service_type_id in rows:
+        if not 0 <= offset < len(days):
+            continue
+        day = days[offset]
+        lead = (starts_at - confirmed_at) // MICROSECOND
+        if service_type_id is not None:
+            service = day.services[service_type_id]
+            _add_outcome(service.counts, status)
+            service.samples.lead.append(lead)
+        if appointment_id not in seen:
+            seen.add(appointment_id)
+            _add_outcome(day.counts, status)
+            day.samples.lead.append(lead)
 
 
 def _count_capacity(
-    session: SessionLike, office: Office, bounds: list[datetime], days: list[DayRow]
+    session: SessionLike, office: Office, bounds: list[datetime], days: list[DayFigures]
 ) -> None:
     in_period = sa.and_(
         Slot.office_id == office.id, Slot.starts_at >= bounds[0], Slot.starts_at < bounds[-1]
@@ -355,6 +532,8 @@ def _count_capacity(
         .where(in_period, Slot.is_blocked.is_(False))
         .subquery()
     )
+    # Grouped through a subquery: PostgreSQL would not match a CASE with bound parameters
+    # in GROUP BY to the same CASE in the select list.
     for day, seats in session.execute(
         sa.select(offered.c.day, sa.func.sum(offered.c.capacity)).group_by(offered.c.day)
     ):
@@ -384,119 +563,53 @@ def _count_capacity(
             days[day].capacity.booked += int(seats)
 
 
-def _sample_lead_times(
-    session: SessionLike,
-    office: Office,
-    bounds: list[datetime],
-    day_samples: list[_Samples],
-    service_samples: dict[int, _Samples],
-    total_samples: _Samples,
+def _count_tickets(
+    session: SessionLike, office: Office, first_day: date, last_day: date, days: list[DayFigures]
 ) -> None:
-    rows = session.execute(
-        sa.select(
-            Appointment.id,
-            local_day_index(Appointment.starts_at, bounds),
-            Appointment.starts_at,
-            Appointment.confirmed_at,
-            AppointmentService.service_type_id,
-        )
-        .outerjoin(AppointmentService, AppointmentService.appointment_id == Appointment.id)
-        .where(_bookings_condition(office, bounds))
-        .order_by(Appointment.id)
-    )
-    seen: set[int] = set()
-    for appointment_id, day, starts_at, confirmed_at, service_type_id in rows:
-        lead = (starts_at - confirmed_at).total_seconds()
-        if service_type_id is not None:
-            service_samples[service_type_id].lead.append(lead)
-        if appointment_id in seen or not 0 <= day < len(day_samples):
-            continue
-        seen.add(appointment_id)
-        day_samples[day].lead.append(lead)
-        total_samples.lead.append(lead)
-
-
-def _tickets_condition(
-    office: Office | None, first_day: date, last_day: date
-) -> sa.ColumnElement[bool]:
-    condition = sa.and_(Ticket.service_day >= first_day, Ticket.service_day <= last_day)
-    if office is not None:
-        condition = sa.and_(condition, Ticket.office_id == office.id)
-    return condition
-
-
-def _count_walk_ins(
-    session: SessionLike,
-    office: Office | None,
-    first_day: date,
-    last_day: date,
-    days: list[DayRow],
-    by_service: dict[int, Counts],
-) -> None:
-    walk_in = sa.and_(
-        _tickets_condition(office, first_day, last_day),
-        Ticket.is_walk_in.is_(True),
-        Ticket.status != TicketStatus.CANCELLED,
-    )
-    for day, service_type_id, number in session.execute(
-        sa.select(Ticket.service_day, Ticket.service_type_id, sa.func.count())
-        .where(walk_in)
-        .group_by(Ticket.service_day, Ticket.service_type_id)
-    ):
-        days[(day - first_day).days].counts.walk_ins += number
-        if service_type_id is not None:
-            by_service[service_type_id].walk_ins += number
-
-
-def _sample_ticket_times(
-    session: SessionLike,
-    office: Office | None,
-    first_day: date,
-    last_day: date,
-    day_samples: list[_Samples],
-    service_samples: dict[int, _Samples],
-    total_samples: _Samples,
-) -> None:
+    """Walk-ins, waiting and service times on the ticket's day, for the day and under the
+    service the ticket ended with."""
     rows = session.execute(
         sa.select(
             Ticket.service_day,
             Ticket.service_type_id,
             Ticket.status,
+            Ticket.is_walk_in,
             Ticket.arrived_at,
             Ticket.first_called_at,
             Ticket.finished_at,
-        )
-        .where(
-            _tickets_condition(office, first_day, last_day),
-            Ticket.first_called_at.is_not(None),
+        ).where(
+            Ticket.office_id == office.id,
+            Ticket.service_day >= first_day,
+            Ticket.service_day <= last_day,
             Ticket.status != TicketStatus.CANCELLED,
+            sa.or_(Ticket.is_walk_in.is_(True), Ticket.first_called_at.is_not(None)),
         )
-        .order_by(Ticket.id)
     )
-    for day, service_type_id, status, arrived_at, first_called_at, finished_at in rows:
-        targets = [day_samples[(day - first_day).days], total_samples]
-        if service_type_id is not None:
-            targets.append(service_samples[service_type_id])
-        wait = (first_called_at - arrived_at).total_seconds()
-        served = status == TicketStatus.SERVED and finished_at is not None
-        for samples in targets:
+    for service_day, service_type_id, status, is_walk_in, arrived, called, finished in rows:
+        day = days[(service_day - first_day).days]
+        service = day.services[service_type_id] if service_type_id is not None else None
+        if is_walk_in:
+            day.counts.walk_ins += 1
+            if service is not None:
+                service.counts.walk_ins += 1
+        if called is None:
+            continue
+        wait = (called - arrived) // MICROSECOND
+        served = status == TicketStatus.SERVED and finished is not None
+        for samples in (day.samples, service.samples) if service else (day.samples,):
             samples.wait.append(wait)
             if served:
-                samples.service.append((finished_at - first_called_at).total_seconds())
+                samples.service.append((finished - called) // MICROSECOND)
 
 
 def _service_rows(
-    session: SessionLike,
-    by_service: dict[int, Counts],
-    samples: dict[int, _Samples],
-    locale: str,
+    session: SessionLike, by_service: dict[int, ServiceFigures], locale: str
 ) -> list[ServiceRow]:
-    ids = set(by_service) | set(samples)
-    if not ids:
+    if not by_service:
         return []
     services = session.scalars(
         sa.select(ServiceType)
-        .where(ServiceType.id.in_(ids))
+        .where(ServiceType.id.in_(by_service))
         .order_by(ServiceType.sort_order, ServiceType.id)
     )
     return [
@@ -504,8 +617,8 @@ def _service_rows(
             service_type_id=service.id,
             code=service.code,
             name=service.display_name(locale),
-            counts=by_service.get(service.id, Counts()),
-            times=samples[service.id].times() if service.id in samples else Times(),
+            counts=by_service[service.id].counts,
+            times=by_service[service.id].samples.times(),
         )
         for service in services
     ]
