@@ -200,6 +200,68 @@ def purge_retention(days: int | None) -> None:
     )
 
 
+@click.group("reports")
+def reports_group() -> None:
+    """The daily figures that administrators' reports read."""
+
+
+@reports_group.command("rollup")
+@click.option("--office", "codes", multiple=True, help="Office code (default: every office).")
+@click.option(
+    "--wait",
+    default=60.0,
+    type=click.FloatRange(0, 3600),
+    help="Seconds to wait for transactions already running (PostgreSQL).",
+)
+def rollup_reports(codes: tuple[str, ...], wait: float) -> None:
+    """Store the figures of the days that are over and have none; safe to run again."""
+    from consular.clock import now
+    from consular.services import figures
+
+    moment = now()
+    settle_days = current_app.config["REPORT_SETTLE_DAYS"]
+    if settle_days < 1:
+        raise click.ClickException(f"REPORT_SETTLE_DAYS must be at least 1, not {settle_days}")
+    offices = _offices(codes)
+    pending = sum(figures.reserve_days(db.session, o, moment, settle_days) for o in offices)
+    db.session.commit()
+    if pending and not figures.wait_for_writers(db.session, wait):
+        db.session.rollback()
+        raise click.ClickException(
+            f"transactions still running after {wait:g} s: days left pending for the next run"
+        )
+    db.session.rollback()  # the wait's reads: the filling transactions start afresh
+    for office in offices:
+        days = figures.pending_days(db.session, office)
+        stored = 0
+        for start in range(0, len(days), figures.BATCH_DAYS):
+            stored += figures.fill_days(
+                db.session, office, days[start : start + figures.BATCH_DAYS], moment
+            )
+            db.session.commit()
+        click.echo(f"{office.code}: {stored} days stored")
+
+
+@reports_group.command("check")
+@click.option("--office", "codes", multiple=True, help="Office code (default: every office).")
+@click.option("--forget", is_flag=True, help="Delete the figures that differ.")
+def check_reports(codes: tuple[str, ...], forget: bool) -> None:
+    """Count every stored day again from the visits and list any figure that differs."""
+    from consular.services import figures
+
+    stale = figures.stale_figures(db.session, _offices(codes))
+    for figure in stale:
+        click.echo(f"{figure.office_code} {figure.day}: stored figures differ from the visits")
+    if stale and forget:
+        figures.forget(db.session, stale)
+        db.session.commit()
+        click.echo(f"{len(stale)} days forgotten: reports count them from the visits")
+    elif stale:
+        raise click.ClickException(f"{len(stale)} stale days (--forget deletes their figures)")
+    else:
+        click.echo("Stored figures match the visits.")
+
+
 def generate_password() -> str:
     """A random demo password that is easy to type."""
     return secrets.token_urlsafe(9)
@@ -216,6 +278,7 @@ def init_app(app: Flask) -> None:
         reminders_group,
         queue_group,
         retention_group,
+        reports_group,
     ):
         app.cli.add_command(command)
 

@@ -64,6 +64,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # Days after a visit (or a cancelled or expired booking) before its personal data
         # is erased by `flask retention purge`.
         "RETENTION_DAYS": _int("RETENTION_DAYS", 180),
+        # How many days after a day ends `flask reports rollup` stores its figures.
+        "REPORT_SETTLE_DAYS": _int("REPORT_SETTLE_DAYS", 1),
         # Mail
         "MAIL_SMTP_HOST": smtp_host,
         "MAIL_SMTP_PORT": _int("MAIL_SMTP_PORT", 587),
