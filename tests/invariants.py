@@ -1,4 +1,5 @@
-"""What must hold in the database after any booking, queue or schedule action.
+"""What must hold in the database after any booking, queue or schedule action (and the
+daily figures of the reports, which any of them may touch).
 
 The app fixture runs `assert_booking_invariants` after every test, so a code path that
 writes seats, statuses or service lines outside their owners fails the test that took it.
@@ -14,12 +15,15 @@ from sqlalchemy.orm import Session
 from consular.models import (
     Appointment,
     AppointmentService,
+    DailyFigure,
+    Office,
     Slot,
     Status,
     Ticket,
     TicketStatus,
     appointment_slot,
 )
+from consular.services.figures import stale_figures
 from consular.services.queue import APPOINTMENT_STATUS_OF_TICKET
 from consular.services.transitions import ENDED_STATUSES
 
@@ -122,6 +126,17 @@ def invariant_violations(session: Session, now: datetime) -> list[str]:
             ENDED_STATUSES
         ):
             problems.append(f"ticket {ticket_id} {status}: its visit has ended")
+
+    # A stored daily figure is what the report would count for its day now.
+    stored = session.scalars(
+        sa.select(Office).where(
+            Office.id.in_(
+                sa.select(DailyFigure.office_id).where(DailyFigure.computed_at.is_not(None))
+            )
+        )
+    ).all()
+    for figure in stale_figures(session, stored):
+        problems.append(f"daily figure {figure.office_code} {figure.day}: stale")
     return problems
 
 
