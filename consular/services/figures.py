@@ -236,7 +236,7 @@ class StaleFigure:
 def _canonical(figures: DayFigures) -> tuple[Any, ...]:
     """What a day's figures say, whatever order the durations were collected in."""
 
-    def sorted_samples(samples: Samples) -> tuple[list[int], ...]:
+    def sorted_samples(samples: Samples) -> tuple[list[float], ...]:
         return tuple(sorted(getattr(samples, name)) for name in SAMPLE_NAMES)
 
     return (

@@ -37,8 +37,8 @@ Definitions, as the report page states them:
 By service, an appointment counts once for each of its services, so the service rows can
 add up to more than the total; tickets count under the service they ended with.
 
-Durations are taken in whole microseconds (what the database stores), so medians and
-means are exact and the same however the durations are grouped.
+Durations are taken in whole microseconds (what the database stores), so medians are
+exact, and medians and means are the same however the durations are grouped.
 
 One definition, two ways to read it: `compute_days` counts an office's days from the
 visits, seats and tickets; a day that is over can also be read from its stored daily
@@ -50,10 +50,12 @@ so it is the same report at every moment; only its speed depends on `flask repor
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import chain
 from typing import Any
 
 import sqlalchemy as sa
@@ -154,12 +156,13 @@ class DurationStats:
     mean: timedelta | None = None
 
     @classmethod
-    def of(cls, microseconds: Iterable[int]) -> DurationStats:
-        """The statistics of durations given in whole microseconds.
+    def of(cls, microseconds: Iterable[float]) -> DurationStats:
+        """The statistics of durations given in whole microseconds (as floats).
 
-        Exact, whatever order or grouping the durations come in: the median is the middle
-        one (halfway between the two middle ones of an even number), the mean the sum over
-        the count, both rounded to the microsecond.
+        The same whatever order or grouping the durations come in: the median is the middle
+        one (halfway between the two middle ones of an even number), the mean the sum (the
+        float nearest the exact sum: `math.fsum`) over the count, both rounded to the
+        microsecond.
         """
         ordered = sorted(microseconds)
         count = len(ordered)
@@ -170,7 +173,7 @@ class DurationStats:
         return cls(
             count=count,
             median=timedelta(microseconds=median),
-            mean=timedelta(microseconds=sum(ordered) / count),
+            mean=timedelta(microseconds=math.fsum(ordered) / count),
         )
 
 
@@ -220,25 +223,12 @@ class Report:
 
 @dataclass
 class Samples:
-    """Durations in whole microseconds, collected before their statistics are taken."""
+    """Durations in whole microseconds (floats, exact below 2**53), collected before their
+    statistics are taken."""
 
-    lead: list[int] = field(default_factory=list)
-    wait: list[int] = field(default_factory=list)
-    service: list[int] = field(default_factory=list)
-
-    def add(self, other: Samples) -> None:
-        """Take in another day's (or service's) durations."""
-        self.lead.extend(other.lead)
-        self.wait.extend(other.wait)
-        self.service.extend(other.service)
-
-    def times(self) -> Times:
-        """The statistics of each kind of duration."""
-        return Times(
-            lead=DurationStats.of(self.lead),
-            wait=DurationStats.of(self.wait),
-            service=DurationStats.of(self.service),
-        )
+    lead: list[float] = field(default_factory=list)
+    wait: list[float] = field(default_factory=list)
+    service: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -247,11 +237,6 @@ class ServiceFigures:
 
     counts: Counts = field(default_factory=Counts)
     samples: Samples = field(default_factory=Samples)
-
-    def add(self, other: ServiceFigures) -> None:
-        """Add another day's figures of the same service."""
-        self.counts.add(other.counts)
-        self.samples.add(other.samples)
 
 
 def _no_services() -> defaultdict[int, ServiceFigures]:
@@ -271,14 +256,6 @@ class DayFigures:
     capacity: Capacity = field(default_factory=Capacity)
     samples: Samples = field(default_factory=Samples)
     services: defaultdict[int, ServiceFigures] = field(default_factory=_no_services)
-
-    def add(self, other: DayFigures) -> None:
-        """Add another office's figures of the same day."""
-        self.counts.add(other.counts)
-        self.capacity.add(other.capacity)
-        self.samples.add(other.samples)
-        for service_type_id, figures in other.services.items():
-            self.services[service_type_id].add(figures)
 
 
 def check_period(first_day: date, last_day: date) -> None:
@@ -338,30 +315,28 @@ def build_report(
     """
     check_period(first_day, last_day)
     span = (last_day - first_day).days + 1
-    merged = [DayFigures() for _ in range(span)]
+    # Each day's figures, one per office: put together, never copied into one another.
+    per_day: list[list[DayFigures]] = [[] for _ in range(span)]
     for place in offices_in_scope(session, office):
-        for day, figures in zip(
-            merged, office_days(session, place, first_day, last_day, from_figures), strict=True
+        for offices, figures in zip(
+            per_day, office_days(session, place, first_day, last_day, from_figures), strict=True
         ):
-            day.add(figures)
+            offices.append(figures)
 
     days: list[DayRow] = []
-    total, capacity, samples = Counts(), Capacity(), Samples()
-    by_service: defaultdict[int, ServiceFigures] = defaultdict(ServiceFigures)
-    for offset, figures in enumerate(merged):
-        days.append(
-            DayRow(
-                day=first_day + timedelta(days=offset),
-                counts=figures.counts,
-                capacity=figures.capacity,
-                times=figures.samples.times(),
-            )
-        )
-        total.add(figures.counts)
-        capacity.add(figures.capacity)
-        samples.add(figures.samples)
-        for service_type_id, part in figures.services.items():
-            by_service[service_type_id].add(part)
+    total, capacity = Counts(), Capacity()
+    by_service: defaultdict[int, list[ServiceFigures]] = defaultdict(list)
+    for offset, offices in enumerate(per_day):
+        row = DayRow(day=first_day + timedelta(days=offset))
+        for figures in offices:
+            row.counts.add(figures.counts)
+            row.capacity.add(figures.capacity)
+            for service_type_id, part in figures.services.items():
+                by_service[service_type_id].append(part)
+        row.times = _times([figures.samples for figures in offices])
+        total.add(row.counts)
+        capacity.add(row.capacity)
+        days.append(row)
 
     return Report(
         office=office,
@@ -369,9 +344,18 @@ def build_report(
         last_day=last_day,
         total=total,
         capacity=capacity,
-        times=samples.times(),
+        times=_times([figures.samples for offices in per_day for figures in offices]),
         days=days,
         services=_service_rows(session, by_service, locale),
+    )
+
+
+def _times(parts: list[Samples]) -> Times:
+    """The statistics of the durations of several days (or offices) taken together."""
+    return Times(
+        lead=DurationStats.of(chain.from_iterable(part.lead for part in parts)),
+        wait=DurationStats.of(chain.from_iterable(part.wait for part in parts)),
+        service=DurationStats.of(chain.from_iterable(part.service for part in parts)),
     )
 
 
@@ -408,12 +392,15 @@ def _runs(offsets: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _stored_counts(row: Any) -> Counts:
-    return Counts(**{name: getattr(row, name) for name in COUNT_NAMES})
+def _figure_columns(model: type[DailyFigure] | type[DailyServiceFigure]) -> list[Any]:
+    """A figure's counts and durations, in the order of Counts' and Samples' fields."""
+    return [getattr(model, name) for name in COUNT_NAMES] + [
+        getattr(model, f"{name}_samples") for name in SAMPLE_NAMES
+    ]
 
 
-def _stored_samples(row: Any) -> Samples:
-    return Samples(*(getattr(row, f"{name}_samples") for name in SAMPLE_NAMES))
+def _counts_and_samples(values: Sequence[Any]) -> tuple[Counts, Samples]:
+    return Counts(*values[: len(COUNT_NAMES)]), Samples(*values[len(COUNT_NAMES) :])
 
 
 def stored_days(
@@ -429,28 +416,38 @@ def stored_days(
         DailyFigure.computed_at.is_not(None),
     )
     found: dict[int, tuple[int, DayFigures]] = {}
-    for row in session.execute(sa.select(DailyFigure.__table__).where(in_period)):
-        offset = (row.day - first_day).days
-        if (row.day_starts_at, row.day_ends_at) != (bounds[offset], bounds[offset + 1]):
+    for figure_id, day, starts_at, ends_at, offered, booked, *values in session.execute(
+        sa.select(
+            DailyFigure.id,
+            DailyFigure.day,
+            DailyFigure.day_starts_at,
+            DailyFigure.day_ends_at,
+            DailyFigure.seats_offered,
+            DailyFigure.seats_booked,
+            *_figure_columns(DailyFigure),
+        ).where(in_period)
+    ):
+        offset = (day - first_day).days
+        if (starts_at, ends_at) != (bounds[offset], bounds[offset + 1]):
             continue  # counted in another zone (or under other time-zone rules)
-        found[row.id] = (
+        counts, samples = _counts_and_samples(values)
+        found[figure_id] = (
             offset,
-            DayFigures(
-                counts=_stored_counts(row),
-                capacity=Capacity(offered=row.seats_offered, booked=row.seats_booked),
-                samples=_stored_samples(row),
-            ),
+            DayFigures(counts=counts, capacity=Capacity(offered, booked), samples=samples),
         )
     if found:
-        for row in session.execute(
-            sa.select(DailyServiceFigure.__table__)
+        for figure_id, service_type_id, *values in session.execute(
+            sa.select(
+                DailyServiceFigure.figure_id,
+                DailyServiceFigure.service_type_id,
+                *_figure_columns(DailyServiceFigure),
+            )
             .join(DailyFigure, DailyFigure.id == DailyServiceFigure.figure_id)
             .where(in_period)
         ):
-            if row.figure_id in found:
-                found[row.figure_id][1].services[row.service_type_id] = ServiceFigures(
-                    counts=_stored_counts(row), samples=_stored_samples(row)
-                )
+            if figure_id in found:
+                counts, samples = _counts_and_samples(values)
+                found[figure_id][1].services[service_type_id] = ServiceFigures(counts, samples)
     return dict(found.values())
 
 
@@ -510,7 +507,7 @@ def _count_bookings(
         if not 0 <= offset < len(days):
             continue
         day = days[offset]
-        lead = (starts_at - confirmed_at) // MICROSECOND
+        lead = (starts_at - confirmed_at) / MICROSECOND
         if service_type_id is not None:
             service = day.services[service_type_id]
             _add_outcome(service.counts, status)
@@ -594,16 +591,16 @@ def _count_tickets(
                 service.counts.walk_ins += 1
         if called is None:
             continue
-        wait = (called - arrived) // MICROSECOND
+        wait = (called - arrived) / MICROSECOND
         served = status == TicketStatus.SERVED and finished is not None
         for samples in (day.samples, service.samples) if service else (day.samples,):
             samples.wait.append(wait)
             if served:
-                samples.service.append((finished - called) // MICROSECOND)
+                samples.service.append((finished - called) / MICROSECOND)
 
 
 def _service_rows(
-    session: SessionLike, by_service: dict[int, ServiceFigures], locale: str
+    session: SessionLike, by_service: dict[int, list[ServiceFigures]], locale: str
 ) -> list[ServiceRow]:
     if not by_service:
         return []
@@ -612,16 +609,16 @@ def _service_rows(
         .where(ServiceType.id.in_(by_service))
         .order_by(ServiceType.sort_order, ServiceType.id)
     )
-    return [
-        ServiceRow(
-            service_type_id=service.id,
-            code=service.code,
-            name=service.display_name(locale),
-            counts=by_service[service.id].counts,
-            times=by_service[service.id].samples.times(),
+    rows = []
+    for service in services:
+        counts = Counts()
+        for part in by_service[service.id]:
+            counts.add(part.counts)
+        times = _times([part.samples for part in by_service[service.id]])
+        rows.append(
+            ServiceRow(service.id, service.code, service.display_name(locale), counts, times)
         )
-        for service in services
-    ]
+    return rows
 
 
 # The CSV tables: stable English column names, numbers without locale formatting.

@@ -15,7 +15,7 @@ import itertools
 import random
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -38,11 +38,13 @@ from consular.models import (
     User,
     appointment_slot,
 )
-from consular.models.figures import WATCHES
+from consular.models.figures import COUNT_NAMES, SAMPLE_NAMES, WATCHES
 from consular.services import figures, queue, schedule
 from consular.services.booking import cancel_appointment, policy_from_config
 from consular.services.reports import (
+    Counts,
     DurationStats,
+    Samples,
     build_report,
     day_bounds,
     table_values,
@@ -856,3 +858,8 @@ def test_the_commands_roll_up_and_check(make_history, app):
     assert runner.invoke(args=["reports", "rollup"]).output.splitlines()[1] == (
         f"{berlin.code}: 1 days stored"
     )
+
+
+def test_stored_columns_follow_the_fields_they_are_read_into():
+    assert COUNT_NAMES == tuple(f.name for f in fields(Counts))
+    assert SAMPLE_NAMES == tuple(f.name for f in fields(Samples))
