@@ -44,6 +44,7 @@ from consular.services.reports import (
     Samples,
     compute_days,
     day_bounds,
+    runs,
     stored_days,
 )
 
@@ -182,9 +183,21 @@ def fill_days(session: SessionLike, office: Office, days: Sequence[date], now: d
     ).all()
     if not claimed:
         return 0
-    first, last = min(row.day for row in claimed), max(row.day for row in claimed)
-    bounds = day_bounds(office, first, last)
-    counted = compute_days(session, office, first, last)
+    # Counted a run of consecutive days at a time: days forgotten here and there over a
+    # year are not counted with all the days between them.
+    first = min(row.day for row in claimed)
+    offsets = sorted({(row.day - first).days for row in claimed})
+    bounds = day_bounds(office, first, first + timedelta(days=offsets[-1]))
+    counted: dict[int, DayFigures] = {}
+    for start, end in runs(offsets):
+        counted.update(
+            enumerate(
+                compute_days(
+                    session, office, first + timedelta(days=start), first + timedelta(days=end)
+                ),
+                start=start,
+            )
+        )
     figures: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     for figure_id, day, starts_at, ends_at in claimed:

@@ -374,14 +374,14 @@ def office_days(
         for offset, figures in stored_days(session, office, first_day, last_day).items():
             days[offset] = figures
     missing = [offset for offset, figures in enumerate(days) if figures is None]
-    for first, last in _runs(missing):
+    for first, last in runs(missing):
         days[first : last + 1] = compute_days(
             session, office, first_day + timedelta(days=first), first_day + timedelta(days=last)
         )
     return [figures or DayFigures() for figures in days]
 
 
-def _runs(offsets: list[int]) -> list[tuple[int, int]]:
+def runs(offsets: list[int]) -> list[tuple[int, int]]:
     """Increasing numbers as runs of consecutive ones: [1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
     runs: list[tuple[int, int]] = []
     for offset in offsets:

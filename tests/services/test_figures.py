@@ -47,6 +47,7 @@ from consular.services.reports import (
     Samples,
     build_report,
     day_bounds,
+    runs,
     table_values,
 )
 from consular.services.retention import purge_personal_data
@@ -863,3 +864,8 @@ def test_the_commands_roll_up_and_check(make_history, app):
 def test_stored_columns_follow_the_fields_they_are_read_into():
     assert COUNT_NAMES == tuple(f.name for f in fields(Counts))
     assert SAMPLE_NAMES == tuple(f.name for f in fields(Samples))
+
+
+def test_days_are_counted_in_runs_of_consecutive_days():
+    assert runs([]) == []
+    assert runs([1, 2, 3, 7, 9, 10]) == [(1, 3), (7, 7), (9, 10)]
