@@ -210,7 +210,7 @@ def test_upgrade_gives_the_models_triggers_and_downgrade_drops_them(backend: str
         with engine.connect() as connection:
             expected = _triggers(connection)
         engine.dispose()
-    assert len(expected) == (10 if backend == "postgresql" else 15)
+    assert len(expected) == (25 if backend == "postgresql" else 20)
 
     with database(backend, tmp_path) as url:
         app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url})

@@ -82,9 +82,6 @@ class DailyFigure(FigureColumns, Base):
     __table_args__ = (
         sa.UniqueConstraint("office_id", "day"),
         sa.CheckConstraint("day_starts_at < day_ends_at", name="day_in_order"),
-        # The triggers find the figures of an instant: for a write to today's or a future
-        # day (nearly every write) this range is empty, a single probe of the index.
-        sa.Index("ix_daily_figure_office_ends_at", "office_id", "day_ends_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -113,57 +110,116 @@ class DailyServiceFigure(FigureColumns, Base):
     )
 
 
-# The triggers. Each statement forgets the figures of the day a row of a watched table
-# belongs to, as the report counts it; `{row}` is OLD or NEW.
-_INSTANT_DAY = (
-    "DELETE FROM daily_figure WHERE office_id = {row}.office_id"
-    " AND day_ends_at > {row}.starts_at AND day_starts_at <= {row}.starts_at"
-)
-_SEAT_DAYS = (
-    "DELETE FROM daily_figure WHERE id IN (SELECT f.id FROM appointment_slot s"
-    " JOIN slot ON slot.id = s.slot_id JOIN daily_figure f ON f.office_id = slot.office_id"
-    " AND f.day_ends_at > slot.starts_at AND f.day_starts_at <= slot.starts_at"
-    " WHERE s.appointment_id = {row}.id)"
-)
-_APPOINTMENT_DAY = (
-    "DELETE FROM daily_figure WHERE id IN (SELECT f.id FROM appointment a"
-    " JOIN daily_figure f ON f.office_id = a.office_id"
-    " AND f.day_ends_at > a.starts_at AND f.day_starts_at <= a.starts_at"
-    " WHERE a.id = {row}.appointment_id)"
-)
-_SLOT_DAY = (
-    "DELETE FROM daily_figure WHERE id IN (SELECT f.id FROM slot"
-    " JOIN daily_figure f ON f.office_id = slot.office_id"
-    " AND f.day_ends_at > slot.starts_at AND f.day_starts_at <= slot.starts_at"
-    " WHERE slot.id = {row}.slot_id)"
-)
-_TICKET_DAY = (
-    "DELETE FROM daily_figure WHERE office_id = {row}.office_id AND day = {row}.service_day"
-)
+@dataclass(frozen=True)
+class Probe:
+    """Where a row of a watched table says its day is, for a row state `{row}` (OLD or NEW):
+    an instant of its own (`instant`, a column) or a local day (`day`), in the row's
+    office; or `source`, a SELECT of (office, at) pairs reached from the row."""
+
+    instant: str = ""
+    day: str = ""
+    source: str = ""
+
+    def statement(self, dialect: str, row: str) -> str:
+        """What forgets the figures of those days: one DELETE for each (office, instant)."""
+        if self.day:
+            return (
+                f"DELETE FROM daily_figure WHERE office_id = {row}.office_id"
+                f" AND day = {row}.{self.day}"
+            )
+        if self.instant:
+            return _forget_instant(dialect, f"{row}.office_id", f"{row}.{self.instant}")
+        source = self.source.format(row=row)
+        if dialect == "postgresql":
+            return (
+                f"FOR probe IN {source} LOOP"
+                f" {_forget_instant(dialect, 'probe.office', 'probe.at')}; END LOOP"
+            )
+        return (
+            "DELETE FROM daily_figure WHERE id IN (SELECT f.id FROM"
+            f" ({source}) AS i JOIN daily_figure f ON {_covers(dialect, 'f', 'i.office', 'i.at')})"
+        )
+
+
+def _covers(dialect: str, figure: str, office: str, at: str) -> str:
+    """SQL: the figure `figure` of `office` is of the local day of the instant `at`.
+
+    Whatever the zone (UTC-12 to UTC+14), that day is the UTC day of the instant or one
+    either side: that range of days lets both databases go straight to the figure through
+    the unique index on (office_id, day), planned once, whatever the history's size (and
+    for a write to today or a day to come, nearly every write, it finds none). The bounds
+    then pick the one figure that counted the instant.
+    """
+    utc_day = f"CAST({at} AT TIME ZONE 'UTC' AS date)"
+    days = (
+        f"{utc_day} - 1 AND {utc_day} + 1"
+        if dialect == "postgresql"
+        else f"date({at}, '-1 day') AND date({at}, '+1 day')"
+    )
+    return (
+        f"{figure}.office_id = {office} AND {figure}.day BETWEEN {days}"
+        f" AND {figure}.day_ends_at > {at} AND {figure}.day_starts_at <= {at}"
+    )
+
+
+def _forget_instant(dialect: str, office: str, at: str) -> str:
+    return f"DELETE FROM daily_figure WHERE {_covers(dialect, 'daily_figure', office, at)}"
 
 
 @dataclass(frozen=True)
 class Watch:
-    """A table the report reads: the columns whose change matters, and what to forget."""
+    """A table the report reads: the columns whose change matters, those that say which
+    day a row is on (when they change, the day it leaves is forgotten too), where that day
+    is, and (`relevant`, on `{row}`) whether the report counts the row at all."""
 
     table: str
     columns: tuple[str, ...]
-    statements: tuple[str, ...]
+    position: tuple[str, ...]
+    probe: Probe
+    relevant: str = ""
 
 
 WATCHES: tuple[Watch, ...] = (
     # A booking's status and time decide its day's counts and lead time, and whether its
     # seats count as booked on their slots' days.
+    # A hold never confirmed counts nowhere: placing and expiring holds fire nothing.
     Watch(
         "appointment",
         ("office_id", "starts_at", "status", "confirmed_at"),
-        (_INSTANT_DAY, _SEAT_DAYS),
+        ("office_id", "starts_at"),
+        Probe(
+            source="SELECT {row}.office_id AS office, {row}.starts_at AS at UNION ALL"
+            " SELECT slot.office_id, slot.starts_at FROM appointment_slot s"
+            " JOIN slot ON slot.id = s.slot_id WHERE s.appointment_id = {row}.id"
+        ),
+        relevant="{row}.confirmed_at IS NOT NULL",
     ),
-    Watch("appointment_service", ("appointment_id", "service_type_id"), (_APPOINTMENT_DAY,)),
+    Watch(
+        "appointment_service",
+        ("appointment_id", "service_type_id"),
+        ("appointment_id",),
+        Probe(
+            source="SELECT a.office_id AS office, a.starts_at AS at FROM appointment a"
+            " WHERE a.id = {row}.appointment_id"
+        ),
+    ),
     # Not holds_seat: a seat given back is a row the report never read differently.
-    Watch("appointment_slot", ("appointment_id", "slot_id", "release_at"), (_SLOT_DAY,)),
+    Watch(
+        "appointment_slot",
+        ("appointment_id", "slot_id", "release_at"),
+        ("slot_id",),
+        Probe(
+            source="SELECT slot.office_id AS office, slot.starts_at AS at FROM slot"
+            " WHERE slot.id = {row}.slot_id"
+        ),
+    ),
     # Not booked: the report counts seats from appointment_slot.
-    Watch("slot", ("office_id", "starts_at", "capacity", "is_blocked"), (_INSTANT_DAY,)),
+    Watch(
+        "slot",
+        ("office_id", "starts_at", "capacity", "is_blocked"),
+        ("office_id", "starts_at"),
+        Probe(instant="starts_at"),
+    ),
     Watch(
         "ticket",
         (
@@ -176,47 +232,63 @@ WATCHES: tuple[Watch, ...] = (
             "first_called_at",
             "finished_at",
         ),
-        (_TICKET_DAY,),
+        ("office_id", "service_day"),
+        Probe(day="service_day"),
     ),
 )
 
 
-def _body(statements: tuple[str, ...], row: str) -> str:
-    return "".join(f"{statement.format(row=row)}; " for statement in statements)
+# The triggers of a watched table: each forgets the days of one state of the row (NEW
+# when a row counts or counts differently, OLD when it leaves a day or stops counting).
+ACTIONS = ("insert", "update", "leave", "delete")
+
+
+def _actions(watch: Watch, dialect: str) -> list[tuple[str, str, str, str]]:
+    """(action, event, condition, state) of each trigger of a watched table."""
+
+    def counts(row: str) -> str:
+        return f"({watch.relevant.format(row=row)})" if watch.relevant else ""
+
+    differs = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
+    moved = " OR ".join(f"OLD.{column} {differs} NEW.{column}" for column in watch.position)
+    leaves = f"{counts('OLD')} AND ({moved} OR NOT {counts('NEW')})" if watch.relevant else moved
+    changed = f"UPDATE OF {', '.join(watch.columns)}"
+    return [
+        ("insert", "INSERT", counts("NEW"), "NEW"),
+        ("update", changed, counts("NEW"), "NEW"),
+        ("leave", changed, leaves, "OLD"),
+        ("delete", "DELETE", counts("OLD"), "OLD"),
+    ]
 
 
 def trigger_statements(dialect: str) -> list[str]:
     """The DDL that creates the triggers forgetting stale figures, for a dialect."""
+    if dialect not in ("postgresql", "sqlite"):
+        raise NotImplementedError(f"no figure triggers for {dialect}")
     created: list[str] = []
     for watch in WATCHES:
-        columns = ", ".join(watch.columns)
+        table = watch.table
         if dialect == "postgresql":
             created.append(
-                f"CREATE FUNCTION forget_figures_of_{watch.table}() RETURNS trigger"
-                " LANGUAGE plpgsql AS $$ BEGIN"
-                f" IF TG_OP <> 'INSERT' THEN {_body(watch.statements, 'OLD')}END IF;"
-                f" IF TG_OP <> 'DELETE' THEN {_body(watch.statements, 'NEW')}END IF;"
+                f"CREATE FUNCTION forget_figures_of_{table}() RETURNS trigger"
+                " LANGUAGE plpgsql AS $$ DECLARE probe record; BEGIN"
+                f" IF TG_ARGV[0] = 'OLD' THEN {watch.probe.statement(dialect, 'OLD')};"
+                f" ELSE {watch.probe.statement(dialect, 'NEW')}; END IF;"
                 " RETURN NULL; END $$"
             )
-            created.append(
-                f"CREATE TRIGGER forget_figures AFTER INSERT OR UPDATE OF {columns} OR DELETE"
-                f" ON {watch.table} FOR EACH ROW EXECUTE FUNCTION"
-                f" forget_figures_of_{watch.table}()"
-            )
-        elif dialect == "sqlite":
-            for event, rows in (
-                ("INSERT", ("NEW",)),
-                (f"UPDATE OF {columns}", ("OLD", "NEW")),
-                ("DELETE", ("OLD",)),
-            ):
-                name = f"forget_figures_{watch.table}_{event.split()[0].lower()}"
-                body = "".join(_body(watch.statements, row) for row in rows)
+        for action, event, condition, state in _actions(watch, dialect):
+            if dialect == "postgresql":
+                when = f" WHEN ({condition})" if condition else ""
                 created.append(
-                    f"CREATE TRIGGER {name} AFTER {event} ON {watch.table}"
-                    f" FOR EACH ROW BEGIN {body}END"
+                    f"CREATE TRIGGER forget_figures_{action} AFTER {event} ON {table}"
+                    f" FOR EACH ROW{when} EXECUTE FUNCTION forget_figures_of_{table}('{state}')"
                 )
-        else:
-            raise NotImplementedError(f"no figure triggers for {dialect}")
+            else:
+                when = f" WHEN {condition}" if condition else ""
+                created.append(
+                    f"CREATE TRIGGER forget_figures_{table}_{action} AFTER {event} ON {table}"
+                    f" FOR EACH ROW{when} BEGIN {watch.probe.statement(dialect, state)}; END"
+                )
     return created
 
 
@@ -224,12 +296,14 @@ def drop_trigger_statements(dialect: str) -> list[str]:
     """The DDL that removes what trigger_statements creates."""
     dropped: list[str] = []
     for watch in WATCHES:
+        for action in ACTIONS:
+            dropped.append(
+                f"DROP TRIGGER IF EXISTS forget_figures_{action} ON {watch.table}"
+                if dialect == "postgresql"
+                else f"DROP TRIGGER IF EXISTS forget_figures_{watch.table}_{action}"
+            )
         if dialect == "postgresql":
-            dropped.append(f"DROP TRIGGER IF EXISTS forget_figures ON {watch.table}")
             dropped.append(f"DROP FUNCTION IF EXISTS forget_figures_of_{watch.table}()")
-        else:
-            for event in ("insert", "update", "delete"):
-                dropped.append(f"DROP TRIGGER IF EXISTS forget_figures_{watch.table}_{event}")
     return dropped
 
 
