@@ -671,6 +671,38 @@ def test_a_slot_moved_between_stored_days_forgets_both(make_history):
     nested.rollback()
 
 
+def test_a_booking_moved_between_stored_days_forgets_both(make_history):
+    """(Its seats stay where they were: only the visit's own day moves.)"""
+    history = make_history(17)
+    seoul = history.offices[0]
+    rollup()
+    moved = _first(
+        sa.select(Appointment).where(
+            Appointment.office_id == seoul.id,
+            Appointment.confirmed_at.is_not(None),
+            Appointment.starts_at >= local_instant(date(2026, 10, 20), time(16), seoul.zone),
+        )
+    )
+    nested = db.session.begin_nested()
+    target = local_instant(date(2026, 10, 24), time(3, 7), seoul.zone)
+    db.session.execute(
+        sa.update(Appointment)
+        .where(Appointment.id == moved.id)
+        .values(starts_at=target, ends_at=target + SLOT)
+    )
+    gone = set(_stored_range()) - set(stored_days_of(seoul))
+    seat_days = {
+        starts_at.astimezone(seoul.zone).date()
+        for starts_at in db.session.scalars(
+            sa.select(Slot.starts_at)
+            .join(appointment_slot, appointment_slot.c.slot_id == Slot.id)
+            .where(appointment_slot.c.appointment_id == moved.id)
+        )
+    }
+    assert gone == ({date(2026, 10, 20), date(2026, 10, 24)} | seat_days) & set(_stored_range())
+    nested.rollback()
+
+
 def test_the_purge_keeps_the_figures(make_history, clock):
     history = make_history(11)
     rollup()
