@@ -177,6 +177,7 @@ def test_seats_of_unconfirmed_holds_learn_when_their_hold_ends(backend: str, tmp
                 2026, 11, 30, 10, 10, tzinfo=UTC
             )
             assert rows[1][1] is None  # a confirmed visit keeps its seat
+            db.engine.dispose()
 
 
 def _triggers(connection: sa.Connection) -> set[tuple[str, ...]]:
