@@ -106,6 +106,10 @@ def ensure_database(
             # BENCH_NO_MIGRATE: an older checkout measured on today's schema (BENCH_APP_ROOT).
             if not os.environ.get("BENCH_NO_MIGRATE"):
                 upgrade()
+                # What the nightly cron does: the report's figures of the settled days.
+                result = current_app.test_cli_runner().invoke(args=["reports", "rollup"])
+                if result.exit_code != 0:
+                    raise RuntimeError(f"flask reports rollup failed: {result.output}")
             _set_passwords()
             db.session.commit()
             stored = db.session.scalar(sa.text("SELECT count(*) FROM appointment"))
