@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
@@ -93,17 +93,38 @@ class AvailabilityCache:
                 return None
             return value
 
-    def put(self, key: str, now: datetime, value: T, encode: Callable[[T], bytes]) -> None:
-        """Keep `value`, computed for `now`, for at most ttl seconds."""
+    def generation(self) -> int | None:
+        """Taken before computing a value and given to `put`: a `clear()` in between (a
+        write committed meanwhile, by this worker or, through Redis, by any) then keeps the
+        value from being served. None when the cache can't be used now."""
         if not self.enabled:
+            return None
+        if self._redis is not None:
+            found = self._redis_call(lambda: self._redis.get(self._key("generation")))
+            return None if found is False else int(found or 0)
+        return self._generation
+
+    def put(
+        self,
+        key: str,
+        now: datetime,
+        value: T,
+        encode: Callable[[T], bytes],
+        generation: int | None,
+    ) -> None:
+        """Keep `value`, computed for `now` from what the database held at `generation`, for
+        at most ttl seconds."""
+        if generation is None:
             return
         if self._redis is not None:
-            self._redis_put(key, now, encode(value))
+            self._redis_put(key, now, encode(value), generation)
             return
         with self._lock:
+            if generation != self._generation:
+                return  # a write came in while it was computed
             if len(self._memory) >= MEMORY_ENTRIES:
                 self._memory.clear()
-            self._memory[key] = (self._generation, time.monotonic() + self.ttl, now, value)
+            self._memory[key] = (generation, time.monotonic() + self.ttl, now, value)
 
     def clear(self) -> None:
         """Drop every entry (here, and for every worker when shared through Redis)."""
@@ -119,15 +140,16 @@ class AvailabilityCache:
     def _key(self, name: str) -> str:
         return f"consular:availability:{name}"
 
-    def _redis_call(self, call: Callable[[], T]) -> T | None:
+    def _redis_call(self, call: Callable[[], T]) -> T | None | Literal[False]:
+        """The call's result, or False when Redis is away (then the cache is not used and
+        every look reads the database, as with the cache off)."""
         import redis
 
         try:
             return call()
         except redis.RedisError:
-            # Redis away: answer from the database, as with the cache off.
             current_app.logger.warning("availability cache: Redis unavailable", exc_info=True)
-            return None
+            return False
 
     def _redis_get(self, key: str, now: datetime, decode: Callable[[bytes], T]) -> T | None:
         found = self._redis_call(
@@ -143,9 +165,8 @@ class AvailabilityCache:
             return None
         return decode(payload)
 
-    def _redis_put(self, key: str, now: datetime, payload: bytes) -> None:
+    def _redis_put(self, key: str, now: datetime, payload: bytes, generation: int) -> None:
         def store() -> None:
-            generation = int(self._redis.get(self._key("generation")) or 0)
             entry = f"{generation}:{now.timestamp()!r}:".encode() + payload
             self._redis.set(self._key(f"entry:{key}"), entry, px=max(1, int(self.ttl * 1000)))
 
@@ -187,8 +208,9 @@ def cached_free_seats(
     key = f"seats:{office.id}:{window_start.timestamp():.0f}"
     seats = cache.get(key, now, _decode_seats)
     if seats is None:
+        generation = cache.generation()
         seats = free_seats_between(session, office, window_start, window_end, now)
-        cache.put(key, now, seats, _encode_seats)
+        cache.put(key, now, seats, _encode_seats, generation)
     return seats[
         bisect.bisect_left(seats, start, key=_start) : bisect.bisect_left(seats, end, key=_start)
     ]
@@ -208,8 +230,9 @@ def cached_answer(key: str, now: datetime, compute: Callable[[], bytes]) -> byte
     cache = current()
     found = cache.get(f"answer:{key}", now, bytes)
     if found is None:
+        generation = cache.generation()
         found = compute()
-        cache.put(f"answer:{key}", now, found, bytes)
+        cache.put(f"answer:{key}", now, found, bytes, generation)
     return found
 
 
@@ -218,8 +241,13 @@ def cached_text(key: str, now: datetime) -> str | None:
     return current().get(f"text:{key}", now, bytes.decode)
 
 
-def keep_text(key: str, now: datetime, text: str) -> None:
-    current().put(f"text:{key}", now, text, str.encode)
+def generation() -> int | None:
+    """See `AvailabilityCache.generation`: take it before computing what `keep_text` keeps."""
+    return current().generation()
+
+
+def keep_text(key: str, now: datetime, text: str, generation: int | None) -> None:
+    current().put(f"text:{key}", now, text, str.encode, generation)
 
 
 # A commit that wrote slots or seats, or an office's or service's settings, drops the cache.

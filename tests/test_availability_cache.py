@@ -92,16 +92,16 @@ def test_another_worker_sees_a_taken_seat_within_the_lifetime(
 
 def test_an_entry_serves_only_its_own_moment(app) -> None:
     cache = AvailabilityCache(ttl=1.0)
-    cache.put("k", MONDAY_9, "value", str.encode)
+    cache.put("k", MONDAY_9, "value", str.encode, cache.generation())
     assert cache.get("k", MONDAY_9 + timedelta(seconds=1), bytes.decode) == "value"
     assert cache.get("k", MONDAY_9 + timedelta(seconds=1.001), bytes.decode) is None
-    cache.put("k", MONDAY_9, "value", str.encode)
+    cache.put("k", MONDAY_9, "value", str.encode, cache.generation())
     assert cache.get("k", MONDAY_9 - timedelta(seconds=1), bytes.decode) is None  # clock back
 
 
 def test_an_entry_dies_with_real_time_too(app, monkeypatch) -> None:
     cache = AvailabilityCache(ttl=1.0)
-    cache.put("k", MONDAY_9, "value", str.encode)
+    cache.put("k", MONDAY_9, "value", str.encode, cache.generation())
     real = availability_cache.time.monotonic()
     monkeypatch.setattr(availability_cache.time, "monotonic", lambda: real + 1.01)
     assert cache.get("k", MONDAY_9, bytes.decode) is None
@@ -161,7 +161,7 @@ def test_workers_share_entries_and_their_dropping_through_redis(app) -> None:
     one = redis_cache()
     two = redis_cache()
     two._key = one._key  # type: ignore[method-assign]
-    one.put("k", MONDAY_9, "value", str.encode)
+    one.put("k", MONDAY_9, "value", str.encode, one.generation())
     assert two.get("k", MONDAY_9, bytes.decode) == "value"
     assert two.get("k", MONDAY_9 + timedelta(seconds=2), bytes.decode) is None
     two.clear()  # a write in the second worker
@@ -170,7 +170,8 @@ def test_workers_share_entries_and_their_dropping_through_redis(app) -> None:
 
 def test_redis_away_means_reading_the_database(app) -> None:
     cache = AvailabilityCache(1.0, "redis://127.0.0.1:1/0")
-    cache.put("k", MONDAY_9, "value", str.encode)  # no error
+    assert cache.generation() is None  # no error, and nothing will be kept
+    cache.put("k", MONDAY_9, "value", str.encode, cache.generation())
     assert cache.get("k", MONDAY_9, bytes.decode) is None
     cache.clear()
 
@@ -205,3 +206,22 @@ def test_the_time_page_reads_the_same_statements_however_full_the_month(
         assert client.get(page).status_code == 200
     # The office, its services, the month's free seats and the next free times.
     assert len(busy) == len(empty) == 4
+
+
+def test_a_value_computed_across_a_write_is_not_kept(app) -> None:
+    cache = AvailabilityCache(ttl=1.0)
+    before = cache.generation()
+    cache.clear()  # a commit that took a seat while the value was being computed
+    cache.put("k", MONDAY_9, "stale", str.encode, before)
+    assert cache.get("k", MONDAY_9, bytes.decode) is None
+
+
+def test_through_redis_too(app) -> None:
+    one = redis_cache()
+    two = redis_cache()
+    two._key = one._key  # type: ignore[method-assign]
+    before = one.generation()
+    two.clear()  # the write, in another worker
+    one.put("k", MONDAY_9, "stale", str.encode, before)
+    assert one.get("k", MONDAY_9, bytes.decode) is None
+    assert two.get("k", MONDAY_9, bytes.decode) is None

@@ -184,12 +184,13 @@ def choose_time(office_code: str) -> Page:
     )
     content = availability_cache.cached_text(key, clock_now())
     if content is None:
+        generation = availability_cache.generation()
         office = office_or_404(db.session, office_code)
         services = chosen_services(db.session, office, request.args.get("services"))
         if not services:
             return redirect(url_for("booking.choose_services", office_code=office.code))
         content = _time_choice(office, services, VisitRules.for_services(services), mode="book")
-        availability_cache.keep_text(key, clock_now(), content)
+        availability_cache.keep_text(key, clock_now(), content, generation)
     return render_template("booking/choose_time.html", content=Markup(content))
 
 
