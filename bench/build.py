@@ -17,6 +17,9 @@ import math
 import os
 import random
 import time as clock
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -86,6 +89,23 @@ def _is_finished(url: str) -> bool:
             return db.session.scalar(sa.text("SELECT appointments FROM bench_built")) is not None
         except sa.exc.ProgrammingError:
             return False
+
+
+@contextmanager
+def scratch_database(keep: bool = False) -> Iterator[str]:
+    """A new, empty database for one run, its SQLAlchemy URL; dropped afterwards unless
+    `keep` (then its URL is printed, to reuse)."""
+    name = f"consular_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    url = sqlalchemy_url(name)
+    try:
+        yield url
+    finally:
+        if keep:
+            print(f"database kept: {url}")
+        else:
+            drop_database(name)
 
 
 def drop_database(name: str, admin_url: str = ADMIN_URL) -> None:

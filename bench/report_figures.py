@@ -23,18 +23,15 @@ The PostgreSQL server is BENCH_POSTGRES_URL (default postgresql://postgres@127.0
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 
+from bench.build import scratch_database
 from consular import create_app
 from consular.extensions import db
 from consular.models import Base, Office, ServiceType
@@ -42,7 +39,6 @@ from consular.models.figures import WATCHES
 from consular.services import figures
 from consular.services.reports import build_report
 
-ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 # Tuesday 1 December 2026, 12:00 UTC: afternoon or evening in every office, history behind.
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 OFFICES = [("seoul", "Asia/Seoul"), ("almaty", "Asia/Almaty"), ("berlin", "Europe/Berlin")]
@@ -50,23 +46,6 @@ SERVICES = ["passport", "visa", "notary", "registration"]
 SLOTS_PER_DAY = 26  # 09:00-12:30 and 14:00-17:00, 15 minutes each
 SEATS_PER_SLOT = 20
 PERIOD_DAYS = 366
-
-
-@contextmanager
-def bench_database(keep: bool) -> Iterator[str]:
-    """A new, empty database on the server; its SQLAlchemy URL."""
-    name = f"consular_bench_figures_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    base = ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        if keep:
-            print(f"database kept: {name}")
-        else:
-            with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
-                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def history_days(appointments: int) -> int:
@@ -257,7 +236,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     options = parser.parse_args()
 
-    with bench_database(options.keep) as url:
+    with scratch_database(options.keep) as url:
         app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url})
         with app.app_context():
             Base.metadata.create_all(db.engine)

@@ -18,13 +18,11 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import os
 import pstats
 import random
 import re
 import statistics
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from bench.build import scratch_database
 from consular import create_app
 from consular.extensions import db
 from consular.models import (
@@ -55,7 +54,6 @@ from consular.services.catalog import set_combinations
 from consular.services.identity import iin_check_digit
 from consular.services.passwords import hash_password
 
-ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECRET = "bench-secret-key-not-for-production"
 ZONE = ZoneInfo("Asia/Seoul")
 DAY = date(2027, 3, 2)  # a Tuesday
@@ -75,26 +73,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.moment
-
-
-@contextmanager
-def fresh_database(keep: bool = False) -> Iterator[str]:
-    """Create a PostgreSQL database for this run and yield its URL; drop it afterwards
-    unless asked to keep it (for --reuse)."""
-    import psycopg
-
-    name = f"consular_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    base = ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        if keep:
-            print(f"kept: --reuse {base}/{name}")
-        else:
-            with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
-                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager
@@ -507,7 +485,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(size) for size in args.history.split(",")]
 
-    with existing_database(args.reuse) if args.reuse else fresh_database(args.keep) as url:
+    with existing_database(args.reuse) if args.reuse else scratch_database(args.keep) as url:
         clock = Clock(STOP)
         if not args.reuse:
             engine = sa.create_engine(url)

@@ -92,7 +92,7 @@ def server(database: BenchDatabase, model: WorkerModel, **env: str) -> Iterator[
             if process.poll() is not None or time.monotonic() > deadline:
                 errors = process.stderr.read().decode() if process.stderr else ""
                 raise RuntimeError(f"gunicorn did not start:\n{errors[-3000:]}")
-            time.sleep(0.2)
+            time.sleep(0.2)  # gunicorn gives no signal when its workers listen: poll /__ping
         # Every worker answers once before anything is measured.
         for _ in range(model.workers * model.threads * 4):
             connection = http.client.HTTPConnection(HOST, port, timeout=10)
