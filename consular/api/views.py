@@ -319,6 +319,7 @@ def create_appointment() -> tuple[Response, int]:
     data = _json_object()
     now = now_utc()
     policy = booking_policy()
+    booking.refuse_taken_start(db.session, data.get("office"), data.get("start"), now)
     request_ = booking.parse_booking_request(db.session, data, now, policy)
     placed = booking.place_hold(db.session, request_, now, policy)
     appointment = placed.appointment

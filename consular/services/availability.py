@@ -108,6 +108,35 @@ def free_seats_query() -> sa.Select:
     )
 
 
+@lru_cache(maxsize=1)
+def seats_free_at_query() -> sa.Select:
+    """The slot of an office (by code) starting at a moment: its free seats, counting due
+    releases as free, and whether it is blocked; parameters `office_code`, `starts_at` and
+    `now`. Built once, like `free_seats_query`."""
+    at_start = [
+        Slot.office_id
+        == sa.select(Office.id).where(Office.code == sa.bindparam("office_code")).scalar_subquery(),
+        Slot.starts_at == sa.bindparam("starts_at", type_=UTCDateTime),
+    ]
+    due = due_seats_by_slot_query(sa.bindparam("now", type_=UTCDateTime), at_start)
+    free = Slot.capacity - Slot.booked + sa.func.coalesce(due.c.due, 0)
+    return (
+        sa.select(free.label("free"), Slot.is_blocked)
+        .outerjoin(due, due.c.slot_id == Slot.id)
+        .where(*at_start)
+    )
+
+
+def slot_is_full(
+    session: SessionLike, office_code: str, starts_at: datetime, now: datetime
+) -> bool:
+    """Whether the office's slot starting then exists, is open and has no seat free at `now`."""
+    row = session.execute(
+        seats_free_at_query(), {"office_code": office_code, "starts_at": starts_at, "now": now}
+    ).first()
+    return row is not None and not row.is_blocked and row.free <= 0
+
+
 def free_seats_parameters(
     office_id: int, starts_from: datetime, starts_before: datetime, now: datetime
 ) -> dict[str, Any]:

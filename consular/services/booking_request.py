@@ -368,13 +368,21 @@ def _services(value: Any, info: ValidationInfo) -> list[ServiceType]:
     return services
 
 
-def _start(value: Any) -> datetime:
+def read_start(value: Any) -> datetime | None:
+    """A request's start time, if it is an ISO 8601 time with its offset; else None."""
     try:
         starts_at = datetime.fromisoformat(value) if isinstance(value, str) and value else None
     except ValueError:
-        starts_at = None
+        return None
     # In the first or last year of the calendar, a change of time zone would overflow it.
     if starts_at is None or starts_at.tzinfo is None or not MINYEAR < starts_at.year < MAXYEAR:
+        return None
+    return starts_at
+
+
+def _start(value: Any) -> datetime:
+    starts_at = read_start(value)
+    if starts_at is None:
         _refuse(str(MEMBER_MESSAGES["start"]))
     return starts_at
 

@@ -191,10 +191,16 @@ def default_text(kind: str, language: str) -> EmailWording:
     return EmailWording(subject=_as_template(subject), body=body)
 
 
-def _find(session: SessionLike, kind: str, language: str) -> EmailText | None:
-    return session.scalar(
-        sa.select(EmailText).where(EmailText.kind == kind, EmailText.language == language)
+@lru_cache(maxsize=1)
+def _find_query() -> sa.Select:
+    # Built once: every hold and booking looks its wording up.
+    return sa.select(EmailText).where(
+        EmailText.kind == sa.bindparam("kind"), EmailText.language == sa.bindparam("language")
     )
+
+
+def _find(session: SessionLike, kind: str, language: str) -> EmailText | None:
+    return session.scalar(_find_query(), {"kind": kind, "language": language})
 
 
 def customised(session: SessionLike) -> dict[tuple[str, str], bool]:

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,22 +50,116 @@ def due_seats_by_slot_query(
 
 
 def expire_due_holds(
-    session: SessionLike, now: datetime, filters: list[sa.ColumnElement[bool]]
+    session: SessionLike,
+    now: datetime,
+    *,
+    slot_ids: list[int] | None = None,
+    iin: str | None = None,
+    appointment_ids: list[int] | None = None,
 ) -> list[int]:
-    """Mark held appointments past their time as expired; their seats become due at once."""
-    if not filters:
+    """Mark held appointments past their time as expired, among those holding a seat in the
+    given slots, of the given person or with the given ids; their seats become due at once."""
+    if not (slot_ids or iin or appointment_ids):
         return []
-    candidates = session.scalars(
-        sa.select(Appointment.id)
-        .where(
-            Appointment.status == Status.HELD,
-            Appointment.hold_expires_at <= now,
-            sa.or_(*filters),
-        )
-        .order_by(Appointment.id)
-    ).all()
+    values: dict[str, Any] = {"now": now}
+    if slot_ids:
+        values["slot_ids"] = slot_ids
+    if iin:
+        values["iin"] = iin
+    if appointment_ids:
+        values["appointment_ids"] = appointment_ids
+    query = _due_holds_query(bool(slot_ids), bool(iin), bool(appointment_ids))
+    candidates = session.scalars(query, values).all()
     return end_visits(
         session, candidates, Status.EXPIRED, now, release_at=now, where=[hold_ran_out(now)]
+    )
+
+
+# The statements of taking and giving back seats are built once, with their values as
+# parameters: a hold runs each of them, and building one (and its cache key) took longer than
+# the database took to run it.
+_NOW = sa.bindparam("now", type_=UTCDateTime)
+
+
+@lru_cache(maxsize=8)
+def _due_holds_query(by_slots: bool, by_iin: bool, by_appointments: bool) -> sa.Select:
+    filters: list[sa.ColumnElement[bool]] = []
+    if by_slots:
+        filters.append(
+            Appointment.id.in_(
+                sa.select(seat.appointment_id).where(
+                    seat.slot_id.in_(sa.bindparam("slot_ids", expanding=True)),
+                    seat_may_come_back(),
+                    seat.hold_until <= _NOW,
+                )
+            )
+        )
+    if by_iin:
+        filters.append(Appointment.iin == sa.bindparam("iin"))
+    if by_appointments:
+        filters.append(Appointment.id.in_(sa.bindparam("appointment_ids", expanding=True)))
+    return (
+        sa.select(Appointment.id)
+        .where(Appointment.status == Status.HELD, Appointment.hold_expires_at <= _NOW)
+        .where(sa.or_(*filters))
+        .order_by(Appointment.id)
+    )
+
+
+@lru_cache(maxsize=4)
+def _due_seats_query(by_slots: bool, by_appointments: bool) -> sa.Select:
+    filters: list[sa.ColumnElement[bool]] = []
+    if by_slots:
+        filters.append(seat.slot_id.in_(sa.bindparam("slot_ids", expanding=True)))
+    if by_appointments:
+        filters.append(seat.appointment_id.in_(sa.bindparam("appointment_ids", expanding=True)))
+    return (
+        sa.select(seat.appointment_id, seat.slot_id)
+        .where(seat_due_condition(_NOW), sa.or_(*filters))
+        .order_by(seat.slot_id, seat.appointment_id)
+    )
+
+
+@lru_cache(maxsize=1)
+def _claim_seat_statement() -> sa.Update:
+    return (
+        sa.update(appointment_slot)
+        .where(
+            seat.appointment_id == sa.bindparam("seat_appointment_id"),
+            seat.slot_id == sa.bindparam("seat_slot_id"),
+            seat.holds_seat.is_(True),
+            # Checked again at the row: a seat its appointment took back meanwhile
+            # (a reschedule to the slot it had left) is no longer due.
+            seat.release_at <= _NOW,
+        )
+        .values(holds_seat=False)
+    )
+
+
+@lru_cache(maxsize=1)
+def _take_seat_statement() -> sa.Update:
+    """One seat more in slot `slot_id`, `back` seats given back in the same step; only if a
+    seat is free then and the slot is not blocked."""
+    back = sa.bindparam("back", type_=sa.Integer)
+    return (
+        sa.update(Slot)
+        .where(
+            Slot.id == sa.bindparam("slot_id"),
+            Slot.booked - back < Slot.capacity,
+            Slot.is_blocked.is_(False),
+        )
+        .values(booked=Slot.booked + 1 - back)
+        .execution_options(synchronize_session=False)
+    )
+
+
+@lru_cache(maxsize=1)
+def _give_back_statement() -> sa.Update:
+    return (
+        sa.update(Slot)
+        .where(Slot.id == sa.bindparam("slot_id"))
+        .values(booked=Slot.booked - sa.bindparam("back", type_=sa.Integer))
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -133,43 +228,20 @@ def claim_due_seats(
     Each seat is claimed by a conditional update, so when two requests race to give back
     the same seat, only the winner does.
     """
-    hold_filters: list[sa.ColumnElement[bool]] = []
-    seat_filters: list[sa.ColumnElement[bool]] = []
-    if slot_ids:
-        hold_filters.append(
-            Appointment.id.in_(
-                sa.select(seat.appointment_id).where(
-                    seat.slot_id.in_(slot_ids), seat_may_come_back(), seat.hold_until <= now
-                )
-            )
-        )
-        seat_filters.append(seat.slot_id.in_(slot_ids))
-    if iin:
-        hold_filters.append(Appointment.iin == iin)
-    if appointment_ids:
-        hold_filters.append(Appointment.id.in_(appointment_ids))
-        seat_filters.append(seat.appointment_id.in_(appointment_ids))
-    expire_due_holds(session, now, hold_filters)
+    expire_due_holds(session, now, slot_ids=slot_ids, iin=iin, appointment_ids=appointment_ids)
     release = DueRelease()
-    if not seat_filters:
+    if not (slot_ids or appointment_ids):
         return release
-    due = session.execute(
-        sa.select(seat.appointment_id, seat.slot_id)
-        .where(seat_due_condition(now), sa.or_(*seat_filters))
-        .order_by(seat.slot_id, seat.appointment_id)
-    ).all()
+    values: dict[str, Any] = {"now": now}
+    if slot_ids:
+        values["slot_ids"] = slot_ids
+    if appointment_ids:
+        values["appointment_ids"] = appointment_ids
+    due = session.execute(_due_seats_query(bool(slot_ids), bool(appointment_ids)), values).all()
     for appointment_id, slot_id in due:
         result = session.execute(
-            sa.update(appointment_slot)
-            .where(
-                seat.appointment_id == appointment_id,
-                seat.slot_id == slot_id,
-                seat.holds_seat.is_(True),
-                # Checked again at the row: a seat its appointment took back meanwhile
-                # (a reschedule to the slot it had left) is no longer due.
-                seat.release_at <= now,
-            )
-            .values(holds_seat=False)
+            _claim_seat_statement(),
+            {"seat_appointment_id": appointment_id, "seat_slot_id": slot_id, "now": now},
         )
         if rows_changed(result) == 1:
             release.seats_by_slot[slot_id] += 1
@@ -185,22 +257,12 @@ def apply_seat_changes(session: SessionLike, take: list[int], give_back: Counter
     """
     wanted = set(take)
     for slot_id in sorted(wanted | set(give_back)):
-        back = give_back.get(slot_id, 0)
+        values = {"slot_id": slot_id, "back": give_back.get(slot_id, 0)}
         if slot_id in wanted:
-            statement = (
-                sa.update(Slot)
-                .where(
-                    Slot.id == slot_id,
-                    Slot.booked - back < Slot.capacity,
-                    Slot.is_blocked.is_(False),
-                )
-                .values(booked=Slot.booked + 1 - back)
-            )
+            if rows_changed(session.execute(_take_seat_statement(), values)) != 1:
+                return False
         else:
-            statement = sa.update(Slot).where(Slot.id == slot_id).values(booked=Slot.booked - back)
-        result = session.execute(statement.execution_options(synchronize_session=False))
-        if slot_id in wanted and rows_changed(result) != 1:
-            return False
+            session.execute(_give_back_statement(), values)
     for loaded in list(session.identity_map.values()):
         if isinstance(loaded, Slot) and (loaded.id in wanted or loaded.id in give_back):
             session.expire(loaded)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from consular.extensions import db
 from consular.models import Appointment, OutboxMessage, Slot, Status
 from tests.conftest import booking_body
+from tests.statements import counted_statements
 
 # Monday 2026-11-30 09:00 in Seoul.
 MONDAY_9 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
@@ -124,6 +125,68 @@ def test_full_slot_is_409_slot_unavailable(client, visit, iins) -> None:
     assert third.status_code == 409
     assert third.get_json()["error"] == "slot_unavailable"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Appointment)) == 2
+
+
+def _fill_monday_9(client, office, service, iins) -> None:
+    for _ in range(2):  # two desks
+        body = _body(office, service, applicant={"iin": next(iins)})
+        assert client.post("/api/v1/appointments", json=body).status_code == 201
+
+
+def test_a_full_start_is_refused_in_one_read_before_the_rest_is_checked(
+    client, visit, iins
+) -> None:
+    office, service = visit
+    _fill_monday_9(client, office, service, iins)
+    # Even a body that is wrong elsewhere: the time is gone whatever else it says.
+    body = _body(office, service, applicant={"iin": next(iins), "email": "not an address"})
+    with counted_statements() as statements:
+        answer = client.post("/api/v1/appointments", json=body)
+    assert answer.status_code == 409
+    assert answer.get_json() == {
+        "error": "slot_unavailable",
+        "message": "Someone else has just taken this time. Please choose another.",
+        "field": "start",
+    }
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 1
+    assert len(statements) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Appointment)) == 2
+
+
+def test_a_full_start_whose_seat_is_due_back_is_not_refused_early(
+    client, clock, visit, iins
+) -> None:
+    office, service = visit
+    _fill_monday_9(client, office, service, iins)
+    clock.advance(minutes=11)  # both holds (10 minutes) have run out, unconfirmed
+    body = _body(office, service, applicant={"iin": next(iins)})
+    assert client.post("/api/v1/appointments", json=body).status_code == 201
+    statuses = db.session.scalars(sa.select(Appointment.status).order_by(Appointment.id)).all()
+    assert statuses == [Status.EXPIRED, Status.EXPIRED, Status.HELD]
+
+
+@pytest.mark.parametrize(
+    "office_code, start, status, error",
+    [
+        ("nowhere", "2026-11-30T09:00:00+09:00", 422, "validation"),  # no such office
+        ("seoul", "2026-11-30T09:00:00", 422, "validation"),  # no offset
+        ("seoul", 42, 422, "validation"),
+        (None, "2026-11-30T09:00:00+09:00", 422, "validation"),
+        ("seoul", "2026-11-30T09:07:00+09:00", 409, "slot_unavailable"),  # no slot then
+    ],
+)
+def test_what_the_early_refusal_cannot_read_goes_to_the_full_check(
+    client, visit, iins, office_code, start, status, error
+) -> None:
+    office, service = visit
+    _fill_monday_9(client, office, service, iins)
+    body = {**_body(office, service, applicant={"iin": next(iins)}), "start": start}
+    body["office"] = office_code
+    answer = client.post("/api/v1/appointments", json=body)
+    assert (answer.status_code, answer.get_json()["error"]) == (status, error)
+    if status == 409:
+        assert "no appointment time" in answer.get_json()["message"]
 
 
 def test_validation_errors_name_each_field(client, visit) -> None:
