@@ -40,6 +40,13 @@ def _float(name: str, default: float) -> float:
     return value
 
 
+def _words(name: str, default: str) -> tuple[str, ...]:
+    """A list setting: words separated by spaces or commas, lower case."""
+    raw = os.environ.get(name)
+    text = default if raw is None or raw.strip() == "" else raw
+    return tuple(word.lower() for word in text.replace(",", " ").split())
+
+
 def load_config(instance_path: str) -> dict[str, Any]:
     """Read the settings from the environment, with defaults for local development."""
     sqlite_path = Path(instance_path) / "consular.sqlite3"
@@ -53,6 +60,21 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "SLOT_HORIZON_DAYS": _int("SLOT_HORIZON_DAYS", 60),
         "HOLD_MINUTES": _int("HOLD_MINUTES", 10),
         "RELEASE_DELAY_MINUTES": _int("RELEASE_DELAY_MINUTES", 30),
+        # A cancelled seat returns at a random moment up to this long after the delay.
+        "RELEASE_JITTER_MINUTES": _int("RELEASE_JITTER_MINUTES", 30),
+        # Fair access: live holds and bookings per IIN, per mailbox, per phone number and
+        # per private e-mail domain, and holds per office per minute (0: no limit).
+        "QUOTA_PER_IIN": _int("QUOTA_PER_IIN", 3),
+        "QUOTA_PER_EMAIL": _int("QUOTA_PER_EMAIL", 5),
+        "QUOTA_PER_PHONE": _int("QUOTA_PER_PHONE", 5),
+        "QUOTA_PER_PRIVATE_DOMAIN": _int("QUOTA_PER_PRIVATE_DOMAIN", 5),
+        "QUOTA_HOLDS_PER_OFFICE_MINUTE": _int("QUOTA_HOLDS_PER_OFFICE_MINUTE", 0),
+        "PUBLIC_EMAIL_DOMAINS": _words(
+            "PUBLIC_EMAIL_DOMAINS",
+            "gmail.com googlemail.com naver.com daum.net hanmail.net kakao.com nate.com "
+            "mail.ru inbox.ru list.ru bk.ru yandex.ru yandex.kz ya.ru icloud.com me.com "
+            "outlook.com hotmail.com live.com msn.com yahoo.com proton.me protonmail.com",
+        ),
         "CODE_MAX_ATTEMPTS": _int("CODE_MAX_ATTEMPTS", 5),
         "CODE_MAX_SENDS": _int("CODE_MAX_SENDS", 3),
         "PASSPORT_PATTERN": os.environ.get("PASSPORT_PATTERN", r"[A-Z][0-9]{8}"),

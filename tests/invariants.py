@@ -91,6 +91,13 @@ def invariant_violations(session: Session, now: datetime) -> list[str]:
             problems.append(f"{name}: no service line")
         if appointment.status in ENDED_STATUSES and any(own_lines):
             problems.append(f"{name}: ended but its service lines still count as bookings")
+        # A hold takes no place among the person's bookings until it is confirmed.
+        if appointment.status == Status.HELD and any(own_lines):
+            problems.append(f"{name}: an unconfirmed hold's service lines count as bookings")
+        if appointment.status in (Status.CONFIRMED, Status.CHECKED_IN, Status.CALLED) and not all(
+            own_lines
+        ):
+            problems.append(f"{name}: booked but its service lines don't count as bookings")
         live = appointment.status == Status.CONFIRMED or (
             appointment.status == Status.HELD and appointment.hold_expires_at > now
         )

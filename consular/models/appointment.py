@@ -30,6 +30,25 @@ class Status(StrEnum):
 
 ACTIVE_STATUSES: tuple[Status, ...] = (Status.HELD, Status.CONFIRMED)
 
+# The condition of the partial indexes of live visits, as SQL text: a query repeats it word
+# for word (`is_live_visit`) so that both databases use those indexes.
+LIVE_VISIT = "status IN ('held', 'confirmed')"
+
+
+def is_live_visit() -> sa.ColumnElement[bool]:
+    """SQL condition: the appointment is held or confirmed, written as the partial indexes
+    of live visits are, so that the quotas read only live visits whatever the history."""
+    return sa.literal_column(f"appointment.{LIVE_VISIT}", sa.Boolean)
+
+
+def _live_index(name: str, column: str) -> sa.Index:
+    return sa.Index(
+        name,
+        column,
+        sqlite_where=sa.text(LIVE_VISIT),
+        postgresql_where=sa.text(LIVE_VISIT),
+    )
+
 
 class Appointment(Base):
     """A booked (or held) visit with the applicant's details and the time of each transition."""
@@ -40,6 +59,11 @@ class Appointment(Base):
         sa.CheckConstraint("code_attempts >= 0", name="code_attempts_nonnegative"),
         sa.Index("ix_appointment_office_starts_at", "office_id", "starts_at"),
         sa.Index("ix_appointment_status_hold_expires_at", "status", "hold_expires_at"),
+        sa.Index("ix_appointment_office_created_at", "office_id", "created_at"),
+        _live_index("ix_appointment_live_iin", "iin"),
+        _live_index("ix_appointment_live_email_key", "email_key"),
+        _live_index("ix_appointment_live_email_domain", "email_domain"),
+        _live_index("ix_appointment_live_phone", "phone"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -55,6 +79,10 @@ class Appointment(Base):
     iin: Mapped[str] = mapped_column(sa.String(12), index=True)
     passport_number: Mapped[str] = mapped_column(sa.String(20))
     email: Mapped[str] = mapped_column(sa.String(254))
+    # The mailbox the address reaches and its domain, for the fair-access quotas
+    # (services/fair_access.py); kept by the booking core whenever the address is set.
+    email_key: Mapped[str | None] = mapped_column(sa.String(254))
+    email_domain: Mapped[str | None] = mapped_column(sa.String(254))
     phone: Mapped[str] = mapped_column(sa.String(20))
     details: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
 

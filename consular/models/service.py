@@ -48,6 +48,7 @@ class ServiceType(Base):
         sa.CheckConstraint("horizon_days >= 1", name="horizon_positive"),
         sa.CheckConstraint("cutoff_hours >= 0", name="cutoff_nonnegative"),
         sa.CheckConstraint("max_active_bookings BETWEEN 1 AND 10", name="max_active_range"),
+        sa.CheckConstraint("iin_window_days BETWEEN 0 AND 366", name="iin_window_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -64,6 +65,9 @@ class ServiceType(Base):
     cutoff_hours: Mapped[int] = mapped_column(default=24)
     # How many active bookings of this service one IIN may hold at a time.
     max_active_bookings: Mapped[int] = mapped_column(default=1, server_default="1")
+    # One booking per IIN in this many days (0: no such rule); cancelled and missed bookings
+    # count too, as on egov.kz, so that cancelling and booking again gains nothing.
+    iin_window_days: Mapped[int] = mapped_column(default=0, server_default="0")
     # False: staff-only (walk-ins and bookings made at the office), not offered online.
     is_online: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     is_active: Mapped[bool] = mapped_column(default=True)

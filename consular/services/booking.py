@@ -28,6 +28,7 @@ from consular.models import (
     Status,
 )
 from consular.models.appointment import line_counts_as_booking
+from consular.models.base import UTCDateTime
 from consular.services import notifications, transitions
 from consular.services.availability import (
     FreeSeats,
@@ -55,6 +56,14 @@ from consular.services.errors import (
     SlotUnavailable,
     ValidationFailed,
     WrongCode,
+)
+from consular.services.fair_access import (
+    Quotas,
+    check_booking_window,
+    check_quotas,
+    email_domain,
+    normalized_email,
+    quotas_from_config,
 )
 from consular.services.seats import (
     apply_seat_changes,
@@ -85,6 +94,16 @@ class BookingPolicy:
     code_max_attempts: int = 5
     code_max_sends: int = 3
     passport_pattern: str = r"[A-Z][0-9]{8}"
+    # A cancelled seat returns at a random moment up to this long after the release delay,
+    # so that nobody can be waiting for it at the second it reappears.
+    release_jitter_minutes: int = 0
+    quotas: Quotas = Quotas(per_iin=0, per_email=0, per_phone=0, per_private_domain=0)
+
+    def release_time(self, now: datetime) -> datetime:
+        """When seats given up now go back on sale: after the delay, at a moment nobody can
+        predict within the jitter."""
+        jitter = secrets.randbelow(self.release_jitter_minutes * 60 + 1)
+        return now + timedelta(minutes=self.release_delay_minutes, seconds=jitter)
 
 
 def policy_from_config(config: Mapping[str, Any]) -> BookingPolicy:
@@ -96,6 +115,8 @@ def policy_from_config(config: Mapping[str, Any]) -> BookingPolicy:
         code_max_attempts=config["CODE_MAX_ATTEMPTS"],
         code_max_sends=config["CODE_MAX_SENDS"],
         passport_pattern=config["PASSPORT_PATTERN"],
+        release_jitter_minutes=config["RELEASE_JITTER_MINUTES"],
+        quotas=quotas_from_config(config),
     )
 
 
@@ -244,13 +265,71 @@ def _free_active_places(
     return places
 
 
+REPLACED_REASON = "replaced by a new hold of the same person"
+
+
+@lru_cache(maxsize=2)
+def _own_holds_query(with_reference: bool) -> sa.Select:
+    """Live unconfirmed holds of one person: the same IIN and e-mail, or (from a browser)
+    the hold that browser made last."""
+    same_person = sa.and_(
+        Appointment.iin == sa.bindparam("iin"),
+        Appointment.email_key == sa.bindparam("email_key"),
+    )
+    who = (
+        sa.or_(same_person, Appointment.reference == sa.bindparam("reference"))
+        if with_reference
+        else same_person
+    )
+    return (
+        sa.select(Appointment.id)
+        .where(
+            Appointment.status == Status.HELD,
+            Appointment.hold_expires_at > sa.bindparam("now", type_=UTCDateTime),
+            who,
+        )
+        .order_by(Appointment.id)
+    )
+
+
+def _replace_own_holds(
+    session: SessionLike, applicant: Applicant, replacing: str | None, now: datetime
+) -> list[int]:
+    """End the person's own unconfirmed holds, which the new hold replaces (a mistyped
+    e-mail is then no dead end); their seats are due at once. Returns their ids."""
+    values = {"iin": applicant.iin, "email_key": normalized_email(applicant.email), "now": now}
+    if replacing:
+        values["reference"] = replacing
+    held = session.scalars(_own_holds_query(bool(replacing)), values).all()
+    if not held:
+        return []
+    return end_visits(
+        session,
+        held,
+        Status.CANCELLED,
+        now,
+        release_at=now,
+        only_from=[Status.HELD],
+        cancel_reason=REPLACED_REASON,
+    )
+
+
 def place_hold(
-    session: SessionLike, request: BookingRequest, now: datetime, policy: BookingPolicy
+    session: SessionLike,
+    request: BookingRequest,
+    now: datetime,
+    policy: BookingPolicy,
+    *,
+    replacing: str | None = None,
 ) -> HoldPlaced:
     """Hold the seats of a visit for a short time and email the confirmation code.
 
     Seats are taken by conditional updates in slot order, all or nothing: if any slot is
-    full, SlotUnavailable is raised and the caller rolls the transaction back.
+    full, SlotUnavailable is raised and the caller rolls the transaction back. The person's
+    own unconfirmed holds (same IIN and e-mail, or `replacing`, the reference of the hold the
+    same browser made) are replaced. A hold takes no place among the person's bookings of a
+    service: confirming it does, so that someone who only knows an IIN can't lock its owner
+    out with holds they never confirm.
     """
     rules = VisitRules.for_services(request.services)
     _check_rules(request.office, request.starts_at, rules, now)
@@ -265,17 +344,30 @@ def place_hold(
         refuse_full=True,
     )
     slot_ids = sorted(slot.slot_id for slot in slots)
-    # Expired holds and past-delay cancellations of these slots, or of this person, go first:
-    # their seats are given back in the same ordered pass that takes the new ones.
-    release = claim_due_seats(session, now, slot_ids=slot_ids, iin=request.applicant.iin)
-    places = _free_active_places(session, request.applicant.iin, request.services)
-    if places is None:
+    applicant = request.applicant
+    replaced = _replace_own_holds(session, applicant, replacing, now)
+    check_booking_window(session, office, applicant.iin, request.services, now)
+    check_quotas(
+        session,
+        office,
+        iin=applicant.iin,
+        email=applicant.email,
+        phone=applicant.phone,
+        now=now,
+        quotas=policy.quotas,
+    )
+    # Expired holds and past-delay cancellations of these slots, or of this person, and the
+    # seats of the holds just replaced, go first: their seats are given back in the same
+    # ordered pass that takes the new ones.
+    release = claim_due_seats(
+        session, now, slot_ids=slot_ids, iin=applicant.iin, appointment_ids=replaced
+    )
+    if _free_active_places(session, applicant.iin, request.services) is None:
         raise DuplicateBooking(str(DUPLICATE_MESSAGE), "services")
 
     manage_token = secrets.token_urlsafe(32)
     code = f"{secrets.randbelow(1_000_000):06d}"
     reference = _new_reference(session, office)
-    applicant = request.applicant
     appointment = Appointment(
         reference=reference,
         office=office,
@@ -288,6 +380,8 @@ def place_hold(
         iin=applicant.iin,
         passport_number=applicant.passport_number,
         email=applicant.email,
+        email_key=normalized_email(applicant.email),
+        email_domain=email_domain(applicant.email),
         phone=applicant.phone,
         details=request.details,
         code_hash=hash_secret(policy.secret, f"{reference}:{code}"),
@@ -298,11 +392,12 @@ def place_hold(
         ManageToken(token_hash=hash_secret(policy.secret, manage_token), created_at=now)
     )
     for service in request.services:
+        # The line takes its place among the person's bookings when the hold is confirmed.
         appointment.service_lines.append(
             AppointmentService(
                 service_type=service,
                 iin=applicant.iin,
-                active_seq=places[service.id],
+                is_active=False,
                 snapshot=service.snapshot(),
             )
         )
@@ -379,6 +474,40 @@ def _release_now(session: SessionLike, appointment: Appointment, now: datetime) 
         release_due_seats(session, now, appointment_ids=[appointment.id])
 
 
+@lru_cache(maxsize=1)
+def _take_place_statement() -> sa.Update:
+    return (
+        sa.update(AppointmentService)
+        .where(AppointmentService.id == sa.bindparam("line_id"))
+        .values(is_active=True, active_seq=sa.bindparam("place"))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _take_places(session: SessionLike, appointment: Appointment) -> None:
+    """Give a visit just confirmed its places among the person's bookings of its services.
+
+    DuplicateBooking when the person has meanwhile booked a service as often as it allows,
+    through another hold confirmed first; the partial unique index on the places refuses
+    the second of two confirmations racing for the last place, and that is the same answer.
+    """
+    lines = appointment.service_lines
+    places = _free_active_places(session, appointment.iin, [line.service_type for line in lines])
+    if places is None:
+        raise DuplicateBooking(str(DUPLICATE_MESSAGE), "services")
+    try:
+        with session.begin_nested():
+            for line in lines:
+                session.execute(
+                    _take_place_statement(),
+                    {"line_id": line.id, "place": places[line.service_type_id]},
+                )
+    except IntegrityError as error:
+        raise DuplicateBooking(str(DUPLICATE_MESSAGE), "services") from error
+    for line in lines:
+        session.expire(line)
+
+
 def confirm_hold(
     session: SessionLike, appointment: Appointment, code: str, now: datetime, policy: BookingPolicy
 ) -> Appointment:
@@ -431,6 +560,7 @@ def confirm_hold(
         sequence=Appointment.sequence + 1,
     ):
         raise HoldExpired(_("This hold has ended. Please book again."))
+    _take_places(session, appointment)
     settle_hold(session, appointment.id)
     notifications.queue_confirmation_email(
         session, appointment, issue_manage_token(session, appointment, now, policy), now
@@ -502,7 +632,7 @@ def cancel_appointment(
         [appointment.id],
         Status.CANCELLED,
         now,
-        release_at=now + timedelta(minutes=policy.release_delay_minutes),
+        release_at=policy.release_time(now),
         where=[active_condition(now)],
         cancel_reason=(reason or "").strip()[:500] or None,
         sequence=Appointment.sequence + 1,
@@ -567,7 +697,7 @@ def reschedule_appointment(
         appointment.id,
         [slot.slot_id for slot in slots],
         now,
-        leave_release_at=now + timedelta(minutes=policy.release_delay_minutes),
+        leave_release_at=policy.release_time(now),
     ):
         raise SlotUnavailable(str(TAKEN_MESSAGE), "start")
     session.refresh(appointment)

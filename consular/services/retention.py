@@ -117,6 +117,8 @@ def purge_personal_data(
                 iin=ERASED,
                 passport_number=ERASED,
                 email=ERASED,
+                email_key=None,
+                email_domain=None,
                 phone=ERASED,
                 details={},
                 cancel_reason=None,
