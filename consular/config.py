@@ -110,6 +110,15 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "AVAILABILITY_CACHE_SECONDS": _float("AVAILABILITY_CACHE_SECONDS", 1.0),
         "AVAILABILITY_CACHE_URL": os.environ.get("AVAILABILITY_CACHE_URL", "memory://"),
         "BOOKING_RATE_LIMIT": os.environ.get("BOOKING_RATE_LIMIT", "10 per minute;60 per hour"),
+        # Holds (pages and API together) and looks at free times, per address (above) and per
+        # network, /24 or /64 (below): one network may be a campus or a carrier's shared pool.
+        "BOOKING_NETWORK_RATE_LIMIT": os.environ.get(
+            "BOOKING_NETWORK_RATE_LIMIT", "30 per minute;300 per hour"
+        ),
+        "AVAILABILITY_RATE_LIMIT": os.environ.get("AVAILABILITY_RATE_LIMIT", "60 per minute"),
+        "AVAILABILITY_NETWORK_RATE_LIMIT": os.environ.get(
+            "AVAILABILITY_NETWORK_RATE_LIMIT", "600 per minute"
+        ),
         # Languages
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",

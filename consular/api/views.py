@@ -19,6 +19,7 @@ from consular.clock import now as now_utc
 from consular.extensions import db, limiter
 from consular.models import Appointment, Office, ServiceType
 from consular.models.i18n import localized, localized_list
+from consular.rate_limits import limit_holds, limit_looks
 from consular.services import booking, booking_request
 from consular.services.availability import VisitRules, visit_start_times
 from consular.services.errors import (
@@ -231,6 +232,7 @@ def _parse_day(name: str, default: date) -> date:
 
 
 @bp.get("/offices/<code>/availability")
+@limit_looks
 def availability(code: str) -> Response:
     """List the start times of a visit for the given services in a range of days."""
     now = now_utc()
@@ -312,7 +314,7 @@ def _availability_body(code: str, now: datetime) -> bytes:
 
 
 @bp.post("/appointments")
-@limiter.limit(lambda: current_app.config["BOOKING_RATE_LIMIT"])
+@limit_holds
 @atomic()
 def create_appointment() -> tuple[Response, int]:
     """Hold a visit and email the confirmation code."""

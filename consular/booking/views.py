@@ -49,6 +49,7 @@ from consular.clock import now as clock_now
 from consular.extensions import db, limiter
 from consular.models import Appointment, Office, OutboxMessage, Status
 from consular.models.i18n import LANGUAGES
+from consular.rate_limits import limit_holds, limit_looks
 from consular.services import booking, booking_request, predicates, timefmt
 from consular.services.availability import VisitRules
 from consular.services.calendar import appointment_ics, reference_qr_svg
@@ -170,6 +171,7 @@ def choose_services(office_code: str) -> Page:
 
 
 @bp.get("/book/<office_code>/time")
+@limit_looks
 def choose_time(office_code: str) -> Page:
     """Show a month calendar of free days and the free times of the chosen day."""
     # What the page shows depends on these alone (and the time): the same question gets the
@@ -328,7 +330,7 @@ def _render_review(office: Office, services: list, start: datetime, form, **extr
 
 
 @bp.post("/book/<office_code>/hold")
-@limiter.limit(lambda: current_app.config["BOOKING_RATE_LIMIT"])
+@limit_holds
 def place_hold(office_code: str) -> Page:
     """Hold the chosen time and send the code; if the time is gone, offer the nearest."""
     office, services, start = _visit_from_request(office_code)
