@@ -94,9 +94,8 @@ def invariant_violations(session: Session, now: datetime) -> list[str]:
         # A hold takes no place among the person's bookings until it is confirmed.
         if appointment.status == Status.HELD and any(own_lines):
             problems.append(f"{name}: an unconfirmed hold's service lines count as bookings")
-        if appointment.status in (Status.CONFIRMED, Status.CHECKED_IN, Status.CALLED) and not all(
-            own_lines
-        ):
+        # (A missed visit taken back into the queue keeps its lines freed: not checked here.)
+        if appointment.status == Status.CONFIRMED and not all(own_lines):
             problems.append(f"{name}: booked but its service lines don't count as bookings")
         live = appointment.status == Status.CONFIRMED or (
             appointment.status == Status.HELD and appointment.hold_expires_at > now

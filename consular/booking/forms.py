@@ -110,6 +110,15 @@ class CodeForm(FlaskForm):
     )
 
 
+class EmailCorrectionForm(FlaskForm):
+    email = StringField(
+        _l("The right email address"),
+        description=_l("We send a new code there; the earlier code no longer works."),
+        validators=[InputRequired(message=_l("Enter an email address such as name@example.com."))],
+        render_kw={"type": "email", "autocomplete": "email", "spellcheck": "false"},
+    )
+
+
 class CancelForm(FlaskForm):
     reason = TextAreaField(
         _l("Reason (optional)"),

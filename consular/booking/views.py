@@ -29,6 +29,7 @@ from consular.booking import bp
 from consular.booking.forms import (
     CancelForm,
     CodeForm,
+    EmailCorrectionForm,
     LookupForm,
     RescheduleForm,
     applicant_form_class,
@@ -348,7 +349,9 @@ def place_hold(office_code: str) -> Page:
     try:
         with transaction():
             parsed = booking.parse_booking_request(db.session, data, now, _policy())
-            placed = booking.place_hold(db.session, parsed, now, _policy())
+            placed = booking.place_hold(
+                db.session, parsed, now, _policy(), replacing=session.get("last_hold")
+            )
             reference = placed.appointment.reference
     except SlotUnavailable:
         alternatives = next_free_times(
@@ -406,19 +409,54 @@ def hold(reference: str) -> Page:
     elif request.method == "POST":
         status = 422
     expired = booking.effective_status(appointment, now) != Status.HELD
-    page = render_template(
+    page = _render_hold(appointment, form)
+    return page, (410 if expired and request.method == "POST" else status)
+
+
+def _render_hold(
+    appointment: Appointment, form: CodeForm, *, email_form: EmailCorrectionForm | None = None
+) -> str:
+    now = clock_now()
+    return render_template(
         "booking/hold.html",
         appointment=appointment,
         office=appointment.office,
         form=form,
-        expired=expired,
+        email_form=email_form or EmailCorrectionForm(formdata=None),
+        expired=booking.effective_status(appointment, now) != Status.HELD,
         seconds_left=max(0, int((appointment.hold_expires_at - now).total_seconds())),
         sends_left=max(0, current_app.config["CODE_MAX_SENDS"] - appointment.code_sends),
         services_param=",".join(
             str(line.snapshot.get("code")) for line in appointment.service_lines
         ),
     )
-    return page, (410 if expired and request.method == "POST" else status)
+
+
+@bp.post("/book/hold/<reference>/email")
+@limiter.limit(lambda: current_app.config["BOOKING_RATE_LIMIT"])
+def correct_email(reference: str) -> Page:
+    """Send the code to the right address when the one typed was wrong."""
+    appointment = _appointment_for_browser(reference)
+    form = EmailCorrectionForm()
+    if form.validate_on_submit():
+        try:
+            with transaction():
+                booking.resend_code(
+                    db.session, appointment, clock_now(), _policy(), new_email=form.email.data
+                )
+        except ValidationFailed as error:
+            form.email.errors = list(error.fields.get("email", [])) or [str(error.message)]
+        except DomainError as error:
+            form.email.errors = [str(error.message)]
+        else:
+            flash(
+                _("We have sent a new code to %(email)s. The earlier code no longer works.",
+                  email=appointment.email),
+                "success",
+            )  # fmt: skip
+            return redirect(url_for("booking.hold", reference=appointment.reference))
+    db.session.refresh(appointment)
+    return _render_hold(appointment, CodeForm(formdata=None), email_form=form), 422
 
 
 @bp.post("/book/hold/<reference>/resend")

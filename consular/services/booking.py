@@ -7,7 +7,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -65,6 +65,7 @@ from consular.services.fair_access import (
     normalized_email,
     quotas_from_config,
 )
+from consular.services.identity import normalize_email
 from consular.services.seats import (
     apply_seat_changes,
     claim_due_seats,
@@ -82,6 +83,7 @@ DUPLICATE_MESSAGE = _l(
     "You already have an appointment for this service. Cancel it before booking another."
 )
 TAKEN_MESSAGE = _l("Someone else has just taken this time. Please choose another.")
+INVALID_EMAIL_MESSAGE = _l("Enter an email address such as name@example.com.")
 
 
 @dataclass(frozen=True)
@@ -569,11 +571,40 @@ def confirm_hold(
 
 
 def resend_code(
-    session: SessionLike, appointment: Appointment, now: datetime, policy: BookingPolicy
+    session: SessionLike,
+    appointment: Appointment,
+    now: datetime,
+    policy: BookingPolicy,
+    *,
+    new_email: str | None = None,
 ) -> None:
-    """Send a new code for a hold, a limited number of times."""
+    """Send a new code for a hold, a limited number of times; with `new_email`, to that
+    address instead, which the hold keeps from now on (a mistyped address is no dead end).
+
+    The address is checked like a booking's and against its quota; each correction counts as
+    a sending, so a hold can't be used to send codes to any number of addresses."""
     if appointment.status != Status.HELD or appointment.is_hold_expired(now):
         raise HoldExpired(_("This hold has ended. Please book again."))
+    changes: dict[str, Any] = {}
+    if new_email is not None:
+        email = normalize_email(new_email)
+        if email is None:
+            raise ValidationFailed({"email": [str(INVALID_EMAIL_MESSAGE)]})
+        if normalized_email(email) != appointment.email_key:
+            check_quotas(
+                session,
+                appointment.office,
+                iin=appointment.iin,
+                email=email,
+                phone=appointment.phone,
+                now=now,
+                quotas=replace(policy.quotas, per_iin=0, per_phone=0, per_office_minute=0),
+            )
+        changes = {
+            "email": email,
+            "email_key": normalized_email(email),
+            "email_domain": email_domain(email),
+        }
     code = f"{secrets.randbelow(1_000_000):06d}"
     updated = session.execute(
         sa.update(Appointment)
@@ -585,6 +616,7 @@ def resend_code(
         .values(
             code_sends=Appointment.code_sends + 1,
             code_hash=hash_secret(policy.secret, f"{appointment.reference}:{code}"),
+            **changes,
         )
         .execution_options(synchronize_session=False)
     )

@@ -190,7 +190,7 @@ def check_quotas(
     if quotas.per_email and counts.email >= quotas.per_email:
         raise QuotaReached(
             _(
-                "This e-mail address already has %(count)d active bookings or holds. Cancel "
+                "This email address already has %(count)d active bookings or holds. Cancel "
                 "one, or use another address.",
                 count=counts.email,
             ),
@@ -209,7 +209,7 @@ def check_quotas(
         raise QuotaReached(
             _(
                 "Too many active bookings use addresses at %(domain)s. Please use your own "
-                "personal e-mail address.",
+                "personal email address.",
                 domain=private_domain,
             ),
             "applicant.email",

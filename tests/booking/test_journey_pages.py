@@ -463,3 +463,41 @@ def test_reschedule_offers_exactly_the_times_the_booked_rules_allow(client, offi
     db.session.expire_all()
     appointment = db.session.scalar(sa.select(Appointment))
     assert appointment.starts_at == datetime.fromisoformat(max(offered))
+
+
+def test_the_code_page_shows_the_reference_and_corrects_a_mistyped_address(client, office) -> None:
+    reference = hold_visit(client, email="aigerim@exmaple.com")
+    page = client.get(f"/book/hold/{reference}").text
+    assert reference in page and "Wrong email address?" in page
+    bad = client.post(f"/book/hold/{reference}/email", data={"email": "not an address"})
+    assert bad.status_code == 422
+    assert 'value="not an address"' in bad.text  # kept, with the message next to it
+    assert "Enter an email address such as name@example.com." in bad.text
+    fixed = client.post(
+        f"/book/hold/{reference}/email",
+        data={"email": "aigerim@example.com"},
+        follow_redirects=True,
+    )
+    assert "We have sent a new code to aigerim@example.com" in fixed.text
+    appointment = db.session.scalar(
+        sa.select(Appointment).where(Appointment.reference == reference)
+    )
+    assert (appointment.email, appointment.email_key) == ("aigerim@example.com",) * 2
+    recipients = db.session.scalars(
+        sa.select(OutboxMessage.recipient)
+        .where(OutboxMessage.kind == "code")
+        .order_by(OutboxMessage.id)
+    ).all()
+    assert recipients == ["aigerim@exmaple.com", "aigerim@example.com"]
+    confirmed = client.post(f"/book/hold/{reference}", data={"code": last_code()})
+    assert confirmed.headers["Location"] == f"/appointment/{reference}"
+
+
+def test_a_second_hold_from_the_same_browser_replaces_the_first(client, office) -> None:
+    first = hold_visit(client, email="aigerim@exmaple.com")
+    second = hold_visit(client, start=WEDNESDAY_10 + timedelta(hours=1))
+    statuses = dict(
+        db.session.execute(sa.select(Appointment.reference, Appointment.status)).tuples().all()
+    )
+    assert statuses == {first: Status.CANCELLED, second: Status.HELD}
+    assert db.session.scalar(sa.select(sa.func.sum(Slot.booked))) == 2  # one visit of 30 minutes
