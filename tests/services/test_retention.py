@@ -267,6 +267,7 @@ def test_purged_appointments_keep_everything_but_the_personal_data(world, clock)
     served = everything_about(world.served)
     (appointment,) = served["appointment"]
     assert appointment["personal_data_purged_at"] == clock()
+    assert (appointment["email_key"], appointment["email_domain"]) == (None, None)
     assert {k: appointment[k] for k in ("given_name", "iin", "email", "details")} == {
         "given_name": "",
         "iin": "",
@@ -279,6 +280,8 @@ def test_purged_appointments_keep_everything_but_the_personal_data(world, clock)
         "iin",
         "passport_number",
         "email",
+        "email_key",
+        "email_domain",
         "phone",
         "details",
         "cancel_reason",
