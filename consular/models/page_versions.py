@@ -154,10 +154,10 @@ WATCHES: tuple[Watch, ...] = (
 )
 
 
-def _raise(watch: Watch, dialect: str, row: str) -> str:
-    """SQL: raise the counters that one state of a row touches (of offices that still
-    exist: an office deleted takes its counters with it)."""
-    touched = _utc_dates(dialect, watch.touches.format(row=row))
+def _raise(watch: Watch, dialect: str, rows: tuple[str, ...]) -> str:
+    """SQL: raise once each counter that the states `rows` (OLD, NEW or both) of a row
+    touch, of offices that still exist (an office deleted takes its counters with it)."""
+    touched = " UNION ".join(_utc_dates(dialect, watch.touches.format(row=row)) for row in rows)
     if watch.scope == "office":
         table, columns, key = "office_page_version", "t.office", "office_id"
     else:
@@ -203,12 +203,10 @@ def trigger_statements(dialect: str) -> list[str]:
         table = watch.table
         conditions = _conditions(watch, dialect)
         if dialect == "postgresql":
-            # OLD is NULL in an INSERT's trigger and NEW in a DELETE's.
+            # OLD is NULL in an INSERT's trigger and NEW in a DELETE's: they touch nothing.
             created.append(
                 f"CREATE FUNCTION raise_page_versions_of_{table}() RETURNS trigger"
-                " LANGUAGE plpgsql AS $$ BEGIN"
-                f" IF TG_OP <> 'INSERT' THEN {_raise(watch, dialect, 'OLD')}; END IF;"
-                f" IF TG_OP <> 'DELETE' THEN {_raise(watch, dialect, 'NEW')}; END IF;"
+                f" LANGUAGE plpgsql AS $$ BEGIN {_raise(watch, dialect, ('OLD', 'NEW'))};"
                 " RETURN NULL; END $$"
             )
         for event in watch.events:
@@ -224,11 +222,10 @@ def trigger_statements(dialect: str) -> list[str]:
             else:
                 when = f" WHEN {condition}" if condition else ""
                 states = {"insert": ("NEW",), "update": ("OLD", "NEW"), "delete": ("OLD",)}
-                body = " ".join(f"{_raise(watch, dialect, row)};" for row in states[event])
                 created.append(
                     f"CREATE TRIGGER raise_page_versions_{table}_{event}"
                     f" AFTER {_event(watch, event)} ON {table} FOR EACH ROW{when}"
-                    f" BEGIN {body} END"
+                    f" BEGIN {_raise(watch, dialect, states[event])}; END"
                 )
     return created
 
