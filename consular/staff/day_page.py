@@ -224,14 +224,19 @@ def page_version(session: SessionLike, office: Office, day: date, today: date) -
     it changes with every committed write the page would show."""
     first, last = utc_dates(office, day)
     today_first, today_last = utc_dates(office, today)
-    office_version, day_version = session.execute(
-        _VERSIONS,
-        {
-            "office_id": office.id,
-            "first": first,
-            "last": last,
-            "today_first": today_first,
-            "today_last": today_last,
-        },
-    ).one()
+    # Through the connection: a Core statement needs none of the ORM's handling of results.
+    office_version, day_version = (
+        session.connection()
+        .execute(
+            _VERSIONS,
+            {
+                "office_id": office.id,
+                "first": first,
+                "last": last,
+                "today_first": today_first,
+                "today_last": today_last,
+            },
+        )
+        .one()
+    )
     return f"{office_version or 0}.{day_version or 0}"

@@ -29,7 +29,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from consular import page_cache
+from consular import page_cache, select_locale
 from consular.clock import now
 from consular.extensions import db
 from consular.models import (
@@ -174,7 +174,8 @@ def day(office_code: str) -> str | Response:
         office.id,
         shown,
         today,
-        _locale(),
+        # The language's code, as Flask-Babel gets it (without parsing it into a Locale).
+        select_locale(),
         user.role,
         _chosen_desk_id(office),
         request.full_path,
