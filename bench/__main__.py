@@ -68,9 +68,14 @@ def history_table(sizes: list[int], repeats: int) -> dict[int, dict[str, float]]
 
 
 def throughput_table(
-    database: build.BenchDatabase, model: web.WorkerModel, seconds: float, rounds: int
+    database: build.BenchDatabase,
+    model: web.WorkerModel,
+    seconds: float,
+    rounds: int,
+    routes: tuple[str, ...] | None = None,
 ) -> dict[str, web.RouteFigures]:
-    figures = web.throughput(database, model, seconds=seconds, rounds=rounds)
+    chosen = {"routes": routes} if routes else {}
+    figures = web.throughput(database, model, seconds=seconds, rounds=rounds, **chosen)
     _print(
         "",
         f"### Throughput, {database.appointments:,} appointments stored, {model.label}, "
@@ -118,6 +123,11 @@ def main() -> None:
     parser.add_argument("--sizes", help="comma-separated sizes instead of the defaults")
     parser.add_argument("--only", help="comma-separated parts: history, throughput, models, rush")
     parser.add_argument(
+        "--routes",
+        help="comma-separated routes of the throughput part: offices, availability, calendar, "
+        "staff_day, hold (default: all)",
+    )
+    parser.add_argument(
         "--before",
         metavar="CHECKOUT",
         help="first measure the app of another checkout (an older commit, with /__ping) on "
@@ -141,7 +151,8 @@ def main() -> None:
     largest = build.ensure_database(sizes[-1], log=lambda line: print(line, file=sys.stderr))
     chosen = web.WorkerModel("production", workers=2, worker_class="gthread", threads=4)
     if "throughput" in parts:
-        throughput_table(largest, chosen, seconds, rounds)
+        routes = tuple(arguments.routes.split(",")) if arguments.routes else None
+        throughput_table(largest, chosen, seconds, rounds, routes)
     if "models" in parts:
         for model in (
             web.WorkerModel("sync", workers=2),

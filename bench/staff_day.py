@@ -4,6 +4,7 @@ in-process with Flask's test client against a trivial route of the same app.
     .venv/bin/python -m bench.staff_day                     # medians and the ratio
     .venv/bin/python -m bench.staff_day --history 1000,100000,1000000
     .venv/bin/python -m bench.staff_day --profile           # where a request's time goes
+    .venv/bin/python -m bench.staff_day --cache-off         # the page rendered every time
 
 The day is made through the services, as clerks and citizens would make it: visits booked
 and confirmed days before (some cancelled), then the morning played desk by desk (checked in,
@@ -80,11 +81,12 @@ def existing_database(url: str) -> Iterator[str]:
     yield url
 
 
-def make_app(url: str, clock: Clock) -> Any:
+def make_app(url: str, clock: Clock, **config: Any) -> Any:
     """The app as production runs it (CSRF and rate limits on); /__ping is its trivial route,
     answered through every app-wide hook."""
     return create_app(
         {
+            **config,
             "SECRET_KEY": SECRET,
             "SQLALCHEMY_DATABASE_URI": url,
             "CLOCK": clock,
@@ -482,6 +484,9 @@ def main() -> None:
     parser.add_argument("--statements", action="store_true", help="print each statement's time")
     parser.add_argument("--keep", action="store_true", help="keep the database for --reuse")
     parser.add_argument("--reuse", metavar="URL", help="a database kept by --keep: no build")
+    parser.add_argument(
+        "--cache-off", action="store_true", help="render the page every time (no page cache)"
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.history.split(",")]
 
@@ -491,7 +496,7 @@ def main() -> None:
             engine = sa.create_engine(url)
             Base.metadata.create_all(engine)
             engine.dispose()
-        app = make_app(url, clock)
+        app = make_app(url, clock, **({"STAFF_PAGE_CACHE_SECONDS": 0} if args.cache_off else {}))
         with app.app_context():
             built = time.perf_counter()
             if args.reuse:

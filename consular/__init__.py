@@ -80,6 +80,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from consular import availability_cache
 
     availability_cache.init_app(app)
+    from consular import page_cache
+
+    page_cache.init_app(app)
     login_manager.init_app(app)
 
     from consular import auth

@@ -51,20 +51,47 @@ _SEAT_TABLES = frozenset(
 _CHANGED = "availability_cache.changed"
 
 
-class AvailabilityCache:
-    """Entries that live at most `ttl` seconds, dropped all at once by `clear()`."""
+class CacheStorage:
+    """Where a cache keeps its entries: this worker's memory (under a lock), or Redis shared
+    by every worker and host (under keys of the cache's own namespace). Redis being away
+    never fails a request: the call answers False and the cache is not used."""
 
-    def __init__(self, ttl: float, url: str = "memory://") -> None:
-        self.ttl = ttl
+    namespace = "cache"
+
+    def __init__(self, url: str = "memory://") -> None:
         self.url = url
         self._lock = threading.Lock()
-        self._generation = 0
-        self._memory: dict[str, tuple[int, float, datetime, Any]] = {}
         self._redis: Any = None
         if url.startswith(("redis://", "rediss://", "unix://")):
             import redis
 
             self._redis = redis.Redis.from_url(url, socket_timeout=0.5)
+
+    def _key(self, name: str) -> str:
+        return f"consular:{self.namespace}:{name}"
+
+    def _redis_call(self, call: Callable[[], T]) -> T | None | Literal[False]:
+        """The call's result, or False when Redis is away (then the cache is not used and
+        every look reads the database, as with the cache off)."""
+        import redis
+
+        try:
+            return call()
+        except redis.RedisError:
+            current_app.logger.warning("%s cache: Redis unavailable", self.namespace, exc_info=True)
+            return False
+
+
+class AvailabilityCache(CacheStorage):
+    """Entries that live at most `ttl` seconds, dropped all at once by `clear()`."""
+
+    namespace = "availability"
+
+    def __init__(self, ttl: float, url: str = "memory://") -> None:
+        super().__init__(url)
+        self.ttl = ttl
+        self._generation = 0
+        self._memory: dict[str, tuple[int, float, datetime, Any]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -136,20 +163,6 @@ class AvailabilityCache:
 
     # Redis keeps `generation:computed-for:payload` under the key, and a generation counter
     # that `clear()` raises; both are read in one round trip.
-
-    def _key(self, name: str) -> str:
-        return f"consular:availability:{name}"
-
-    def _redis_call(self, call: Callable[[], T]) -> T | None | Literal[False]:
-        """The call's result, or False when Redis is away (then the cache is not used and
-        every look reads the database, as with the cache off)."""
-        import redis
-
-        try:
-            return call()
-        except redis.RedisError:
-            current_app.logger.warning("availability cache: Redis unavailable", exc_info=True)
-            return False
 
     def _redis_get(self, key: str, now: datetime, decode: Callable[[bytes], T]) -> T | None:
         found = self._redis_call(

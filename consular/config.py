@@ -27,7 +27,7 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from error
 
 
-def _float(name: str, default: float) -> float:
+def _float(name: str, default: float, maximum: float = 60) -> float:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -35,8 +35,8 @@ def _float(name: str, default: float) -> float:
         value = float(raw)
     except ValueError as error:
         raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from error
-    if not 0 <= value <= 60:
-        raise ConfigError(f"{name} must be between 0 and 60 seconds, not {raw!r}")
+    if not 0 <= value <= maximum:
+        raise ConfigError(f"{name} must be between 0 and {maximum:g} seconds, not {raw!r}")
     return value
 
 
@@ -109,6 +109,12 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # and where it is kept: in each worker's memory, or shared in Redis.
         "AVAILABILITY_CACHE_SECONDS": _float("AVAILABILITY_CACHE_SECONDS", 1.0),
         "AVAILABILITY_CACHE_URL": os.environ.get("AVAILABILITY_CACHE_URL", "memory://"),
+        # How long a rendered staff day page may be kept (0: render every time; a kept page
+        # is served only while the database's versions of what it shows are unchanged), and
+        # where: each worker's memory, or Redis (by default where the availability cache is).
+        "STAFF_PAGE_CACHE_SECONDS": _float("STAFF_PAGE_CACHE_SECONDS", 600.0, maximum=86400),
+        "STAFF_PAGE_CACHE_URL": os.environ.get("STAFF_PAGE_CACHE_URL")
+        or os.environ.get("AVAILABILITY_CACHE_URL", "memory://"),
         "BOOKING_RATE_LIMIT": os.environ.get("BOOKING_RATE_LIMIT", "10 per minute;60 per hour"),
         # Holds (pages and API together) and looks at free times, per address (above) and per
         # network, /24 or /64 (below): one network may be a campus or a carrier's shared pool.

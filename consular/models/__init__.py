@@ -14,6 +14,7 @@ from consular.models.email_text import EmailText
 from consular.models.figures import DailyFigure, DailyServiceFigure
 from consular.models.office import Office
 from consular.models.outbox import MailStatus, OutboxMessage
+from consular.models.page_versions import DayPageVersion, OfficePageVersion
 from consular.models.queue import (
     OPEN_TICKET_STATUSES,
     Desk,
@@ -40,10 +41,12 @@ __all__ = [
     "ClosureKind",
     "DailyFigure",
     "DailyServiceFigure",
+    "DayPageVersion",
     "EmailText",
     "MailStatus",
     "ManageToken",
     "Office",
+    "OfficePageVersion",
     "OpeningPeriod",
     "OutboxMessage",
     "Role",

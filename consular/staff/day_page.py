@@ -11,13 +11,22 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from consular.database import SessionLike
-from consular.models import Appointment, AppointmentService, Desk, Office, Status, Ticket
+from consular.models import (
+    Appointment,
+    AppointmentService,
+    DayPageVersion,
+    Desk,
+    Office,
+    OfficePageVersion,
+    Status,
+    Ticket,
+)
 from consular.models.i18n import localized
 from consular.services import predicates, queue
 from consular.services.schedule import local_day_bounds
@@ -182,3 +191,52 @@ def day_tickets(session: SessionLike, office: Office, day: date) -> Sequence[sa.
     """The day's tickets in the queue's order, with their desk's name and their visitor's
     name and reference (none for a walk-in)."""
     return session.execute(_TICKETS, {"office_id": office.id, "day": day}).all()
+
+
+# What the page of a day shows changes when its office's version or the version of one of
+# the UTC dates its local day spans changes (consular/models/page_versions.py); its walk-in
+# places left are today's, so today's dates count too. Each counter only grows: their sum
+# changes with every write.
+_VERSIONS = sa.select(
+    sa.select(OfficePageVersion.version)
+    .where(OfficePageVersion.office_id == sa.bindparam("office_id"))
+    .scalar_subquery(),
+    sa.select(sa.func.sum(DayPageVersion.version))
+    .where(
+        DayPageVersion.office_id == sa.bindparam("office_id"),
+        sa.or_(
+            DayPageVersion.day.between(sa.bindparam("first"), sa.bindparam("last")),
+            DayPageVersion.day.between(sa.bindparam("today_first"), sa.bindparam("today_last")),
+        ),
+    )
+    .scalar_subquery(),
+)
+
+
+def utc_dates(office: Office, day: date) -> tuple[date, date]:
+    """The first and last UTC dates of the office's local day."""
+    start, end = local_day_bounds(day, office.zone)
+    return start.astimezone(UTC).date(), (end - timedelta(microseconds=1)).astimezone(UTC).date()
+
+
+def page_version(session: SessionLike, office: Office, day: date, today: date) -> str:
+    """The version of what the office's page of `day` shows on `today`, in one statement:
+    it changes with every committed write the page would show."""
+    first, last = utc_dates(office, day)
+    today_first, today_last = utc_dates(office, today)
+    # Through the connection: a Core statement needs none of the ORM's handling of results.
+    office_version, day_version = (
+        session.connection()
+        .execute(
+            _VERSIONS,
+            {
+                "office_id": office.id,
+                "first": first,
+                "last": last,
+                "today_first": today_first,
+                "today_last": today_last,
+            },
+        )
+        .one()
+    )
+    return f"{office_version or 0}.{day_version or 0}"

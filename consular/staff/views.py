@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
-from datetime import date, timedelta
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
 from functools import wraps
 from typing import Any
 
@@ -25,9 +25,11 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from consular import page_cache, select_locale
 from consular.clock import now
 from consular.extensions import db
 from consular.models import (
@@ -51,6 +53,7 @@ from consular.staff.day_page import (
     day_tickets,
     day_visits,
     masked_iin,
+    page_version,
 )
 from consular.staff.forms import CheckInForm, DeskForm, TransferForm, WalkInForm
 from consular.transaction import transaction
@@ -154,13 +157,47 @@ def index() -> WerkzeugResponse:
 
 @bp.get("/<office_code>")
 @staff_page
-def day(office_code: str) -> str:
+def day(office_code: str) -> str | Response:
     """Show the day's appointments and tickets, the desk's current visitor and the actions."""
     office = office_for_user(office_code)
     moment = now()
     today = queue.service_day(office, moment)
     shown = requested_day(office)
     search = request.args.get("q", "")[:100]
+    if search.strip() or not page_cache.current().enabled or page_cache.has_own_content(FOCUS_KEY):
+        return _day_page(office, moment, today, shown, search)
+    user = _user()
+    # Read first: what the page then reads is at least as new as this version.
+    version = page_version(db.session, office, shown, today)
+    key = (
+        "staff-day",
+        office.id,
+        shown,
+        today,
+        # The language's code, as Flask-Babel gets it (without parsing it into a Locale).
+        select_locale(),
+        user.role,
+        _chosen_desk_id(office),
+        request.full_path,
+    )
+    return page_cache.cached_page(
+        key,
+        version,
+        lambda holes: _day_page(office, moment, today, shown, "", holes),
+        {"account_name": user.name},
+    )
+
+
+def _day_page(
+    office: Office,
+    moment: datetime,
+    today: date,
+    shown: date,
+    search: str,
+    holes: Mapping[str, Markup] | None = None,
+) -> str:
+    """The day page as the request sees it (`holes`: the markers of what a kept page fills
+    in for each request)."""
     locale = _locale()
     desks = db.session.execute(
         sa.select(Desk.id, Desk.name)
@@ -225,6 +262,7 @@ def day(office_code: str) -> str:
         walk_in_left=queue.walk_in_places_left(db.session, office, moment),
         # Asked for once, by the action that led here (a reload keeps the focus at the top).
         focus=session.pop(FOCUS_KEY) if FOCUS_KEY in session else None,
+        **(holes or {}),
     )
 
 

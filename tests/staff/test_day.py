@@ -3,7 +3,7 @@ an appointment's details in words, the waiting-room display's sentences, and the
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from html.parser import HTMLParser
 
 import pytest
@@ -15,12 +15,9 @@ from flask_babel import gettext as _
 from consular.extensions import db
 from consular.models import Appointment, Desk, Office, Status, Ticket
 from consular.services import booking, queue
-from tests.conftest import SECRET, booking_body
-from tests.staff.conftest import sign_in
+from tests.conftest import booking_body
+from tests.staff.conftest import MONDAY_9, POLICY, book, sign_in
 from tests.statements import counted_statements
-
-POLICY = booking.BookingPolicy(secret=SECRET)
-MONDAY_9 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # 09:00 in Seoul
 
 
 class _Elements(HTMLParser):
@@ -45,36 +42,6 @@ def focused(html: str) -> list[str]:
     return [
         attrs.get("id") or tag for tag, attrs in _elements(html) if "data-focus-on-load" in attrs
     ]
-
-
-def _book(office, start, iin, now, **fields) -> Appointment:
-    body = booking_body(office, [office.services[0]], start, applicant={"iin": iin}, **fields)
-    request = booking.parse_booking_request(db.session, body, now, POLICY)
-    placed = booking.place_hold(db.session, request, now, POLICY)
-    booking.confirm_hold(db.session, placed.appointment, placed.code, now, POLICY)
-    db.session.commit()
-    return placed.appointment
-
-
-@pytest.fixture
-def clerk(app, offices, accounts, clock):
-    """Seoul's clerk, signed in, on Monday at 09:00 (the visits are booked the day before)."""
-    client = app.test_client()
-    assert sign_in(client, accounts["clerk_seoul"].email).status_code == 302
-    return client
-
-
-@pytest.fixture
-def visits(offices, clock, iins) -> list[Appointment]:
-    seoul, _busan = offices
-    clock.set(MONDAY_9 - timedelta(days=1))
-    booked = [
-        _book(seoul, MONDAY_9, next(iins), clock()),
-        _book(seoul, MONDAY_9 + timedelta(hours=1), next(iins), clock()),
-        _book(seoul, MONDAY_9 + timedelta(days=1), next(iins), clock()),  # Tuesday
-    ]
-    clock.set(MONDAY_9)
-    return booked
 
 
 def _use_desk(client, office) -> None:
@@ -367,28 +334,33 @@ def test_the_desk_query_after_an_action_is_limited_to_the_office(clerk, offices,
 # The page's cost: a fixed number of statements, whatever the size of the day
 
 
-def _statements_of_the_day_page(client) -> list[str]:
-    # As at the start of a request in production: nothing loaded yet.
-    db.session.expunge_all()
-    with counted_statements() as statements:
-        page = client.get("/staff/seoul")
-    assert page.status_code == 200
-    return statements
+def _statements_of_the_day_page(client) -> tuple[list[str], list[str]]:
+    """The statements of the page rendered, then of the same page again, kept."""
+    client.get("/staff/seoul")  # what the last action flashed: rendered, not kept
+    pages: list[list[str]] = []
+    for _load in range(2):
+        # As at the start of a request in production: nothing loaded yet.
+        db.session.expunge_all()
+        with counted_statements() as statements:
+            page = client.get("/staff/seoul")
+        assert page.status_code == 200
+        pages.append(statements)
+    return pages[0], pages[1]
 
 
-def test_the_day_page_reads_a_day_of_any_size_in_six_statements(
+def test_the_day_page_reads_a_day_of_any_size_in_seven_statements_and_two_when_kept(
     clerk, offices, visits, clock, iins
 ) -> None:
     seoul_id = offices[0].id
     first = visits[0].reference
     _use_desk(clerk, offices[0])
-    few = _statements_of_the_day_page(clerk)
+    few, few_kept = _statements_of_the_day_page(clerk)
 
     # A fuller day: more visits (two of them checked in, one at the desk), and walk-ins.
     seoul = db.session.get(Office, seoul_id)
     clock.set(MONDAY_9 - timedelta(days=1))
     more = [
-        _book(seoul, MONDAY_9 + timedelta(minutes=minutes), next(iins), clock()).reference
+        book(seoul, MONDAY_9 + timedelta(minutes=minutes), next(iins), clock()).reference
         for minutes in (15, 30, 45, 75, 90, 105, 120, 135)
     ]
     clock.set(MONDAY_9)
@@ -400,11 +372,14 @@ def test_the_day_page_reads_a_day_of_any_size_in_six_statements(
     for _visitor in range(3):
         clerk.post("/staff/seoul/walk-in", data={"service": service_id})
     clerk.post("/staff/seoul/call-next")
-    many = _statements_of_the_day_page(clerk)
+    many, many_kept = _statements_of_the_day_page(clerk)
     page = clerk.get("/staff/seoul").text
     assert all(f'id="appointment-{reference}"' in page for reference in more)
     assert page.count("<td>Walk-in</td>") == 3 and 'id="served"' in page
 
-    # The account with its offices, the desks, the services, the tickets, the visits with
-    # their services, the walk-in places left.
-    assert len(many) == len(few) == 6, "\n".join(s[:90] for s in many)
+    # The account with its offices, the page's versions, the desks, the services, the
+    # tickets, the visits with their services, the walk-in places left.
+    assert len(many) == len(few) == 7, "\n".join(s[:90] for s in many)
+    assert "page_version" in many[1]
+    # Kept: the account and the versions.
+    assert len(many_kept) == len(few_kept) == 2, "\n".join(s[:90] for s in many_kept)
