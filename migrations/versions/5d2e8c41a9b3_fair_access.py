@@ -7,7 +7,7 @@ service lines no longer take a place among the person's bookings: confirming doe
 a hold made with someone else's IIN can't lock its owner out.
 
 Revision ID: 5d2e8c41a9b3
-Revises: 767f3b11f11a
+Revises: 88ad4978853b
 Create Date: 2026-12-02 07:20:00
 
 """
@@ -30,7 +30,7 @@ def _mailbox(address):
 
 # revision identifiers, used by Alembic.
 revision = '5d2e8c41a9b3'
-down_revision = '767f3b11f11a'
+down_revision = '88ad4978853b'
 branch_labels = None
 depends_on = None
 
