@@ -15,6 +15,7 @@ from flask_babel import force_locale, gettext
 
 from consular import create_app
 from consular.api.openapi import openapi_document
+from consular.extensions import db
 from consular.services import proof_of_work
 from tests.api import test_openapi
 from tests.api.test_openapi import API, assert_conforms, assert_refused, hold_body
@@ -158,5 +159,7 @@ def test_too_many_challenges_are_429_as_documented(database_url, clock, pow_api,
     )
     client = limited.test_client()
     answers = [client.get(f"{API}/challenge?office=seoul") for _ in range(3)]
+    with limited.app_context():
+        db.engine.dispose()
     assert [answer.status_code for answer in answers] == [200, 200, 429]
     assert_refused(pow_api, "GET", "/challenge", answers[2], "rate_limited")
