@@ -81,6 +81,9 @@ def throughput_table(
         f"### Throughput, {database.appointments:,} appointments stored, {model.label}, "
         "50 connections",
         "",
+        "Proof of work off (POW_ENABLED=0): the load solves no challenge; what checking and "
+        "spending a proof costs a hold is in the in-process table.",
+        "",
         "| route | req/s | share of the trivial route | p95 | failures |",
         "|---|---|---|---|---|",
     )
@@ -103,6 +106,8 @@ def rush_table(database: build.BenchDatabase, worker_class: str, threads: int) -
         "",
         f"### A day opening: {figures.clients:,} clients, {figures.concurrency} at once, "
         f"{figures.seats} seats, {label}",
+        "",
+        "Proof of work off (POW_ENABLED=0): this measures the booking core under a rush.",
         "",
         "| seats held | distinct seats | overbooked slots | clients without a seat | requests | "
         "errors | p50 | p99 | holds p99 | last client done |",

@@ -3,7 +3,10 @@
 Each route goes through the whole app (hooks, session, templates, JSON) with Flask's test
 client, so the figures are what a worker spends, without the network and the WSGI server.
 Writes (hold, confirm, reschedule) each take a seat of their own, at free times spread over
-the month, so no measured request is refused.
+the month, so no measured request is refused. Holds carry a proof of work solved beforehand
+(untimed): the server's side of it, checking and spending the proof, is in the hold's time.
+The work the browser does is left out (`POW_BASE_MAX_NUMBER` 1, no rise); the challenge is
+issued at the production cost (`POW_COST`), which is what issuing costs the server.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("availability_uncached", "month availability (API), cache off"),
     ("calendar", "citizen calendar page, one month"),
     ("calendar_uncached", "citizen calendar page, cache off"),
-    ("hold", "hold (POST /api/v1/appointments)"),
+    ("challenge", "proof-of-work challenge (GET /api/v1/challenge)"),
+    ("hold", "hold (POST /api/v1/appointments, with its proof of work)"),
+    ("hold_without_pow", "hold, proof of work off"),
     ("confirm", "confirm (POST .../confirm)"),
     ("reschedule", "reschedule (service)"),
     ("staff_day", "staff day page"),
@@ -95,8 +100,19 @@ def busiest_recent_day(app: Flask, today: date) -> tuple[date, int]:
         return row.day, int(row.visits)
 
 
+# Proof of work on, at the production cost of a challenge, with no work to speak of for the
+# bench's client (whose requests all come from one address, so the rise would otherwise grow).
+PROOF_OF_WORK = {
+    "POW_ENABLED": True,
+    "POW_COST": 1000,
+    "POW_BASE_MAX_NUMBER": 1,
+    "POW_OFFICE_MAX_FACTOR": 1,
+    "POW_NETWORK_MAX_FACTOR": 1,
+}
+
+
 def context(database: BenchDatabase) -> Context:
-    app = bench_app(database.url, WTF_CSRF_ENABLED=False)
+    app = bench_app(database.url, WTF_CSRF_ENABLED=False, **PROOF_OF_WORK)
     today = datetime.now().astimezone().date()
     citizen = app.test_client()
     busy_day, visits = busiest_recent_day(app, today)
@@ -120,11 +136,36 @@ def _expect(answer: Any, status: int, what: str) -> Any:
     return answer
 
 
-def _hold(ctx: Context) -> dict[str, Any]:
+def _proof(ctx: Context) -> str | None:
+    """A solved proof of work for a hold, as a client of the API makes it; None when the app
+    asks none (an older checkout, or proof of work off)."""
+    answer = ctx.citizen.get("/api/v1/challenge", query_string={"office": OFFICE})
+    if answer.status_code == 404 or not ctx.app.config.get("POW_ENABLED"):
+        return None
+    import altcha
+
+    challenge = altcha.Challenge.from_dict(_expect(answer, 200, "challenge").get_json())
+    solution = altcha.solve_challenge(challenge, timeout=60)
+    if solution is None:
+        raise RuntimeError("the bench's challenge could not be solved")
+    return altcha.Payload(challenge, solution).to_base64()
+
+
+def _hold_body(ctx: Context) -> dict[str, Any]:
+    """The body of a hold at the next free time, for a new person, with its proof of work."""
     body = booking_body(
         OFFICE, datetime.fromisoformat(next(ctx.free_starts)), next(ctx.iins), next(ctx.numbers)
     )
+    proof = _proof(ctx)
+    return body if proof is None else body | {"proof_of_work": proof}
+
+
+def _post_hold(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
     return _expect(ctx.citizen.post("/api/v1/appointments", json=body), 201, "hold").get_json()
+
+
+def _hold(ctx: Context) -> dict[str, Any]:
+    return _post_hold(ctx, _hold_body(ctx))
 
 
 def _code_of(ctx: Context, reference: str) -> str:
@@ -186,8 +227,26 @@ def operations(ctx: Context) -> dict[str, Callable[[], Callable[[], None]]]:
 
         return prepared
 
+    def challenge() -> Callable[[], None]:
+        url = "/api/v1/challenge"
+        query = {"office": OFFICE}
+        return lambda: _expect(ctx.citizen.get(url, query_string=query), 200, "challenge") and None
+
     def hold() -> Callable[[], None]:
-        return lambda: _hold(ctx) and None
+        body = _hold_body(ctx)
+        return lambda: _post_hold(ctx, body) and None
+
+    def hold_without_pow() -> Callable[[], None]:
+        ctx.app.config["POW_ENABLED"] = False
+        body = _hold_body(ctx)
+
+        def timed() -> None:
+            try:
+                _post_hold(ctx, body)
+            finally:
+                ctx.app.config["POW_ENABLED"] = True
+
+        return timed
 
     def confirm() -> Callable[[], None]:
         reference = _hold(ctx)["reference"]
@@ -243,7 +302,9 @@ def operations(ctx: Context) -> dict[str, Callable[[], Callable[[], None]]]:
         "calendar": calendar,
         "availability_uncached": uncached(availability),
         "calendar_uncached": uncached(calendar),
+        "challenge": challenge,
         "hold": hold,
+        "hold_without_pow": hold_without_pow,
         "confirm": confirm,
         "reschedule": reschedule,
         "staff_day": staff_day,

@@ -63,6 +63,9 @@ def server(database: BenchDatabase, model: WorkerModel, **env: str) -> Iterator[
         "SECRET_KEY": "bench-secret-key-not-for-production",
         "RATELIMIT_ENABLED": "0",
         "SESSION_COOKIE_SECURE": "0",
+        # The load comes from one address and solves nothing: proof of work is off here, and
+        # its server-side cost is measured in process (bench/inprocess.py).
+        "POW_ENABLED": "0",
         "GUNICORN_BIND": f"{HOST}:{port}",
         "GUNICORN_WORKERS": str(model.workers),
         "GUNICORN_WORKER_CLASS": model.worker_class,

@@ -125,6 +125,23 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "AVAILABILITY_NETWORK_RATE_LIMIT": os.environ.get(
             "AVAILABILITY_NETWORK_RATE_LIMIT", "600 per minute"
         ),
+        # Proof of work (ALTCHA) in front of every hold; README, "Fair access".
+        "POW_ENABLED": _bool(os.environ.get("POW_ENABLED"), default=True),
+        # Signs the challenges; derived from SECRET_KEY when empty.
+        "POW_HMAC_KEY": os.environ.get("POW_HMAC_KEY", ""),
+        "POW_EXPIRY_SECONDS": _int("POW_EXPIRY_SECONDS", 300),
+        # PBKDF2-SHA-256 iterations of one attempt, and the largest counter at normal load.
+        "POW_COST": _int("POW_COST", 1000),
+        "POW_BASE_MAX_NUMBER": _int("POW_BASE_MAX_NUMBER", 5000),
+        # The rise: holds at the office and from the client's network in the last minutes.
+        "POW_WINDOW_MINUTES": _int("POW_WINDOW_MINUTES", 10),
+        "POW_OFFICE_NORMAL_HOLDS": _int("POW_OFFICE_NORMAL_HOLDS", 20),
+        "POW_OFFICE_MAX_FACTOR": _int("POW_OFFICE_MAX_FACTOR", 8),
+        "POW_NETWORK_FREE_HOLDS": _int("POW_NETWORK_FREE_HOLDS", 5),
+        "POW_NETWORK_MAX_FACTOR": _int("POW_NETWORK_MAX_FACTOR", 256),
+        "POW_CHALLENGE_RATE_LIMIT": os.environ.get(
+            "POW_CHALLENGE_RATE_LIMIT", "30 per minute;300 per hour"
+        ),
         # Languages
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
@@ -139,6 +156,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
 
 def check_config(config: dict[str, Any], *, debug: bool, testing: bool) -> None:
     """Refuse to run outside debug and tests without the settings production needs."""
+    _check_proof_of_work(config)
     if debug or testing:
         if not config.get("SECRET_KEY"):
             config["SECRET_KEY"] = "dev-only-not-secret"
@@ -148,3 +166,20 @@ def check_config(config: dict[str, Any], *, debug: bool, testing: bool) -> None:
             "SECRET_KEY is not set. Set it to a long random value "
             '(python -c "import secrets; print(secrets.token_hex(32))").'
         )
+
+
+def _check_proof_of_work(config: dict[str, Any]) -> None:
+    """Refuse proof-of-work settings that would make every hold impossible or free."""
+    for name, low, high in (
+        ("POW_EXPIRY_SECONDS", 30, 3600),
+        ("POW_COST", 1, 1_000_000),
+        ("POW_BASE_MAX_NUMBER", 1, 10_000_000),
+        ("POW_WINDOW_MINUTES", 1, 1440),
+        ("POW_OFFICE_NORMAL_HOLDS", 1, 1_000_000),
+        ("POW_OFFICE_MAX_FACTOR", 1, 1024),
+        ("POW_NETWORK_FREE_HOLDS", 0, 1_000_000),
+        ("POW_NETWORK_MAX_FACTOR", 1, 1024),
+    ):
+        value = config.get(name)
+        if not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {value!r}")

@@ -65,6 +65,8 @@ def base_config(database_url: str, clock: Clock) -> dict[str, Any]:
         "QUOTA_PER_PHONE": 0,
         "QUOTA_PER_PRIVATE_DOMAIN": 0,
         "RELEASE_JITTER_MINUTES": 0,
+        # Holds need no proof of work here; tests/services/test_proof_of_work.py turns it on.
+        "POW_ENABLED": False,
     }
 
 

@@ -58,3 +58,32 @@ def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for(
 
     app.test_client().get("/whoami", headers={"X-Forwarded-For": "203.0.113.7"})
     assert seen["address"] == "203.0.113.7"
+
+
+def test_proof_of_work_is_on_unless_turned_off(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/x.sqlite3")
+    monkeypatch.delenv("POW_ENABLED", raising=False)
+    assert create_app().config["POW_ENABLED"] is True
+    monkeypatch.setenv("POW_ENABLED", "0")
+    assert create_app().config["POW_ENABLED"] is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("POW_BASE_MAX_NUMBER", "0"),
+        ("POW_BASE_MAX_NUMBER", "100000000"),
+        ("POW_COST", "ten"),
+        ("POW_EXPIRY_SECONDS", "5"),
+        ("POW_NETWORK_MAX_FACTOR", "0"),
+    ],
+)
+def test_proof_of_work_settings_that_would_break_holds_are_refused(
+    monkeypatch, tmp_path, name, value
+) -> None:
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/x.sqlite3")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        create_app()

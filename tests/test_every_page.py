@@ -127,6 +127,7 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
     # The JSON API
     "api.openapi": lambda w, lang: [Visit("anonymous")],
     "api.list_offices": lambda w, lang: [Visit("anonymous")],
+    "api.challenge": lambda w, lang: [Visit("anonymous", {"office": "seoul"})],
     "api.list_services": lambda w, lang: [Visit("anonymous", {"code": "seoul"})],
     "api.availability": lambda w, lang: [
         Visit(

@@ -117,7 +117,15 @@ def _parameters() -> dict[str, Any]:
     }
 
 
-def _paths(max_availability_days: int) -> dict[str, Any]:
+def _hold_request(proof_of_work: bool) -> Schema:
+    """The body of a hold: the booking and, when the server asks for it, the proof of work."""
+    schemas: list[Schema] = [_ref("BookingRequest"), _ref("ProofOfWorkInput")]
+    if proof_of_work:
+        schemas.append({"required": ["proof_of_work"]})
+    return {"allOf": schemas}
+
+
+def _paths(max_availability_days: int, proof_of_work: bool) -> dict[str, Any]:
     language = _parameter("AcceptLanguage")
     managed: list[dict[str, list[str]]] = [{"manageToken": []}]
     return {
@@ -222,6 +230,46 @@ def _paths(max_availability_days: int) -> dict[str, Any]:
                 },
             }
         },
+        "/challenge": {
+            "get": {
+                "operationId": "getChallenge",
+                "tags": ["appointments"],
+                "summary": "Get a proof-of-work challenge for a hold",
+                "description": (
+                    "Every hold needs a solved challenge of its office (`proof_of_work`). "
+                    "Solving one costs a person's phone about a second at normal load; the "
+                    "difficulty rises with the office's holds of the last minutes and with "
+                    "those from the client's network. A challenge expires after a few "
+                    "minutes (`data.expires`) and is accepted once. Rate limited per client "
+                    "address."
+                ),
+                "parameters": [
+                    {
+                        "name": "office",
+                        "in": "query",
+                        "required": True,
+                        "description": "The office's code, from `GET /offices`.",
+                        "schema": {"type": "string"},
+                        "example": "seoul",
+                    },
+                    language,
+                ],
+                "responses": {
+                    "200": _json(
+                        _ref("Challenge"),
+                        "The challenge.",
+                        headers={
+                            "Cache-Control": {
+                                "description": "`no-store`: each challenge serves one hold.",
+                                "schema": {"type": "string"},
+                            }
+                        },
+                    ),
+                    "404": _response("NotFound"),
+                    "429": _response("RateLimited"),
+                },
+            }
+        },
         "/appointments": {
             "post": {
                 "operationId": "holdAppointment",
@@ -231,12 +279,15 @@ def _paths(max_availability_days: int) -> dict[str, Any]:
                     "Takes the seats of the visit for a few minutes and emails a 6-digit code "
                     "to the applicant; confirm with `POST /appointments/{reference}/confirm` "
                     "before `hold_expires_at`. A person (by IIN) can have only one active "
-                    "appointment per service. Rate limited per client address."
+                    "appointment per service. Needs a solved challenge of `GET /challenge` "
+                    "for the same office in `proof_of_work` (unless the server has proof of "
+                    "work turned off); it is checked before anything else and spent even "
+                    "when the hold is then refused. Rate limited per client address."
                 ),
                 "parameters": [language],
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("BookingRequest")}},
+                    "content": {"application/json": {"schema": _hold_request(proof_of_work)}},
                 },
                 "responses": {
                     "201": _json(_ref("Hold"), "The visit is held."),
@@ -250,7 +301,35 @@ def _paths(max_availability_days: int) -> dict[str, Any]:
                         "duplicate_booking",
                         "booking_closed",
                     ),
-                    "422": _response("ValidationFailed"),
+                    "422": _json(
+                        {
+                            "oneOf": [
+                                _ref("ValidationError"),
+                                {
+                                    "allOf": [
+                                        _ref("Error"),
+                                        {
+                                            "properties": {
+                                                "error": {
+                                                    "enum": [
+                                                        "proof_of_work_required",
+                                                        "proof_of_work_invalid",
+                                                    ]
+                                                },
+                                                "field": {"const": "proof_of_work"},
+                                            },
+                                            "required": ["field"],
+                                        },
+                                    ]
+                                },
+                            ]
+                        },
+                        "`validation` when some members are wrong; `proof_of_work_required` "
+                        "when `proof_of_work` is missing; `proof_of_work_invalid` when it is "
+                        "not a correct solution of one of our challenges for this office, or "
+                        "has expired, was already used, or was solved at less than half of "
+                        "the difficulty now asked (get a new challenge).",
+                    ),
                     "413": _response("TooLarge"),
                     "429": _response("RateLimited"),
                 },
@@ -368,6 +447,7 @@ def openapi_document(
     *,
     max_availability_days: int = 92,
     passport_pattern: str = BookingPolicy.passport_pattern,
+    proof_of_work: bool = True,
 ) -> dict[str, Any]:
     """Return the OpenAPI document of API v1, in English whatever the request's language."""
     with force_locale("en"):
@@ -381,7 +461,8 @@ def openapi_document(
             "summary": "Book, confirm and cancel visits to Kazakhstan's consular offices.",
             "description": (
                 "Booking goes in three steps: find a start time "
-                "(`GET /offices/{office}/availability`), hold it (`POST /appointments`), then "
+                "(`GET /offices/{office}/availability`), hold it (`POST /appointments`, with "
+                "a solved proof-of-work challenge from `GET /challenge`), then "
                 "confirm the hold with the 6-digit code emailed to the applicant "
                 "(`POST /appointments/{reference}/confirm`). The hold answer carries a manage "
                 "token; send it as `Authorization: Bearer <token>` to show or cancel the "
@@ -400,7 +481,7 @@ def openapi_document(
             {"name": "appointments", "description": "Holding, confirming and cancelling."},
             {"name": "meta", "description": "This description."},
         ],
-        "paths": _paths(max_availability_days),
+        "paths": _paths(max_availability_days, proof_of_work),
         "components": {
             "schemas": schemas,
             "responses": _responses(),

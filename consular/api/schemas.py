@@ -48,6 +48,8 @@ DOMAIN_ERROR_CODES = (
     "too_many_attempts",
     "invalid_state",
     "cutoff_passed",
+    "proof_of_work_required",
+    "proof_of_work_invalid",
 )
 
 Language = Literal[LANGUAGES]  # type: ignore[valid-type]
@@ -248,6 +250,78 @@ class Appointment(Answer):
     )
 
 
+class ChallengeData(Answer):
+    """What the challenge is for; signed with it, so it can't be changed."""
+
+    office: str = Field(description="The office's code: the proof is accepted for it alone.")
+    office_id: int
+    max_number: int = Field(
+        ge=1,
+        description=(
+            "The difficulty: the counter to find is between half of it and it. It rises with "
+            "the office's recent holds and with those from the client's network."
+        ),
+    )
+    issued: int = Field(description="When the challenge was made, in Unix seconds.")
+    expires: int = Field(
+        description=(
+            "Unix seconds after which a solution is refused, by the server's clock (the "
+            "difference from `issued` is the lifetime, whatever the client's clock says)."
+        )
+    )
+
+
+class ChallengeParameters(Answer):
+    """The ALTCHA PoW v2 parameters, named as the ALTCHA libraries and widget name them."""
+
+    algorithm: Literal["PBKDF2/SHA-256"]
+    nonce: str = Field(description="Hex; the counter, as a big-endian uint32, is appended.")
+    salt: str = Field(description="Hex.")
+    cost: int = Field(ge=1, description="PBKDF2 iterations of one attempt.")
+    keyLength: int = Field(ge=1, description="Bytes of the derived key.")
+    keyPrefix: str = Field(
+        description="Hex: the derived key of the counter to find starts with it."
+    )
+    keySignature: str = Field(description="HMAC of the derived key, checked by the server.")
+    data: ChallengeData
+
+
+class Challenge(Answer):
+    """A proof-of-work challenge for one hold (ALTCHA PoW v2, deterministic mode).
+
+    Count `counter` from 0 until PBKDF2-SHA-256(password = nonce ‖ counter as a big-endian
+    uint32, salt, cost iterations, keyLength bytes) starts with `keyPrefix`. Send
+    base64(JSON `{"challenge": {"parameters", "signature"}, "solution": {"counter",
+    "derivedKey"}}`) as `proof_of_work` with the hold. ALTCHA's widget and libraries
+    (`solve_challenge`, `Payload(...).to_base64()` in Python) do exactly this."""
+
+    parameters: ChallengeParameters
+    signature: str = Field(description="HMAC of the parameters.")
+
+
+class ProofOfWorkInput(BaseModel):
+    """The proof of work sent beside a hold (see `GET /challenge`)."""
+
+    proof_of_work: str = Field(
+        default=None,  # type: ignore[assignment]
+        max_length=4096,
+        description=(
+            'The solved challenge: base64 of the JSON `{"challenge": {"parameters", '
+            '"signature"}, "solution": {"counter", "derivedKey"}}`, as the ALTCHA '
+            "widget and libraries produce it. Each one is accepted once, for its office, "
+            "until it expires; a refused hold spends it too."
+        ),
+    )
+    device_fingerprint: str = Field(
+        default=None,  # type: ignore[assignment]
+        pattern="^[0-9a-f]{16,64}$",
+        description=(
+            "Optional: a hex hash of the device's screen, time zone, languages and platform, "
+            "as the booking page sends it. Anything else is ignored."
+        ),
+    )
+
+
 class ConfirmRequest(BaseModel):
     code: str = Field(
         pattern="^[0-9]{6}$",
@@ -276,6 +350,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     BookingRequestBody,
     ApplicantInput,
     DetailsInput,
+    ProofOfWorkInput,
     ConfirmRequest,
     CancelRequest,
 )
@@ -289,6 +364,7 @@ ANSWER_MODELS: tuple[type[BaseModel], ...] = (
     Availability,
     StartTime,
     Hold,
+    Challenge,
     Reference,
     AppointmentStatus,
     Applicant,

@@ -15,12 +15,13 @@ from flask_babel import gettext as _
 from consular import availability_cache
 from consular.api import bp, schemas
 from consular.api.openapi import openapi_document
+from consular.clients import client_of
 from consular.clock import now as now_utc
 from consular.extensions import db, limiter
 from consular.models import Appointment, Office, ServiceType
 from consular.models.i18n import localized, localized_list
 from consular.rate_limits import limit_holds, limit_looks
-from consular.services import booking, booking_request
+from consular.services import booking, booking_request, proof_of_work
 from consular.services.availability import VisitRules, visit_start_times
 from consular.services.errors import (
     DomainError,
@@ -29,7 +30,7 @@ from consular.services.errors import (
     ValidationFailed,
     WrongCode,
 )
-from consular.transaction import atomic
+from consular.transaction import atomic, transaction
 
 MAX_AVAILABILITY_DAYS = 92
 # PostgreSQL cannot hold a NUL character, and an unpaired surrogate cannot be encoded at all.
@@ -202,6 +203,7 @@ def openapi() -> Response:
         openapi_document(
             max_availability_days=MAX_AVAILABILITY_DAYS,
             passport_pattern=current_app.config["PASSPORT_PATTERN"],
+            proof_of_work=current_app.config["POW_ENABLED"],
         )
     )
 
@@ -313,13 +315,44 @@ def _availability_body(code: str, now: datetime) -> bytes:
     ).get_data()
 
 
+@bp.get("/challenge")
+@limiter.limit(lambda: current_app.config["POW_CHALLENGE_RATE_LIMIT"])
+def challenge() -> Response:
+    """Give a proof-of-work challenge for a hold at an office."""
+    code = request.args.get("office", "")
+    office = _office_or_404(code)
+    settings = proof_of_work.settings_from_config(current_app.config)
+    body = proof_of_work.issue_challenge(
+        db.session, office, client_of(request), now_utc(), settings
+    )
+    response = jsonify(schemas.answer(schemas.Challenge, body))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.post("/appointments")
 @limit_holds
-@atomic()
 def create_appointment() -> tuple[Response, int]:
-    """Hold a visit and email the confirmation code."""
+    """Hold a visit and email the confirmation code, for a solved proof-of-work challenge."""
     data = _json_object()
     now = now_utc()
+    # The proof is spent in a transaction of its own, so a refused hold still spends it.
+    with transaction():
+        proof_of_work.require_proof(
+            db.session,
+            data.get("office"),
+            data.get("proof_of_work"),
+            data.get("device_fingerprint"),
+            client_of(request),
+            now,
+            proof_of_work.settings_from_config(current_app.config),
+        )
+    with transaction():
+        return _hold(data, now)
+
+
+def _hold(data: dict[str, Any], now: datetime) -> tuple[Response, int]:
+    """Hold the visit a request body asks for; the 201 answer."""
     policy = booking_policy()
     booking.refuse_taken_start(db.session, data.get("office"), data.get("start"), now)
     request_ = booking.parse_booking_request(db.session, data, now, policy)

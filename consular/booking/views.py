@@ -46,12 +46,13 @@ from consular.booking.journey import (
     remember_token,
     remembered_token,
 )
+from consular.clients import client_of
 from consular.clock import now as clock_now
 from consular.extensions import db, limiter
 from consular.models import Appointment, Office, OutboxMessage, Status
 from consular.models.i18n import LANGUAGES
 from consular.rate_limits import limit_holds, limit_looks
-from consular.services import booking, booking_request, predicates, timefmt
+from consular.services import booking, booking_request, predicates, proof_of_work, timefmt
 from consular.services.availability import VisitRules
 from consular.services.calendar import appointment_ics, reference_qr_svg
 from consular.services.details import groups_for
@@ -345,6 +346,23 @@ def place_hold(office_code: str) -> Page:
             )
         )
     now = clock_now()
+    try:
+        # Spent in a transaction of its own, so that a refused hold still spends it.
+        with transaction():
+            proof_of_work.require_proof(
+                db.session,
+                office.code,
+                request.form.get("proof_of_work"),
+                request.form.get("device_fingerprint"),
+                client_of(request),
+                now,
+                proof_of_work.settings_from_config(current_app.config),
+            )
+    except proof_of_work.ProofOfWorkRefused as error:
+        return _render_review(office, services, start, form, proof_error=error.message), 422
+    except DomainError as error:  # a concurrent change
+        page = render_template("booking/refused.html", office=office, message=error.message)
+        return page, 409
     data = _booking_data(form, office, services, start)
     try:
         with transaction():

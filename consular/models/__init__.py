@@ -15,6 +15,7 @@ from consular.models.figures import DailyFigure, DailyServiceFigure
 from consular.models.office import Office
 from consular.models.outbox import MailStatus, OutboxMessage
 from consular.models.page_versions import DayPageVersion, OfficePageVersion
+from consular.models.proof_of_work import SpentProof
 from consular.models.queue import (
     OPEN_TICKET_STATUSES,
     Desk,
@@ -52,6 +53,7 @@ __all__ = [
     "Role",
     "ServiceType",
     "Slot",
+    "SpentProof",
     "Status",
     "User",
     "UTCDateTime",
