@@ -6,7 +6,7 @@ requests of each office and network, which set the difficulty of new challenges,
 deleted once they are needed for neither (`forget_at`): minutes of traffic, never history.
 
 Revision ID: 8f0142325ade
-Revises: 767f3b11f11a
+Revises: 5d2e8c41a9b3
 Create Date: 2026-12-02 06:48:15.942600
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '8f0142325ade'
-down_revision = '767f3b11f11a'
+down_revision = '5d2e8c41a9b3'
 branch_labels = None
 depends_on = None
 
