@@ -15,12 +15,13 @@ from flask_babel import gettext as _
 from consular import availability_cache
 from consular.api import bp, schemas
 from consular.api.openapi import openapi_document
+from consular.clients import client_of
 from consular.clock import now as now_utc
 from consular.extensions import db, limiter
 from consular.models import Appointment, Office, ServiceType
 from consular.models.i18n import localized, localized_list
 from consular.rate_limits import limit_holds, limit_looks
-from consular.services import booking, booking_request
+from consular.services import booking, booking_request, suspicion
 from consular.services.availability import VisitRules, visit_start_times
 from consular.services.errors import (
     DomainError,
@@ -325,6 +326,11 @@ def create_appointment() -> tuple[Response, int]:
     request_ = booking.parse_booking_request(db.session, data, now, policy)
     placed = booking.place_hold(db.session, request_, now, policy)
     appointment = placed.appointment
+    # The API has no journey to time and no widget yet: the proof of work's challenge (its
+    # age and any fingerprint) is passed here once it stands in front of the hold.
+    suspicion.record_origin(
+        db.session, appointment, client_of(request), fingerprint=None, seconds=None
+    )
     body = schemas.answer(
         schemas.Hold,
         {
