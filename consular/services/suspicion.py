@@ -45,6 +45,8 @@ MAX_MEMBERS = 1000
 MESSAGE_MAX_LENGTH = 1000
 FINGERPRINT_MAX_LENGTH = 512
 AUDIT_ACTION = "cancel_suspicious"
+# The one value the bookings made too fast share.
+FAST = "fast"
 
 # Second-level labels under which anyone may register a domain (co.kr, com.kz …): the
 # registrable domain of mail.example.co.kr is example.co.kr, not co.kr.
@@ -352,7 +354,7 @@ def _signal_clusters(
     ]
     conditions = [*_in_scope(scope), *has_signal]
     if value is None:
-        query = sa.select(sa.literal("fast").label("value"), *columns)
+        query = sa.select(*columns)
     else:
         query = sa.select(value.label("value"), *columns).group_by(value)
     query = query.select_from(origin).join(Appointment, Appointment.id == origin.appointment_id)
@@ -364,7 +366,7 @@ def _signal_clusters(
         if limit is not None:
             query = query.limit(limit)
     rows = [
-        row
+        (str(row.value) if value is not None else FAST, row)
         for row in session.execute(query)
         if row.bookings >= MIN_CLUSTER_SIZE and row.active >= 1
     ]
@@ -372,7 +374,7 @@ def _signal_clusters(
         return []
     offices: dict[str, set[int]] = {}
     if value is None:
-        offices["fast"] = set(
+        offices[FAST] = set(
             session.scalars(
                 sa.select(Appointment.office_id)
                 .select_from(origin)
@@ -386,24 +388,24 @@ def _signal_clusters(
             sa.select(value, Appointment.office_id)
             .select_from(origin)
             .join(Appointment, Appointment.id == origin.appointment_id)
-            .where(*conditions, value.in_([row.value for row in rows]))
+            .where(*conditions, value.in_([shared for shared, _row in rows]))
             .distinct()
         ):
             offices.setdefault(str(shared), set()).add(office_id)
     return [
         Cluster(
             signal=signal,
-            value=str(row.value),
-            key=cluster_key(settings.secret, signal, str(row.value)),
+            value=shared,
+            key=cluster_key(settings.secret, signal, shared),
             bookings=int(row.bookings),
             active=int(row.active),
             first_at=row.first_at,
             last_at=row.last_at,
             networks=int(row.networks),
             user_agents=int(row.user_agents),
-            office_ids=tuple(sorted(offices.get(str(row.value), ()))),
+            office_ids=tuple(sorted(offices.get(shared, ()))),
         )
-        for row in rows
+        for shared, row in rows
     ]
 
 
