@@ -199,7 +199,7 @@ def _cluster_or_404(
 @bp.get("/review", endpoint="review")
 @reviewer_page
 def review() -> tuple[str, int]:
-    """List the clusters of bookings that share a network, a private e-mail domain, a phone,
+    """List the clusters of bookings that share a network, a private email domain, a phone,
     a device or implausible speed, the largest first."""
     user = acting_admin()
     offices = _visible_offices(user)
@@ -256,7 +256,7 @@ def _messages_from_request() -> dict[str, str]:
 @reviewer_page
 def review_cancel(signal: str, key: str) -> Response | tuple[str, int]:
     """Confirm the cancellation of the selected bookings of a cluster with a message in each
-    language, then cancel them and e-mail each citizen in their own language."""
+    language, then cancel them and email each citizen in their own language."""
     user = acting_admin()
     if not predicates.can_cancel_reviewed_bookings(user):
         abort(403)
@@ -293,8 +293,8 @@ def review_cancel(signal: str, key: str) -> Response | tuple[str, int]:
             return redirect(back)
         else:
             message = ngettext(
-                "%(num)d booking is cancelled and its citizen e-mailed.",
-                "%(num)d bookings are cancelled and their citizens e-mailed.",
+                "%(num)d booking is cancelled and its citizen emailed.",
+                "%(num)d bookings are cancelled and their citizens emailed.",
                 len(done.cancelled),
             )
             if done.skipped:

@@ -25,7 +25,7 @@ SECTIONS = (
     ("admin.audit_log", "admin.audit", _l("Audit log"),
      _l("Who changed what, when and at which office.")),
     ("admin.review", "admin.review", _l("Suspicious bookings"),
-     _l("Bookings that share a network, an e-mail domain, a phone or a device, or were made "
+     _l("Bookings that share a network, an email domain, a phone or a device, or were made "
         "too fast; cancel a cluster.")),
 )  # fmt: skip
 

@@ -1,7 +1,7 @@
 """Where a hold came from: what the review of suspicious bookings clusters bookings by.
 
 One row per appointment, written with its hold. It holds no more than the review needs: the
-client's network (its /24 or /64, not its address), the e-mail's domain (not the address),
+client's network (its /24 or /64, not its address), the email's domain (not the address),
 keyed hashes of the user agent and of the device fingerprint the proof-of-work widget
 reported, and how many seconds the journey took. It goes with the appointment's personal
 data (`services/retention.py`).
@@ -18,7 +18,7 @@ from consular.models.base import Base, UTCDateTime
 
 
 class AppointmentOrigin(Base):
-    """The client, e-mail domain, device and speed of one appointment's hold."""
+    """The client, email domain, device and speed of one appointment's hold."""
 
     __tablename__ = "appointment_origin"
     __table_args__ = (
@@ -34,7 +34,7 @@ class AppointmentOrigin(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The client's network as CIDR text: the /24 of IPv4, the /64 of IPv6 (consular.clients).
     network: Mapped[str] = mapped_column(sa.String(64))
-    # The e-mail's domain as typed (in lower case), and the registrable domain it belongs
+    # The email's domain as typed (in lower case), and the registrable domain it belongs
     # to, which bookings are clustered by (a catch-all may hand out sub-domains too).
     email_domain: Mapped[str] = mapped_column(sa.String(254))
     email_base_domain: Mapped[str] = mapped_column(sa.String(254))

@@ -194,8 +194,8 @@ def default_text(kind: str, language: str) -> EmailWording:
             body = _paragraphs(
                 hello,
                 _(
-                    "The consulate has reviewed recent bookings and cancelled your "
-                    "appointment. The office explains why below."
+                    "The office has reviewed recent bookings and cancelled your "
+                    "appointment. Its message below explains why."
                 ),
             )
         else:

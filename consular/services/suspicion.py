@@ -3,11 +3,11 @@ that share it, and the bulk cancellation of a cluster.
 
 A hold records its origin (`record_origin`) in its own transaction. The review reads the
 holds of a period at the offices the reader may see and groups them by each signal: the
-client's network, a private e-mail domain, a phone number, a device fingerprint, and a
+client's network, a private email domain, a phone number, a device fingerprint, and a
 journey faster than a person can book. A group of two or more bookings, one at least still
 active, is a cluster. Nothing here decides that a booking is a bot's: staff read the
 evidence, and an administrator may cancel a cluster's bookings through the booking
-service's cancel, each citizen e-mailed in their own language, in one audited action.
+service's cancel, each citizen emailed in their own language, in one audited action.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class Signal(StrEnum):
 
 SIGNAL_LABELS: dict[Signal, LazyString] = {
     Signal.NETWORK: _l("The same network"),
-    Signal.DOMAIN: _l("The same private e-mail domain"),
+    Signal.DOMAIN: _l("The same private email domain"),
     Signal.PHONE: _l("The same phone number"),
     Signal.FINGERPRINT: _l("The same device"),
     Signal.SPEED: _l("Booked implausibly fast"),
@@ -92,7 +92,7 @@ SIGNAL_LABELS: dict[Signal, LazyString] = {
 
 
 def email_domain(email: str) -> str:
-    """The domain of an e-mail address, in lower case, without a trailing dot."""
+    """The domain of an email address, in lower case, without a trailing dot."""
     return email.rpartition("@")[2].strip().rstrip(".").lower()
 
 
@@ -105,7 +105,7 @@ def base_domain(domain: str) -> str:
 
 
 def is_public_email_domain(domain: str, public_domains: Collection[str]) -> bool:
-    """Whether the domain is one of the public e-mail providers (PUBLIC_EMAIL_DOMAINS)."""
+    """Whether the domain is one of the public email providers (PUBLIC_EMAIL_DOMAINS)."""
     return domain in public_domains
 
 
@@ -254,7 +254,7 @@ class Cluster:
 
 @dataclass(frozen=True)
 class Member:
-    """One booking of a cluster, as the review lists it (name and e-mail masked)."""
+    """One booking of a cluster, as the review lists it (name and email masked)."""
 
     appointment_id: int
     reference: str
@@ -278,7 +278,7 @@ def masked_name(given_name: str, family_name: str) -> str:
 
 
 def masked_email(email: str) -> str:
-    """An e-mail address with its local part hidden but its first letter; the domain shows."""
+    """An email address with its local part hidden but its first letter; the domain shows."""
     local, _at, domain = email.rpartition("@")
     if not local:
         return "•••"
@@ -500,8 +500,8 @@ def default_message(language: str) -> str:
         return _(
             "We have cancelled this appointment because it was made together with other "
             "bookings in a way that points to an automated booking program or a reseller. "
-            "Appointments at the consulate are free and personal, and each person books for "
-            "themselves on this website. If you made this booking yourself, please accept our "
+            "Booking a consular appointment is free, and each person books for themselves "
+            "on this website. If you made this booking yourself, please accept our "
             "apologies and book a new time with the link below; the office can also help you "
             "by phone."
         )
@@ -543,7 +543,7 @@ def cancel_cluster(
     settings: ReviewSettings,
     policy: booking.BookingPolicy,
 ) -> BulkCancellation:
-    """Cancel the selected bookings of a cluster and e-mail each citizen in their language.
+    """Cancel the selected bookings of a cluster and email each citizen in their language.
 
     Only bookings of the cluster (in the scope) that are still active are cancelled, each
     through the booking service's cancel (their seats come back after the release delay);
