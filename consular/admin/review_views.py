@@ -112,12 +112,12 @@ class ReviewFilterForm(AdminForm):
         self._day(field)
 
     def validate_date_to(self, field: Field) -> None:
-        last = self._day(field)
+        last = self._day(field) or _today()
         try:
             first = self._day(self.date_from)
         except ValidationError:
             return
-        if first is not None and last is not None and last < first:
+        if first is not None and last < first:
             raise ValidationError(_("The end of the period must not be before its start."))
 
     def scope(self, offices: list[Office]) -> suspicion.ReviewScope:

@@ -258,6 +258,7 @@ def test_an_administrator_reviews_every_office(app, accounts, bots) -> None:
     assert "0 clusters" in empty.text and BOT_NETWORK not in empty.text
     assert admin.get("/admin/review?from=2026-12-02&to=2026-11-30").status_code == 400
     assert admin.get("/admin/review?from=tomorrow").status_code == 400
+    assert admin.get("/admin/review?from=2026-12-01").status_code == 400  # after today
 
 
 def test_the_staff_menu_of_a_manager_links_to_the_review(app, accounts, offices) -> None:
