@@ -377,3 +377,25 @@ def test_bookings_outside_the_filtered_offices_are_not_cancelled(app, accounts, 
     assert [a.status for a in bots["network"]] == ["cancelled", "cancelled", "held", "held"]
     entry = db.session.scalars(sa.select(AuditEntry)).one()
     assert entry.office_id == bots["network"][0].office_id
+
+
+@pytest.mark.parametrize("language", ["kk", "ru", "en", "ko"])
+def test_the_confirmation_step_renders_in_every_language(app, accounts, bots, language) -> None:
+    """The step is a POST: the every-page test, which GETs, does not reach it."""
+    from flask_babel import force_locale, ngettext
+
+    admin = _client(app, accounts, "admin")
+    admin.post("/language", data={"language": language, "next": "/"})
+    key = _key(Signal.NETWORK, BOT_NETWORK)
+    references = [a.reference for a in bots["network"]]
+    page = admin.post(f"/admin/review/network/{key}/cancel", data=_form({}, references))
+    assert page.status_code == 200
+    assert f'<html lang="{language}">' in page.text
+    with force_locale(language):
+        heading = ngettext("Cancel %(num)d booking", "Cancel %(num)d bookings", 4)
+    assert f"<h1>{heading}</h1>" in page.text
+    refused = admin.post(
+        f"/admin/review/network/{key}/cancel",
+        data=_form({}, references, confirm="1", **(MESSAGES | {"message_en": ""})),
+    )
+    assert refused.status_code == 422 and f'<html lang="{language}">' in refused.text
