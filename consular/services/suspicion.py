@@ -33,7 +33,7 @@ from consular.clients import Client
 from consular.database import SessionLike, rows_changed
 from consular.models import Appointment, AppointmentOrigin, AuditEntry, Status, User
 from consular.models.i18n import FALLBACK_LANGUAGE, LANGUAGES
-from consular.services import booking, notifications
+from consular.services import booking, fair_access, notifications
 from consular.services.audit import record
 from consular.services.errors import InvalidState, NotFound, ValidationFailed
 
@@ -92,8 +92,9 @@ SIGNAL_LABELS: dict[Signal, LazyString] = {
 
 
 def email_domain(email: str) -> str:
-    """The domain of an email address, in lower case, without a trailing dot."""
-    return email.rpartition("@")[2].strip().rstrip(".").lower()
+    """The domain of an email address as the quotas count it (lower case, a provider's
+    aliases folded), without a trailing dot."""
+    return fair_access.email_domain(email).rstrip(".")
 
 
 def base_domain(domain: str) -> str:

@@ -6,7 +6,7 @@ it. Appointments held before this revision have none; the review starts with the
 after it.
 
 Revision ID: e89f605db22c
-Revises: 767f3b11f11a
+Revises: 5d2e8c41a9b3
 Create Date: 2026-12-02 06:42:00.830779
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'e89f605db22c'
-down_revision = '767f3b11f11a'
+down_revision = '5d2e8c41a9b3'
 branch_labels = None
 depends_on = None
 
