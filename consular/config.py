@@ -78,6 +78,9 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CODE_MAX_ATTEMPTS": _int("CODE_MAX_ATTEMPTS", 5),
         "CODE_MAX_SENDS": _int("CODE_MAX_SENDS", 3),
         "PASSPORT_PATTERN": os.environ.get("PASSPORT_PATTERN", r"[A-Z][0-9]{8}"),
+        # The review of suspicious bookings: a hold made in fewer seconds than this from the
+        # first page of the journey (or the API's challenge) is listed as implausibly fast.
+        "REVIEW_FAST_SECONDS": _int("REVIEW_FAST_SECONDS", 20),
         # How many reverse proxies stand in front of the app (0: none).
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
         # Requests larger than this are refused with 413 before they are read.

@@ -26,8 +26,8 @@ from markupsafe import escape
 
 from consular.extensions import db
 from consular.models import Desk, OutboxMessage, ServiceType, Ticket, TicketStatus
-from consular.services import email_texts, reports
-from tests.conftest import booking_body
+from consular.services import email_texts, reports, suspicion
+from tests.conftest import SECRET, booking_body
 from tests.staff.conftest import accounts, offices, sign_in  # noqa: F401
 
 LANGUAGES = ["kk", "ru", "en", "ko"]
@@ -211,11 +211,32 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
         Visit("admin"),
         Visit("admin", {"office": "seoul", "from": "2026-11-29", "to": "2026-12-05"}),
     ],
+    # The test client's holds come from 127.0.0.1 and share a phone number: two clusters.
+    "admin.review": lambda w, lang: [
+        *_all(MANAGERS),
+        Visit("admin", {"office": "seoul", "from": "2026-11-29", "to": "2026-11-30"}),
+        Visit("admin", {"from": "2026-12-01"}, status=400),
+    ],
+    "admin.review_cluster": lambda w, lang: [
+        *_all(MANAGERS, signal="network", key=_cluster_key("network", "127.0.0.0/24")),
+        Visit("admin", {"signal": "phone", "key": _cluster_key("phone", "+821012345678")}),
+    ],
+    "admin.review_cancel": lambda w, lang: [
+        Visit(
+            "admin",
+            {"signal": "network", "key": _cluster_key("network", "127.0.0.0/24")},
+            status=302,
+        )
+    ],
     "admin.report_csv": lambda w, lang: [
         Visit("admin", {"table": table, "office": "seoul", "from": "2026-11-29", "to": THURSDAY})
         for table in reports.TABLES
     ],
 }
+
+
+def _cluster_key(signal: str, value: str) -> str:
+    return suspicion.cluster_key(SECRET, suspicion.Signal(signal), value)
 
 
 def get_endpoints(app: Flask) -> set[str]:

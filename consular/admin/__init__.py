@@ -10,6 +10,7 @@ from consular.admin import (  # noqa: E402,F401
     email_views,
     office_views,
     report_views,
+    review_views,
     service_views,
     views,
 )

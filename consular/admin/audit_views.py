@@ -51,6 +51,7 @@ ACTION_LABELS = {
     "reopen_slot": _l("Slot reopened"),
     "keep_outside_schedule": _l("Booking kept outside the schedule"),
     "cancel_for_schedule": _l("Booking cancelled for a schedule change"),
+    "cancel_suspicious": _l("Suspicious bookings cancelled"),
     "check_in": _l("Visitor checked in"),
     "walk_in": _l("Walk-in ticket issued"),
     "call": _l("Ticket called"),

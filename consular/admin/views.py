@@ -24,6 +24,9 @@ SECTIONS = (
      _l("Bookings, cancellations, no-shows, walk-ins, capacity and times, with CSV.")),
     ("admin.audit_log", "admin.audit", _l("Audit log"),
      _l("Who changed what, when and at which office.")),
+    ("admin.review", "admin.review", _l("Suspicious bookings"),
+     _l("Bookings that share a network, an email domain, a phone or a device, or were made "
+        "too fast; cancel a cluster.")),
 )  # fmt: skip
 
 

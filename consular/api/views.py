@@ -21,7 +21,7 @@ from consular.extensions import db, limiter
 from consular.models import Appointment, Office, ServiceType
 from consular.models.i18n import localized, localized_list
 from consular.rate_limits import limit_holds, limit_looks
-from consular.services import booking, booking_request, proof_of_work
+from consular.services import booking, booking_request, proof_of_work, suspicion
 from consular.services.availability import VisitRules, visit_start_times
 from consular.services.errors import (
     DomainError,
@@ -358,6 +358,14 @@ def _hold(data: dict[str, Any], now: datetime) -> tuple[Response, int]:
     request_ = booking.parse_booking_request(db.session, data, now, policy)
     placed = booking.place_hold(db.session, request_, now, policy)
     appointment = placed.appointment
+    # The API has no journey to time; the fingerprint is the one sent beside the proof.
+    suspicion.record_origin(
+        db.session,
+        appointment,
+        client_of(request),
+        fingerprint=proof_of_work.clean_fingerprint(data.get("device_fingerprint")),
+        seconds=None,
+    )
     body = schemas.answer(
         schemas.Hold,
         {

@@ -23,6 +23,8 @@ from consular.services.availability import (
 )
 
 MAX_REMEMBERED_APPOINTMENTS = 5
+# When this browser's booking journey began (a POSIX timestamp), for the review of bookings.
+JOURNEY_STARTED = "journey_started_at"
 
 
 def office_or_404(db_session: SessionLike, code: str) -> Office:
@@ -146,6 +148,26 @@ def remember_token(reference: str, token: str) -> None:
 def remembered_token(reference: str) -> str:
     """The manage token this browser holds for the appointment, or ''."""
     return str(session.get("manage", {}).get(reference, ""))
+
+
+def start_journey_clock(now: datetime) -> None:
+    """Note the moment of the journey's first page, unless this browser's journey has one."""
+    started = session.get(JOURNEY_STARTED)
+    if not isinstance(started, int | float) or isinstance(started, bool):
+        session[JOURNEY_STARTED] = now.timestamp()
+
+
+def journey_seconds(now: datetime) -> float | None:
+    """Seconds since the journey's first page, or None if this browser saw none."""
+    started = session.get(JOURNEY_STARTED)
+    if not isinstance(started, int | float) or isinstance(started, bool):
+        return None
+    return now.timestamp() - started
+
+
+def restart_journey_clock(now: datetime) -> None:
+    """A hold ends a journey: the browser's next one is timed from now."""
+    session[JOURNEY_STARTED] = now.timestamp()
 
 
 def parse_month(raw: str | None, default: date) -> date:

@@ -37,6 +37,7 @@ from consular.booking.forms import (
 from consular.booking.journey import (
     bookable_services,
     chosen_services,
+    journey_seconds,
     month_view,
     next_free_times,
     office_or_404,
@@ -45,6 +46,8 @@ from consular.booking.journey import (
     parse_month,
     remember_token,
     remembered_token,
+    restart_journey_clock,
+    start_journey_clock,
 )
 from consular.clients import client_of
 from consular.clock import now as clock_now
@@ -52,7 +55,14 @@ from consular.extensions import db, limiter
 from consular.models import Appointment, Office, OutboxMessage, Status
 from consular.models.i18n import LANGUAGES
 from consular.rate_limits import limit_holds, limit_looks
-from consular.services import booking, booking_request, predicates, proof_of_work, timefmt
+from consular.services import (
+    booking,
+    booking_request,
+    predicates,
+    proof_of_work,
+    suspicion,
+    timefmt,
+)
 from consular.services.availability import VisitRules
 from consular.services.calendar import appointment_ics, reference_qr_svg
 from consular.services.details import groups_for
@@ -115,6 +125,20 @@ def switch_language_with_the_form() -> None:
     ):
         session["language"] = request.form["language"]
         refresh()
+
+
+# The pages a booking journey may begin with; the review of bookings times a hold from the
+# first of them this browser saw.
+JOURNEY_PAGES = frozenset(
+    {"booking.choose_office", "booking.choose_services", "booking.choose_time", "booking.details"}
+)
+
+
+@bp.before_request
+def start_the_journey_clock() -> None:
+    """Note when this browser's booking journey began, if it is beginning now."""
+    if request.method == "GET" and request.endpoint in JOURNEY_PAGES:
+        start_journey_clock(clock_now())
 
 
 @bp.post("/language")
@@ -370,6 +394,13 @@ def place_hold(office_code: str) -> Page:
             placed = booking.place_hold(
                 db.session, parsed, now, _policy(), replacing=session.get("last_hold")
             )
+            suspicion.record_origin(
+                db.session,
+                placed.appointment,
+                client_of(request),
+                fingerprint=proof_of_work.clean_fingerprint(request.form.get("device_fingerprint")),
+                seconds=journey_seconds(now),
+            )
             reference = placed.appointment.reference
     except SlotUnavailable:
         alternatives = next_free_times(
@@ -386,6 +417,7 @@ def place_hold(office_code: str) -> Page:
         return page, 409
     remember_token(reference, placed.manage_token)
     session["last_hold"] = reference
+    restart_journey_clock(now)
     return redirect(url_for("booking.hold", reference=reference))
 
 

@@ -13,6 +13,7 @@ from consular.models.base import Base, UTCDateTime, now_utc
 from consular.models.email_text import EmailText
 from consular.models.figures import DailyFigure, DailyServiceFigure
 from consular.models.office import Office
+from consular.models.origin import AppointmentOrigin
 from consular.models.outbox import MailStatus, OutboxMessage
 from consular.models.page_versions import DayPageVersion, OfficePageVersion
 from consular.models.proof_of_work import SpentProof
@@ -36,6 +37,7 @@ __all__ = [
     "TicketCounter",
     "TicketStatus",
     "Appointment",
+    "AppointmentOrigin",
     "AppointmentService",
     "Base",
     "Closure",

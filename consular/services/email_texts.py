@@ -39,6 +39,7 @@ KINDS: tuple[str, ...] = (
     "change",
     "cancellation",
     "schedule_change",
+    "review_cancellation",
 )
 KIND_LABELS: dict[str, LazyString] = {
     "code": _l("Confirmation code"),
@@ -47,6 +48,7 @@ KIND_LABELS: dict[str, LazyString] = {
     "change": _l("New time of an appointment"),
     "cancellation": _l("Cancellation"),
     "schedule_change": _l("Cancelled by the office (schedule change)"),
+    "review_cancellation": _l("Cancelled by the office (review of suspicious bookings)"),
 }
 SUBJECT_MAX_LENGTH = 200
 BODY_MAX_LENGTH = 5000
@@ -86,6 +88,7 @@ PLACEHOLDERS: dict[str, tuple[Placeholder, ...]] = {
     "change": (*_VISIT, _MANAGE_LINK),
     "cancellation": (*_VISIT, _BOOK_LINK),
     "schedule_change": (*_VISIT, _BOOK_LINK),
+    "review_cancellation": (*_VISIT, _BOOK_LINK),
 }
 # Without these in its message text an email would be useless.
 REQUIRED_IN_BODY: dict[str, tuple[str, ...]] = {"code": ("code",)}
@@ -184,6 +187,15 @@ def default_text(kind: str, language: str) -> EmailWording:
                 _(
                     "We are sorry: the office's schedule has changed, "
                     "and your appointment had to be cancelled."
+                ),
+            )
+        elif kind == "review_cancellation":
+            subject = _("Your appointment %(reference)s has been cancelled")
+            body = _paragraphs(
+                hello,
+                _(
+                    "The office has reviewed recent bookings and cancelled your "
+                    "appointment. Its message below explains why."
                 ),
             )
         else:

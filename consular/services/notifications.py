@@ -277,6 +277,31 @@ def queue_schedule_change_email(
         )
 
 
+def queue_review_cancellation_email(
+    session: SessionLike,
+    appointment: Appointment,
+    message: str,
+    now: datetime,
+    *,
+    with_calendar: bool,
+) -> OutboxMessage:
+    """Email that the office cancelled the booking after a review of suspicious bookings, with
+    its message and a link to book again; `with_calendar` adds the file that removes the visit
+    from a calendar (a confirmed visit's)."""
+    with force_locale(appointment.language):
+        return _queue_about(
+            session,
+            appointment,
+            "review_cancellation",
+            now,
+            attachments=(
+                _calendar_attachments(appointment, now, with_qr=False) if with_calendar else []
+            ),
+            office_message=message,
+            book_url=_book_url("/book"),
+        )
+
+
 @dataclass(frozen=True)
 class EmailPreview:
     """How an email looks with sample values: its subject, text part and HTML part."""
@@ -335,6 +360,10 @@ def _sample_context(
         "reminder": {"manage_url": manage_url, "days": 2},
         "cancellation": {"book_url": _book_url()},
         "schedule_change": {
+            "book_url": _book_url("/book"),
+            "office_message": _("Here the office explains why the appointment was cancelled."),
+        },
+        "review_cancellation": {
             "book_url": _book_url("/book"),
             "office_message": _("Here the office explains why the appointment was cancelled."),
         },

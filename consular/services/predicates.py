@@ -48,10 +48,23 @@ def can_manage_schedule(user: User) -> bool:
     return user.role in (Role.MANAGER, Role.ADMIN)
 
 
+def can_review_bookings(user: User) -> bool:
+    """Whether the account may read the review of suspicious bookings (of its offices):
+    managers and administrators."""
+    return user.role in (Role.MANAGER, Role.ADMIN)
+
+
+def can_cancel_reviewed_bookings(user: User) -> bool:
+    """Whether the account may cancel a cluster of suspicious bookings: administrators."""
+    return user.role == Role.ADMIN
+
+
 TEMPLATE_GLOBALS = {
     "can_recall": can_recall,
     "can_check_in": can_check_in,
     "can_mark_no_show": can_mark_no_show,
     "can_change": can_change,
     "can_manage_schedule": can_manage_schedule,
+    "can_review_bookings": can_review_bookings,
+    "can_cancel_reviewed_bookings": can_cancel_reviewed_bookings,
 }

@@ -4,7 +4,8 @@ A purged appointment keeps its office, services, times, statuses, transition tim
 language and sequence, so reports count the same afterwards. What is erased: the
 applicant's names, IIN, passport number, contacts, answers and cancellation reason; the
 manage links; the emails about the visit (their status and times stay); the note of its
-ticket; and the values that audit entries about the visit or its ticket recorded.
+ticket; the values that audit entries about the visit or its ticket recorded; and where its
+hold came from (its origin, and its reference in the review's bulk cancellation entries).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from consular.models import (
     Status,
     Ticket,
 )
+from consular.services import suspicion
 
 BATCH_SIZE = 500
 # What personal text columns hold once erased: no value at all, and never a valid one.
@@ -50,6 +52,7 @@ class PurgeReport:
     outbox_messages: int = 0
     tickets: int = 0
     audit_entries: int = 0
+    origins: int = 0
 
 
 def retention_cutoff(now: datetime, retention_days: int) -> datetime:
@@ -205,6 +208,8 @@ def _erase_related(session: SessionLike, appointment_ids: list[int], report: Pur
     ).all()
     report.audit_entries += len(entry_ids)
     _expire_loaded(session, AuditEntry, entry_ids)
+
+    report.origins += suspicion.erase_origins(session, appointment_ids)
 
 
 def _expire_loaded(session: SessionLike, model: type[Base], ids: Sequence[int]) -> None:
