@@ -12,6 +12,16 @@ from consular.models.audit import AuditEntry
 from consular.models.base import Base, UTCDateTime, now_utc
 from consular.models.email_text import EmailText
 from consular.models.figures import DailyFigure, DailyServiceFigure
+from consular.models.lottery import (
+    EntryStatus,
+    LotteryEntry,
+    LotteryEntryToken,
+    LotteryEvent,
+    LotteryRelease,
+    ReleaseState,
+    lottery_entry_service,
+    lottery_release_service,
+)
 from consular.models.office import Office
 from consular.models.outbox import MailStatus, OutboxMessage
 from consular.models.queue import (
@@ -30,6 +40,7 @@ __all__ = [
     "AuditEntry",
     "Desk",
     "OPEN_TICKET_STATUSES",
+    "ReleaseState",
     "Ticket",
     "TicketCounter",
     "TicketStatus",
@@ -41,6 +52,11 @@ __all__ = [
     "DailyFigure",
     "DailyServiceFigure",
     "EmailText",
+    "EntryStatus",
+    "LotteryEntry",
+    "LotteryEntryToken",
+    "LotteryEvent",
+    "LotteryRelease",
     "MailStatus",
     "ManageToken",
     "Office",
@@ -53,6 +69,8 @@ __all__ = [
     "User",
     "UTCDateTime",
     "appointment_slot",
+    "lottery_entry_service",
+    "lottery_release_service",
     "now_utc",
     "office_service",
     "service_combination",
