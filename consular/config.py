@@ -56,6 +56,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "CODE_MAX_ATTEMPTS": _int("CODE_MAX_ATTEMPTS", 5),
         "CODE_MAX_SENDS": _int("CODE_MAX_SENDS", 3),
         "PASSPORT_PATTERN": os.environ.get("PASSPORT_PATTERN", r"[A-Z][0-9]{8}"),
+        # How long the code e-mailed for a lottery entry can be entered.
+        "LOTTERY_CODE_MINUTES": _int("LOTTERY_CODE_MINUTES", 30),
         # How many reverse proxies stand in front of the app (0: none).
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
         # Requests larger than this are refused with 413 before they are read.

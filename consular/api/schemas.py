@@ -43,6 +43,7 @@ DOMAIN_ERROR_CODES = (
     "slot_unavailable",
     "duplicate_booking",
     "booking_closed",
+    "by_lottery",
     "hold_expired",
     "wrong_code",
     "too_many_attempts",

@@ -79,9 +79,7 @@ lottery_release_service = sa.Table(
 lottery_entry_service = sa.Table(
     "lottery_entry_service",
     Base.metadata,
-    sa.Column(
-        "entry_id", sa.ForeignKey("lottery_entry.id", ondelete="CASCADE"), primary_key=True
-    ),
+    sa.Column("entry_id", sa.ForeignKey("lottery_entry.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("service_type_id", sa.ForeignKey("service_type.id"), primary_key=True),
 )
 
@@ -95,7 +93,6 @@ class LotteryRelease(Base):
         sa.CheckConstraint("opens_at < closes_at", name="opens_before_closing"),
         sa.CheckConstraint("closes_at <= draw_at", name="draw_after_closing"),
         sa.CheckConstraint("confirm_hours BETWEEN 1 AND 336", name="confirm_hours_range"),
-        sa.CheckConstraint("entered_count >= 0", name="entered_count_nonnegative"),
         sa.Index("ix_lottery_release_office_last_day", "office_id", "last_day"),
         sa.Index("ix_lottery_release_state_draw_at", "state", "draw_at"),
     )
@@ -113,9 +110,6 @@ class LotteryRelease(Base):
     state: Mapped[ReleaseState] = mapped_column(
         status_enum(ReleaseState), default=ReleaseState.ANNOUNCED
     )
-    # Verified entries taking part; changed by conditional updates on this row, which also
-    # serialise entering with the draw.
-    entered_count: Mapped[int] = mapped_column(default=0)
     # The draw: its seed (hex), when it ran, and everything needed to run it again.
     seed: Mapped[str | None] = mapped_column(sa.String(64))
     drawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -256,9 +250,7 @@ class LotteryEvent(Base):
     __table_args__ = (sa.Index("ix_lottery_event_release_id_id", "release_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    release_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("lottery_release.id", ondelete="CASCADE")
-    )
+    release_id: Mapped[int] = mapped_column(sa.ForeignKey("lottery_release.id", ondelete="CASCADE"))
     entry_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("lottery_entry.id", ondelete="CASCADE"), index=True
     )
