@@ -196,7 +196,7 @@ def purge_retention(days: int | None) -> None:
         f"{report.appointments} appointments purged (visits that ended before "
         f"{report.cutoff:%Y-%m-%d %H:%M} UTC): {report.outbox_messages} emails, "
         f"{report.manage_tokens} manage links, {report.tickets} tickets, "
-        f"{report.audit_entries} audit entries erased"
+        f"{report.audit_entries} audit entries, {report.lottery_entries} lottery entries erased"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import json
 from datetime import datetime
 from typing import Any
@@ -49,7 +50,7 @@ from consular.clock import now as clock_now
 from consular.extensions import db, limiter
 from consular.models import Appointment, Office, OutboxMessage, Status
 from consular.models.i18n import LANGUAGES
-from consular.services import booking, booking_request, predicates, timefmt
+from consular.services import booking, booking_request, lottery, predicates, timefmt
 from consular.services.availability import VisitRules
 from consular.services.calendar import appointment_ics, reference_qr_svg
 from consular.services.details import groups_for
@@ -62,6 +63,7 @@ from consular.services.errors import (
     WrongCode,
 )
 from consular.services.identity import parse_iin
+from consular.services.lottery_days import covering_releases
 from consular.transaction import transaction
 from consular.urls import local_target
 
@@ -81,8 +83,15 @@ def home() -> str:
     """Show what the service is, the offices and what each offers."""
     offices = db.session.scalars(sa.select(Office).order_by(Office.id)).all()
     services = {office.id: bookable_services(db.session, office) for office in offices}
+    now = clock_now()
+    lotteries = {office.id: lottery.shown_releases(db.session, office, now) for office in offices}
     return render_template(
-        "booking/home.html", offices=offices, services=services, opening_hours=opening_hours
+        "booking/home.html",
+        offices=offices,
+        services=services,
+        opening_hours=opening_hours,
+        lotteries=lotteries,
+        now=now,
     )
 
 
@@ -165,6 +174,8 @@ def choose_services(office_code: str) -> Page:
         selected=selected,
         form=form,
         error=error,
+        lotteries=lottery.shown_releases(db.session, office, clock_now()),
+        now=clock_now(),
     )
     return (page, status) if error else page
 
@@ -213,6 +224,8 @@ def _time_choice(
     )
     if day is None or day not in view.times_by_day:
         day = view.first_free_day()
+    month_end = view.month.replace(day=calendar.monthrange(view.month.year, view.month.month)[1])
+    releases = covering_releases(db.session, office, rules.service_ids, view.month, month_end)
     return render_template(
         "booking/_time_choice.html",
         office=office,
@@ -227,6 +240,9 @@ def _time_choice(
         reschedule_form=RescheduleForm() if mode == "reschedule" else None,
         duration=rules.duration_minutes,
         zone=timefmt.zone_label(office.zone, now, _locale()),
+        lotteries=releases,
+        lottery_days={d: r for r in releases for d in lottery.release_days(r)},
+        now=now,
     )
 
 

@@ -749,10 +749,10 @@ def verify_entry(
     session.refresh(entry)
     if entry.status != EntryStatus.UNVERIFIED:
         raise InvalidState(_("This entry is already in the draw."))
-    if entry.is_code_expired(now):
-        raise InvalidState(_("The time to enter the code has passed. Please enter again."), "code")
     if not release.is_open(now):
         raise EntriesClosed(_("This lottery does not take entries now."))
+    if entry.is_code_expired(now):
+        raise InvalidState(_("The time to enter the code has passed. Please enter again."), "code")
     given = (code or "").strip()
     if not (
         len(given) == 6
@@ -1324,6 +1324,7 @@ def confirm_offer(
         starts_at=appointment.starts_at,
         appointment_id=appointment.id,
     )
+    _finish_if_done(session, release, now)
     return appointment
 
 

@@ -72,6 +72,37 @@ def lottery_days(
     return days
 
 
+def covering_releases(
+    session: SessionLike,
+    office: Office,
+    service_ids: Collection[int],
+    first_day: date,
+    last_day: date,
+) -> list[LotteryRelease]:
+    """The releases that give out some of the days between the two for any of the services,
+    soonest first: what a calendar of those days should tell about."""
+    if not service_ids or last_day < first_day:
+        return []
+    ids = session.scalars(
+        _covering_query().with_only_columns(LotteryRelease.id),
+        {
+            "office_id": office.id,
+            "service_ids": sorted(service_ids),
+            "first_day": first_day,
+            "last_day": last_day,
+        },
+    ).all()
+    if not ids:
+        return []
+    return list(
+        session.scalars(
+            sa.select(LotteryRelease)
+            .where(LotteryRelease.id.in_(ids))
+            .order_by(LotteryRelease.first_day, LotteryRelease.id)
+        )
+    )
+
+
 def refuse_lottery_start(
     session: SessionLike, office: Office, starts_at: datetime, service_ids: Collection[int]
 ) -> None:

@@ -4,7 +4,8 @@ A purged appointment keeps its office, services, times, statuses, transition tim
 language and sequence, so reports count the same afterwards. What is erased: the
 applicant's names, IIN, passport number, contacts, answers and cancellation reason; the
 manage links; the emails about the visit (their status and times stay); the note of its
-ticket; and the values that audit entries about the visit or its ticket recorded.
+ticket; and the values that audit entries about the visit or its ticket recorded. The
+entries of lottery releases whose days are that old lose the same details and their e-mails.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from consular.models import (
     Status,
     Ticket,
 )
+from consular.services.lottery import purge_entries
 
 BATCH_SIZE = 500
 # What personal text columns hold once erased: no value at all, and never a valid one.
@@ -50,6 +52,7 @@ class PurgeReport:
     outbox_messages: int = 0
     tickets: int = 0
     audit_entries: int = 0
+    lottery_entries: int = 0
 
 
 def retention_cutoff(now: datetime, retention_days: int) -> datetime:
@@ -129,6 +132,7 @@ def purge_personal_data(
             _erase_related(session, list(purged), report)
             report.appointments += len(purged)
             _expire_loaded(session, Appointment, purged)
+    report.lottery_entries = purge_entries(session, now, cutoff)
     return report
 
 
