@@ -32,3 +32,13 @@ PART_TEXT: dict[str, LazyString] = {
     "morning": _l("morning"),
     "afternoon": _l("afternoon"),
 }
+
+EVENT_TEXT: dict[str, LazyString] = {
+    "offered": _l("Seat offered"),
+    "confirmed": _l("Confirmed"),
+    "declined": _l("Declined"),
+    "lapsed": _l("Not confirmed in time"),
+    "refused": _l("The seat could not be held"),
+    "not_served": _l("No seat came free"),
+    "finished": _l("The lottery is over"),
+}

@@ -305,12 +305,13 @@ def entry_link(reference: str, token: str) -> WerkzeugResponse:
 @bp.app_context_processor
 def lottery_helpers() -> dict[str, Any]:
     """Names the lottery templates share: state and status wording, release times."""
-    from consular.lottery.texts import ENTRY_STATUS_TEXT, PART_TEXT, STATE_TEXT
+    from consular.lottery.texts import ENTRY_STATUS_TEXT, EVENT_TEXT, PART_TEXT, STATE_TEXT
 
     return {
         "lottery_state_text": lambda state: STATE_TEXT.get(str(state), str(state)),
         "lottery_status_text": lambda status: ENTRY_STATUS_TEXT.get(str(status), str(status)),
         "lottery_part_text": lambda part: PART_TEXT.get(part or "", PART_TEXT[""]),
+        "lottery_event_text": lambda kind: EVENT_TEXT.get(kind, kind),
         "ReleaseState": ReleaseState,
         "EntryStatus": EntryStatus,
     }
