@@ -97,7 +97,7 @@ DRAW_LOG_VERSION = 1
 
 DUPLICATE_MESSAGES: dict[str, LazyString] = {
     "iin": _l("There is already an entry for this IIN in this lottery."),
-    "email_key": _l("There is already an entry with this e-mail address in this lottery."),
+    "email_key": _l("There is already an entry with this email address in this lottery."),
     "phone": _l("There is already an entry with this phone number in this lottery."),
 }
 DUPLICATE_FIELDS = {
@@ -1502,7 +1502,7 @@ def verify_draw(session: SessionLike, release: LotteryRelease) -> DrawCheck:
     plan from the order, the logged entries with the entries stored, and their positions."""
     log = release.draw_log
     if not log or release.seed is None:
-        raise InvalidState(_("This lottery has not been drawn."))
+        raise InvalidState(_("This lottery has not been drawn yet."))
     problems: list[str] = []
     order, plan = replay(log)
     order_matches = order == list(log["order"]) and log["seed"] == release.seed

@@ -76,7 +76,7 @@ def _content(
                 "does not matter."
             ),
             _(
-                "The draw is on %(moment)s. We will e-mail you the result.",
+                "The draw is on %(moment)s. We will email you the result.",
                 moment=_moment(release.draw_at, entry),
             ),
         ]
@@ -113,7 +113,7 @@ def _content(
             _("The draw did not give you a seat this time."),
             _(
                 "You are number %(place)d in line. If a seat is declined or not confirmed, it "
-                "is offered to the next person in line, and we will e-mail you if it comes to "
+                "is offered to the next person in line, and we will email you if it comes to "
                 "you.",
                 place=place or 0,
             ),
@@ -127,7 +127,7 @@ def _content(
             hello,
             _(
                 "The consulate has cancelled this lottery. Your entry no longer takes part, "
-                "and its days will be offered in the usual way."
+                "and its days can be booked in the usual way."
             ),
         ]
         base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")

@@ -582,7 +582,7 @@ def test_winners_get_a_hold_to_confirm_and_everyone_hears_in_their_language(
         with force_locale(entry.language):
             line = gettext(
                 "You are number %(place)d in line. If a seat is declined or not confirmed, it "
-                "is offered to the next person in line, and we will e-mail you if it comes to "
+                "is offered to the next person in line, and we will email you if it comes to "
                 "you.",
                 place=place,
             )
