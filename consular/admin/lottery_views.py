@@ -52,7 +52,10 @@ def _aware(moment: datetime | None, office: Office | None) -> datetime | None:
     """A local time typed in the form, at the office's (None until an office is chosen)."""
     if moment is None or office is None:
         return None
-    return lottery.local_moment(moment.date(), moment.time(), office)
+    try:
+        return lottery.local_moment(moment.date(), moment.time(), office)
+    except OverflowError:  # a time at the very ends of the calendar: refused as missing
+        return None
 
 
 def _data_from(form: ReleaseForm) -> lottery.ReleaseData:

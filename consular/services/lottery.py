@@ -90,6 +90,8 @@ NOON = time(12)
 # An offer leaves the winner at least this long to confirm: later seats are not offered.
 MIN_CONFIRM_TIME = timedelta(hours=1)
 MAX_RELEASE_DAYS = 92
+# How far ahead a release may give days out (slots are made SLOT_HORIZON_DAYS ahead).
+MAX_DAYS_AHEAD = 400
 REFERENCE_ALPHABET = booking.REFERENCE_ALPHABET
 # The office's prefix, an L (never in the alphabet) and six characters: SEL-L-7K3QX9.
 ENTRY_REFERENCE_PATTERN = re.compile(r"[A-Z]{3}-L-[2-9A-HJKMNP-Z]{6}")
@@ -262,6 +264,11 @@ def check_release(
             add("last_day", _("The last day is before the first day."))
         elif (data.last_day - data.first_day).days >= MAX_RELEASE_DAYS:
             add("last_day", _("A release covers at most %(days)d days.", days=MAX_RELEASE_DAYS))
+        elif not now.date() < data.first_day <= now.date() + timedelta(days=MAX_DAYS_AHEAD):
+            add(
+                "first_day",
+                _("Choose days within the next %(days)d days.", days=MAX_DAYS_AHEAD),
+            )
     for name, value in (
         ("opens_at", data.opens_at),
         ("closes_at", data.closes_at),
