@@ -95,6 +95,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)
     app.register_blueprint(booking_bp)
+    from consular.lottery import bp as lottery_bp
+
+    app.register_blueprint(lottery_bp)
     from consular.staff import bp as staff_bp
 
     app.register_blueprint(staff_bp)

@@ -33,7 +33,16 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from consular.database import SessionLike
-from consular.models import Closure, Office, OpeningPeriod, ServiceType, Slot, appointment_slot
+from consular.models import (
+    Closure,
+    LotteryRelease,
+    Office,
+    OpeningPeriod,
+    ServiceType,
+    Slot,
+    appointment_slot,
+    lottery_release_service,
+)
 from consular.services.availability import FreeSeats, SeatReader, free_seats_between
 from consular.services.schedule import local_day_bounds
 
@@ -43,10 +52,15 @@ T = TypeVar("T")
 # covers every range the API and the pages may ask (the API allows at most 92 days).
 WINDOW_DAYS = 95
 MEMORY_ENTRIES = 2048
-# What availability is computed from: seats and slots, and the offices' and services' rules.
-_SHOWN_FROM: tuple[type, ...] = (Slot, Office, ServiceType, OpeningPeriod, Closure)
+# What availability is computed from: seats and slots, the offices' and services' rules, and
+# the lottery releases that keep days off first-come sale.
+_SHOWN_FROM: tuple[type, ...] = (Slot, Office, ServiceType, OpeningPeriod, Closure, LotteryRelease)
 _SEAT_TABLES = frozenset(
-    {appointment_slot.name, *(model.__tablename__ for model in _SHOWN_FROM)}  # type: ignore[attr-defined]
+    {
+        appointment_slot.name,
+        lottery_release_service.name,
+        *(model.__tablename__ for model in _SHOWN_FROM),  # type: ignore[attr-defined]
+    }
 )
 _CHANGED = "availability_cache.changed"
 

@@ -196,7 +196,8 @@ def purge_retention(days: int | None) -> None:
         f"{report.appointments} appointments purged (visits that ended before "
         f"{report.cutoff:%Y-%m-%d %H:%M} UTC): {report.outbox_messages} emails, "
         f"{report.manage_tokens} manage links, {report.tickets} tickets, "
-        f"{report.audit_entries} audit entries and {report.origins} booking origins erased"
+        f"{report.audit_entries} audit entries, {report.origins} booking origins, "
+        f"{report.lottery_entries} lottery entries erased"
     )
 
 
@@ -262,6 +263,51 @@ def check_reports(codes: tuple[str, ...], forget: bool) -> None:
         click.echo("Stored figures match the visits.")
 
 
+@click.group("lottery")
+def lottery_group() -> None:
+    """Lottery releases: the draw and offering seats down the line."""
+
+
+@lottery_group.command("draw")
+def draw_lotteries() -> None:
+    """Draw every release whose draw time has passed; safe to run often (each draws once)."""
+    from consular.clock import now
+    from consular.services import lottery
+
+    moment = now()
+    policy = lottery.policy_from_config(current_app.config)
+    for release_id in lottery.draw_due(db.session, moment, policy):
+        result = lottery.draw(db.session, release_id, moment, policy)
+        db.session.commit()
+        if result is None:
+            click.echo(f"release {release_id}: drawn meanwhile by another run")
+            continue
+        click.echo(
+            f"release {release_id}: {result.entries} entries drawn (seed {result.seed}), "
+            f"{result.offered} seats offered, {result.waiting} in line"
+        )
+
+
+@lottery_group.command("advance")
+def advance_lotteries() -> None:
+    """Settle the offers of drawn releases and offer the free seats to the next in line;
+    safe to run often (the scheduler runs it every few minutes)."""
+    from consular.clock import now
+    from consular.services import lottery
+
+    moment = now()
+    policy = lottery.policy_from_config(current_app.config)
+    for release_id in lottery.releases_to_advance(db.session):
+        result = lottery.advance(db.session, release_id, moment, policy)
+        db.session.commit()
+        if result is not None:
+            finished = ", finished" if result.finished else ""
+            click.echo(
+                f"release {release_id}: {result.lapsed} offers ended unconfirmed or declined, "
+                f"{result.offered} seats offered{finished}"
+            )
+
+
 def generate_password() -> str:
     """A random demo password that is easy to type."""
     return secrets.token_urlsafe(9)
@@ -279,6 +325,7 @@ def init_app(app: Flask) -> None:
         queue_group,
         retention_group,
         reports_group,
+        lottery_group,
     ):
         app.cli.add_command(command)
 

@@ -81,6 +81,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # The review of suspicious bookings: a hold made in fewer seconds than this from the
         # first page of the journey (or the API's challenge) is listed as implausibly fast.
         "REVIEW_FAST_SECONDS": _int("REVIEW_FAST_SECONDS", 20),
+        # How long the code e-mailed for a lottery entry can be entered.
+        "LOTTERY_CODE_MINUTES": _int("LOTTERY_CODE_MINUTES", 30),
         # How many reverse proxies stand in front of the app (0: none).
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
         # Requests larger than this are refused with 413 before they are read.

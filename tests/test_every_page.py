@@ -6,7 +6,8 @@ a new route can't be forgotten: it must be added to PAGES below.
 The data is made the way people make it (the API, the booking pages, the staff and admin
 pages), so the pages show what they show in real use: a held and a confirmed appointment, a
 cancelled one, a no-show, tickets waiting, called, parked, served and missed, a closure with a
-booking to decide on, a customised email text, a reset password and the audit log of it all.
+booking to decide on, a customised email text, a reset password, a lottery taking entries and
+one drawn with its winner's offer, and the audit log of it all.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -26,7 +27,7 @@ from markupsafe import escape
 
 from consular.extensions import db
 from consular.models import Desk, OutboxMessage, ServiceType, Ticket, TicketStatus
-from consular.services import email_texts, reports, suspicion
+from consular.services import email_texts, lottery, reports, suspicion
 from tests.conftest import SECRET, booking_body
 from tests.staff.conftest import accounts, offices, sign_in  # noqa: F401
 
@@ -124,6 +125,23 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
         )
     ],
     "booking.dev_mailbox": lambda w, lang: [Visit("anonymous")],
+    # Lottery releases
+    "lottery.release": lambda w, lang: [
+        Visit("anonymous", {"release_id": w.ids[name]}) for name in ("drawn_lottery", "lottery")
+    ],
+    "lottery.enter": lambda w, lang: [
+        Visit("anonymous", {"release_id": w.ids["lottery"], "services": "passport-renewal"})
+    ],
+    "lottery.entry": lambda w, lang: [
+        Visit("entrant", {"reference": w.references[name]}) for name in ("won", "entered")
+    ],
+    "lottery.entry_link": lambda w, lang: [
+        Visit(
+            "anonymous",
+            {"reference": w.references["won"], "token": w.tokens["won"]},
+            status=302,
+        )
+    ],
     # The JSON API
     "api.openapi": lambda w, lang: [Visit("anonymous")],
     "api.list_offices": lambda w, lang: [Visit("anonymous")],
@@ -197,6 +215,15 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
         [Visit("admin", {"kind": kind, "language": lang}) for kind in email_texts.KINDS]
         + [Visit("admin", {"kind": "confirmation", "language": "en"})]
     ),
+    "admin.lottery_releases": lambda w, lang: [Visit("admin")],
+    "admin.lottery_new": lambda w, lang: [Visit("admin")],
+    "admin.lottery_edit": lambda w, lang: [
+        Visit("admin", {"release_id": w.ids[name]}) for name in ("drawn_lottery", "lottery")
+    ],
+    "admin.lottery_log": lambda w, lang: [
+        Visit("admin", {"release_id": w.ids["drawn_lottery"]}),
+        Visit("admin", {"release_id": w.ids["drawn_lottery"], "verify": "1"}),
+    ],
     "admin.offices": lambda w, lang: [Visit("admin")],
     "admin.office_new": lambda w, lang: [Visit("admin")],
     "admin.office_edit": lambda w, lang: [
@@ -258,10 +285,10 @@ def test_every_get_route_is_in_the_list_of_pages(app: Flask) -> None:
 # The data, made through the app
 
 
-def _last_code(recipient: str) -> str:
+def _last_code(recipient: str, kind: str = "code") -> str:
     body = db.session.scalars(
         sa.select(OutboxMessage.text_body)
-        .where(OutboxMessage.recipient == recipient, OutboxMessage.kind == "code")
+        .where(OutboxMessage.recipient == recipient, OutboxMessage.kind == kind)
         .order_by(OutboxMessage.id.desc())
     ).first()
     assert body is not None, recipient
@@ -337,10 +364,63 @@ def world(app, offices, accounts, make_service, clock, iins) -> World:  # noqa: 
     )
     assert cancelled.status_code == 200, cancelled.get_json()
 
+    # Two lotteries of January days, entered on Sunday: one drawn on Monday at 10:00, one
+    # taking entries until Friday.
+    entrant = app.test_client()
+    lottery_ids: dict[str, int] = {}
+    for name, entry, first, closes in (
+        ("drawn_lottery", "won", date(2027, 1, 11), MONDAY_9 + timedelta(hours=1)),
+        ("lottery", "entered", date(2027, 1, 18), MONDAY_9 + timedelta(days=4)),
+    ):
+        release = lottery.create_release(
+            db.session,
+            None,
+            clock(),
+            lottery.ReleaseData(
+                seoul.id, [passport.id], first, first + timedelta(days=4),
+                clock() - timedelta(hours=1), closes, closes, 48,
+            ),
+        )  # fmt: skip
+        db.session.commit()
+        lottery_ids[name] = release.id
+        email = f"{entry}@example.com"
+        entered = entrant.post(
+            f"/lottery/{release.id}/enter?services=passport-renewal",
+            data={
+                "given_name": "Aigerim",
+                "family_name": "Nurlanova",
+                "iin": next(iins),
+                "passport_number": "N12345678",
+                "email": email,
+                "phone": "010-1234-5678",
+                "current_passport__expiry_date": "2027-03-01",
+                "preference_day_1": (first + timedelta(days=1)).isoformat(),
+                "preference_part_1": "morning",
+                "accept_any": "y",
+            },
+        )
+        _redirects(entered)
+        references[entry] = entered.headers["Location"].rsplit("/", 1)[1]
+        code = _last_code(email, "lottery_code")
+        _redirects(entrant.post(f"/lottery/entries/{references[entry]}", data={"code": code}))
+
     clock.set(MONDAY_9 + timedelta(hours=1))
     citizen = app.test_client()
     for name in ("confirmed", "cancelled", "served"):
         _redirects(citizen.get(f"/manage/{references[name]}/{tokens[name]}"))
+
+    # The January lottery is drawn at 10:00: its one entrant wins.
+    drawn = lottery.draw(
+        db.session, lottery_ids["drawn_lottery"], clock(), lottery.policy_from_config(app.config)
+    )
+    db.session.commit()
+    assert drawn is not None and drawn.offered == 1
+    won = db.session.scalars(
+        sa.select(OutboxMessage.text_body).where(OutboxMessage.kind == "lottery_won")
+    ).one()
+    link = re.search(rf"/lottery/entries/{references['won']}/(\S+)", won)
+    assert link is not None
+    tokens["won"] = link.group(1)
     held = citizen.post(
         "/book/seoul/hold",
         data={
@@ -358,7 +438,7 @@ def world(app, offices, accounts, make_service, clock, iins) -> World:  # noqa: 
     _redirects(held)
     references["held"] = held.headers["Location"].rsplit("/", 1)[1]
 
-    clients = {"anonymous": app.test_client(), "citizen": citizen}
+    clients = {"anonymous": app.test_client(), "citizen": citizen, "entrant": entrant}
     for viewer, account in (
         ("clerk", "clerk_seoul"),
         ("manager", "manager_seoul"),
@@ -407,6 +487,7 @@ def world(app, offices, accounts, make_service, clock, iins) -> World:  # noqa: 
             "seoul": seoul.id,
             "busan": busan.id,
             **{name: user.id for name, user in accounts.items()},
+            **lottery_ids,
         },
         service_ids=[s.id for s in (passport, birth, marriage)],
         services=[passport.code, birth.code, marriage.code],

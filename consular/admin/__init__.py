@@ -1,4 +1,5 @@
-"""Administration: service types, offices, accounts, email texts, reports and the audit log."""
+"""Administration: service types, offices, accounts, email texts, lottery releases, reports
+and the audit log."""
 
 from flask import Blueprint
 
@@ -8,6 +9,7 @@ from consular.admin import (  # noqa: E402,F401
     account_views,
     audit_views,
     email_views,
+    lottery_views,
     office_views,
     report_views,
     review_views,

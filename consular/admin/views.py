@@ -20,6 +20,8 @@ SECTIONS = (
      _l("Clerks, managers and administrators: offices, deactivation, password resets.")),
     ("admin.email_texts", "admin.email", _l("Email texts"),
      _l("The wording of every email in each language, with a preview.")),
+    ("admin.lottery_releases", "admin.lottery", _l("Lottery releases"),
+     _l("Days given out by a seeded draw: entry windows, draws, their logs and checks.")),
     ("admin.reports", "admin.report", _l("Reports"),
      _l("Bookings, cancellations, no-shows, walk-ins, capacity and times, with CSV.")),
     ("admin.audit_log", "admin.audit", _l("Audit log"),

@@ -43,6 +43,7 @@ DOMAIN_ERROR_CODES = (
     "slot_unavailable",
     "duplicate_booking",
     "booking_closed",
+    "by_lottery",
     "hold_expired",
     "wrong_code",
     "too_many_attempts",
@@ -174,6 +175,23 @@ class StartTime(Answer):
     available: int = Field(ge=0, description="How many more visits can start then (free seats).")
 
 
+class LotteryPeriod(Answer):
+    """Days a lottery gives out: they are not on first-come sale for its services. Citizens
+    enter while entries are open; at the draw, seats go to entrants in a random order."""
+
+    first_day: str = Field(json_schema_extra={"format": "date"}, description="Local day.")
+    last_day: str = Field(json_schema_extra={"format": "date"}, description="Local day.")
+    services: list[str] = Field(description="Codes of the services the lottery gives out.")
+    entries_open: DateTime = Field(description="In the office's time zone.")
+    entries_close: DateTime = Field(description="In the office's time zone.")
+    draw_at: DateTime = Field(description="In the office's time zone.")
+    state: Literal["announced", "open", "closed", "drawn"] = Field(
+        description="`announced`: entries not open yet; `open`; `closed`: waiting for the "
+        "draw; `drawn`: seats are being offered in draw order."
+    )
+    url: str = Field(description="The lottery's page, where citizens enter.")
+
+
 class Availability(Answer):
     office: str = Field(description="The office's code.")
     timezone: str = Field(description="The office's IANA time zone.")
@@ -183,8 +201,12 @@ class Availability(Answer):
     slots: list[StartTime] = Field(
         description=(
             "Every start time of a visit for the chosen services, in order. Times the notice "
-            "or horizon rules forbid are left out; full times are listed with `available` 0."
+            "or horizon rules forbid are left out; full times are listed with `available` 0. "
+            "Days a lottery gives out for one of the services are left out (see `lottery`)."
         )
+    )
+    lottery: list[LotteryPeriod] = Field(
+        description="Lotteries that give out days of the range for one of the services."
     )
 
 
@@ -362,6 +384,7 @@ ANSWER_MODELS: tuple[type[BaseModel], ...] = (
     Office,
     Service,
     Availability,
+    LotteryPeriod,
     StartTime,
     Hold,
     Challenge,

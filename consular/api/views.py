@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, current_app, jsonify, request
+from flask import Response, current_app, jsonify, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
@@ -30,6 +30,7 @@ from consular.services.errors import (
     ValidationFailed,
     WrongCode,
 )
+from consular.services.lottery_days import covering_releases
 from consular.transaction import atomic, transaction
 
 MAX_AVAILABILITY_DAYS = 92
@@ -295,6 +296,7 @@ def _availability_body(code: str, now: datetime) -> bytes:
         if office.booking_open
         else []
     )
+    releases = covering_releases(db.session, office, [s.id for s in services], first_day, last_day)
     return jsonify(
         schemas.answer(
             schemas.Availability,
@@ -302,6 +304,19 @@ def _availability_body(code: str, now: datetime) -> bytes:
                 "office": office.code,
                 "timezone": office.timezone,
                 "booking_open": office.booking_open,
+                "lottery": [
+                    {
+                        "first_day": r.first_day.isoformat(),
+                        "last_day": r.last_day.isoformat(),
+                        "services": [s.code for s in r.services],
+                        "entries_open": _iso(r.opens_at, office),
+                        "entries_close": _iso(r.closes_at, office),
+                        "draw_at": _iso(r.draw_at, office),
+                        "state": str(r.effective_state(now)),
+                        "url": url_for("lottery.release", release_id=r.id, _external=True),
+                    }
+                    for r in releases
+                ],
                 "slots": [
                     {
                         "start": _iso(s.starts_at, office),

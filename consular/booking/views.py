@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import json
 from datetime import datetime
 from typing import Any
@@ -58,6 +59,7 @@ from consular.rate_limits import limit_holds, limit_looks
 from consular.services import (
     booking,
     booking_request,
+    lottery,
     predicates,
     proof_of_work,
     suspicion,
@@ -75,6 +77,7 @@ from consular.services.errors import (
     WrongCode,
 )
 from consular.services.identity import parse_iin
+from consular.services.lottery_days import covering_releases
 from consular.transaction import transaction
 from consular.urls import local_target
 
@@ -94,8 +97,15 @@ def home() -> str:
     """Show what the service is, the offices and what each offers."""
     offices = db.session.scalars(sa.select(Office).order_by(Office.id)).all()
     services = {office.id: bookable_services(db.session, office) for office in offices}
+    now = clock_now()
+    lotteries = {office.id: lottery.shown_releases(db.session, office, now) for office in offices}
     return render_template(
-        "booking/home.html", offices=offices, services=services, opening_hours=opening_hours
+        "booking/home.html",
+        offices=offices,
+        services=services,
+        opening_hours=opening_hours,
+        lotteries=lotteries,
+        now=now,
     )
 
 
@@ -192,6 +202,8 @@ def choose_services(office_code: str) -> Page:
         selected=selected,
         form=form,
         error=error,
+        lotteries=lottery.shown_releases(db.session, office, clock_now()),
+        now=clock_now(),
     )
     return (page, status) if error else page
 
@@ -241,6 +253,8 @@ def _time_choice(
     )
     if day is None or day not in view.times_by_day:
         day = view.first_free_day()
+    month_end = view.month.replace(day=calendar.monthrange(view.month.year, view.month.month)[1])
+    releases = covering_releases(db.session, office, rules.service_ids, view.month, month_end)
     return render_template(
         "booking/_time_choice.html",
         office=office,
@@ -255,6 +269,9 @@ def _time_choice(
         reschedule_form=RescheduleForm() if mode == "reschedule" else None,
         duration=rules.duration_minutes,
         zone=timefmt.zone_label(office.zone, now, _locale()),
+        lotteries=releases,
+        lottery_days={d: r for r in releases for d in lottery.release_days(r)},
+        now=now,
     )
 
 

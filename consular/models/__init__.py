@@ -12,6 +12,16 @@ from consular.models.audit import AuditEntry
 from consular.models.base import Base, UTCDateTime, now_utc
 from consular.models.email_text import EmailText
 from consular.models.figures import DailyFigure, DailyServiceFigure
+from consular.models.lottery import (
+    EntryStatus,
+    LotteryEntry,
+    LotteryEntryToken,
+    LotteryEvent,
+    LotteryRelease,
+    ReleaseState,
+    lottery_entry_service,
+    lottery_release_service,
+)
 from consular.models.office import Office
 from consular.models.origin import AppointmentOrigin
 from consular.models.outbox import MailStatus, OutboxMessage
@@ -33,6 +43,7 @@ __all__ = [
     "AuditEntry",
     "Desk",
     "OPEN_TICKET_STATUSES",
+    "ReleaseState",
     "Ticket",
     "TicketCounter",
     "TicketStatus",
@@ -46,6 +57,11 @@ __all__ = [
     "DailyServiceFigure",
     "DayPageVersion",
     "EmailText",
+    "EntryStatus",
+    "LotteryEntry",
+    "LotteryEntryToken",
+    "LotteryEvent",
+    "LotteryRelease",
     "MailStatus",
     "ManageToken",
     "Office",
@@ -60,6 +76,8 @@ __all__ = [
     "User",
     "UTCDateTime",
     "appointment_slot",
+    "lottery_entry_service",
+    "lottery_release_service",
     "now_utc",
     "office_service",
     "service_combination",

@@ -38,6 +38,10 @@ class OutboxMessage(Base):
     appointment_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("appointment.id", ondelete="SET NULL"), index=True
     )
+    # The lottery entry the message is about, so the retention purge can erase it with it.
+    lottery_entry_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("lottery_entry.id", ondelete="SET NULL"), index=True
+    )
     status: Mapped[MailStatus] = mapped_column(status_enum(MailStatus), default=MailStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from consular.database import SessionLike
 from consular.models import Office, ServiceType, Slot
 from consular.models.base import UTCDateTime
+from consular.services.lottery_days import lottery_days
 from consular.services.schedule import local_day_bounds
 from consular.services.seats import due_seats_by_slot_query
 
@@ -27,6 +28,8 @@ class VisitRules:
     min_notice: timedelta
     horizon_days: int
     cutoff: timedelta
+    # The services of the visit: days a lottery gives out for any of them are not on sale.
+    service_ids: frozenset[int] = field(default=frozenset())
 
     @classmethod
     def for_services(cls, services: list[ServiceType]) -> VisitRules:
@@ -35,6 +38,7 @@ class VisitRules:
             min_notice=timedelta(hours=max(s.min_notice_hours for s in services)),
             horizon_days=min(s.horizon_days for s in services),
             cutoff=timedelta(hours=max(s.cutoff_hours for s in services)),
+            service_ids=frozenset(s.id for s in services),
         )
 
     @classmethod
@@ -241,4 +245,9 @@ def _start_times_between(
     range_end = local_day_bounds(last_day, zone)[1]
     # A day more than the range, so that a visit starting late on its last day is complete.
     slots = read_seats(session, office, range_start, range_end + timedelta(days=1), now)
-    return iter_start_times(slots, rules.slots_needed(office.slot_minutes), range_end)
+    starts = iter_start_times(slots, rules.slots_needed(office.slot_minutes), range_end)
+    # Days a lottery gives out for these services are not on first-come sale.
+    by_lottery = lottery_days(session, office.id, rules.service_ids, first_day, last_day)
+    if not by_lottery:
+        return starts
+    return (s for s in starts if s.starts_at.astimezone(zone).date() not in by_lottery)

@@ -66,6 +66,7 @@ from consular.services.fair_access import (
     quotas_from_config,
 )
 from consular.services.identity import normalize_email
+from consular.services.lottery_days import refuse_lottery_start
 from consular.services.seats import (
     apply_seat_changes,
     claim_due_seats,
@@ -203,7 +204,9 @@ def refuse_taken_start(
             raise SlotUnavailable(str(TAKEN_MESSAGE), "start")
 
 
-def _check_rules(office: Office, starts_at: datetime, rules: VisitRules, now: datetime) -> None:
+def _check_rules(
+    session: SessionLike, office: Office, starts_at: datetime, rules: VisitRules, now: datetime
+) -> None:
     if not office.booking_open:
         raise BookingClosed(_("Online booking at this office is closed for now."), "office")
     if starts_at < rules.earliest_start(now):
@@ -228,6 +231,7 @@ def _check_rules(office: Office, starts_at: datetime, rules: VisitRules, now: da
                 ]
             }
         )
+    refuse_lottery_start(session, office, starts_at, rules.service_ids)
 
 
 @lru_cache(maxsize=1)
@@ -334,7 +338,63 @@ def place_hold(
     out with holds they never confirm.
     """
     rules = VisitRules.for_services(request.services)
-    _check_rules(request.office, request.starts_at, rules, now)
+    _check_rules(session, request.office, request.starts_at, rules, now)
+    return _hold(
+        session,
+        request,
+        rules,
+        now,
+        policy,
+        hold_expires_at=now + timedelta(minutes=policy.hold_minutes),
+        send_code=True,
+        first_come=True,
+        replacing=replacing,
+    )
+
+
+def place_lottery_hold(
+    session: SessionLike,
+    request: BookingRequest,
+    now: datetime,
+    policy: BookingPolicy,
+    *,
+    hold_expires_at: datetime,
+) -> HoldPlaced:
+    """Hold the seats a lottery gives a winner until `hold_expires_at`, for them to confirm.
+
+    The release decided the day, so the first-come rules (booking open, horizon, days kept
+    for lotteries) are not applied; seats, places and constraints are as for any hold. No
+    code is sent: the entrant's address was verified when they entered, and the lottery
+    e-mails the offer.
+    """
+    rules = VisitRules.for_services(request.services)
+    return _hold(
+        session,
+        request,
+        rules,
+        now,
+        policy,
+        hold_expires_at=hold_expires_at,
+        send_code=False,
+        first_come=False,
+    )
+
+
+def _hold(
+    session: SessionLike,
+    request: BookingRequest,
+    rules: VisitRules,
+    now: datetime,
+    policy: BookingPolicy,
+    *,
+    hold_expires_at: datetime,
+    send_code: bool,
+    first_come: bool,
+    replacing: str | None = None,
+) -> HoldPlaced:
+    """Hold the visit's seats. A first-come hold replaces the person's own unconfirmed holds
+    and passes the fair-access checks; a lottery's seat was given by its draw, whose entries
+    were limited one per person already."""
     office = request.office
 
     slots = _visit_slots(
@@ -347,17 +407,19 @@ def place_hold(
     )
     slot_ids = sorted(slot.slot_id for slot in slots)
     applicant = request.applicant
-    replaced = _replace_own_holds(session, applicant, replacing, now)
-    check_booking_window(session, office, applicant.iin, request.services, now)
-    check_quotas(
-        session,
-        office,
-        iin=applicant.iin,
-        email=applicant.email,
-        phone=applicant.phone,
-        now=now,
-        quotas=policy.quotas,
-    )
+    replaced: list[int] = []
+    if first_come:
+        replaced = _replace_own_holds(session, applicant, replacing, now)
+        check_booking_window(session, office, applicant.iin, request.services, now)
+        check_quotas(
+            session,
+            office,
+            iin=applicant.iin,
+            email=applicant.email,
+            phone=applicant.phone,
+            now=now,
+            quotas=policy.quotas,
+        )
     # Expired holds and past-delay cancellations of these slots, or of this person, and the
     # seats of the holds just replaced, go first: their seats are given back in the same
     # ordered pass that takes the new ones.
@@ -387,7 +449,7 @@ def place_hold(
         phone=applicant.phone,
         details=request.details,
         code_hash=hash_secret(policy.secret, f"{reference}:{code}"),
-        hold_expires_at=now + timedelta(minutes=policy.hold_minutes),
+        hold_expires_at=hold_expires_at,
         created_at=now,
     )
     appointment.manage_tokens.append(
@@ -404,7 +466,8 @@ def place_hold(
             )
         )
     session.add(appointment)
-    notifications.queue_code_email(session, appointment, code, now)
+    if send_code:
+        notifications.queue_code_email(session, appointment, code, now)
     try:
         session.flush()
     except IntegrityError as error:
@@ -553,6 +616,22 @@ def confirm_hold(
         raise WrongCode(
             _("The code is wrong. Attempts left: %(count)d.", count=attempts_left), attempts_left
         )
+    return _confirm(session, appointment, now, policy)
+
+
+def confirm_lottery_hold(
+    session: SessionLike, appointment: Appointment, now: datetime, policy: BookingPolicy
+) -> Appointment:
+    """Confirm a hold a lottery gave, on the winner's word: their address was verified by a
+    code when they entered, and only the holder of their entry's link can ask."""
+    if appointment.status != Status.HELD or appointment.is_hold_expired(now):
+        raise HoldExpired(_("The time to confirm has passed."))
+    return _confirm(session, appointment, now, policy)
+
+
+def _confirm(
+    session: SessionLike, appointment: Appointment, now: datetime, policy: BookingPolicy
+) -> Appointment:
     if not transitions.change_one(
         session,
         appointment,
@@ -680,7 +759,10 @@ def cancel_appointment(
 def booked_rules(appointment: Appointment) -> VisitRules:
     """The rules the appointment was booked with (its services' snapshots), which a change of
     its time is offered and checked by, whatever the services' rules are now."""
-    return VisitRules.from_snapshots([line.snapshot for line in appointment.service_lines])
+    rules = VisitRules.from_snapshots([line.snapshot for line in appointment.service_lines])
+    return replace(
+        rules, service_ids=frozenset(line.service_type_id for line in appointment.service_lines)
+    )
 
 
 def reschedule_appointment(
@@ -704,7 +786,7 @@ def reschedule_appointment(
         raise InvalidState(_("This is already the time of your appointment."), "start")
     office = appointment.office
     rules = booked_rules(appointment)
-    _check_rules(office, new_start, rules, now)
+    _check_rules(session, office, new_start, rules, now)
     slots = _visit_slots(
         session, office, new_start, rules.slots_needed(office.slot_minutes), now, refuse_full=False
     )

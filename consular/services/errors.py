@@ -80,3 +80,21 @@ class ConcurrentChange(DomainError):
         super().__init__(
             _l("Someone changed this at the same time. Check the form and save again."), field
         )
+
+
+class ByLottery(DomainError):
+    """The time is on a day a lottery gives out: it is not on first-come sale."""
+
+    code = "by_lottery"
+
+
+class DuplicateEntry(DomainError):
+    """The person (by IIN, e-mail address or phone) already has an entry in the release."""
+
+    code = "duplicate_entry"
+
+
+class EntriesClosed(DomainError):
+    """The release does not take entries now (not open yet, closed, drawn or cancelled)."""
+
+    code = "entries_closed"

@@ -6,6 +6,7 @@ applicant's names, IIN, passport number, contacts, answers and cancellation reas
 manage links; the emails about the visit (their status and times stay); the note of its
 ticket; the values that audit entries about the visit or its ticket recorded; and where its
 hold came from (its origin, and its reference in the review's bulk cancellation entries).
+The entries of lottery releases whose days are that old lose the same details and their e-mails.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from consular.models import (
     Ticket,
 )
 from consular.services import suspicion
+from consular.services.lottery import purge_entries
 
 BATCH_SIZE = 500
 # What personal text columns hold once erased: no value at all, and never a valid one.
@@ -53,6 +55,7 @@ class PurgeReport:
     tickets: int = 0
     audit_entries: int = 0
     origins: int = 0
+    lottery_entries: int = 0
 
 
 def retention_cutoff(now: datetime, retention_days: int) -> datetime:
@@ -134,6 +137,7 @@ def purge_personal_data(
             _erase_related(session, list(purged), report)
             report.appointments += len(purged)
             _expire_loaded(session, Appointment, purged)
+    report.lottery_entries = purge_entries(session, now, cutoff)
     return report
 
 
