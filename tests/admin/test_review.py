@@ -128,7 +128,7 @@ def test_the_page_hold_records_its_origin_and_the_journey_time(app, offices, clo
     assert browser.get("/book/seoul/time?services=passport-renewal").status_code == 200
     clock.advance(seconds=12.5)
     form = HOLD_FORM | {"iin": next(iins), "start": MONDAY_9.isoformat()}
-    form["device_fingerprint"] = "widget-device-1"
+    form["device_fingerprint"] = "a1b2c3d4e5f60718"
     held = browser.post("/book/seoul/hold", data=form, environ_base=seen_from, headers=headers)
     assert held.status_code == 302, held.text
     first = db.session.scalars(sa.select(AppointmentOrigin)).one()
@@ -137,7 +137,7 @@ def test_the_page_hold_records_its_origin_and_the_journey_time(app, offices, clo
         42,
         "example.com",
     )
-    assert first.fingerprint == suspicion.keyed_hash(SECRET, "fingerprint", "widget-device-1")
+    assert first.fingerprint == suspicion.keyed_hash(SECRET, "fingerprint", "a1b2c3d4e5f60718")
     assert first.user_agent_hash == suspicion.keyed_hash(SECRET, "user-agent", "Phone/1.0")
 
     # The same browser's next hold is timed from its last one, pages or none.
@@ -164,10 +164,10 @@ def test_a_refused_hold_records_nothing(app, offices, iins, hold_through_api) ->
             offices[0],
             [db.session.scalar(sa.select(ServiceType))],
             appointment.starts_at,
-            applicant={"iin": appointment.iin},
+            applicant={"iin": appointment.iin, "passport_number": "not a passport"},
         ),
     )
-    assert again.status_code == 409
+    assert again.status_code == 422
     assert db.session.scalars(sa.select(AppointmentOrigin.appointment_id)).all() == [appointment.id]
 
 
