@@ -100,7 +100,12 @@ def test_wrong_code_is_422_and_five_wrong_codes_release_the_hold(client, visit) 
 
 def test_duplicate_booking_is_409(client, visit) -> None:
     office, service = visit
-    assert client.post("/api/v1/appointments", json=_body(office, service)).status_code == 201
+    first = client.post("/api/v1/appointments", json=_body(office, service))
+    assert first.status_code == 201
+    reference = first.get_json()["reference"]
+    code = last_code("aigerim@example.com")
+    confirmed = client.post(f"/api/v1/appointments/{reference}/confirm", json={"code": code})
+    assert confirmed.status_code == 200  # a booking takes the place; a hold does not
     again = client.post(
         "/api/v1/appointments",
         json=booking_body(

@@ -84,7 +84,8 @@ def test_availability_uses_the_same_number_of_statements_for_any_range(client, s
         response = client.get(f"{url}&from=2026-11-30&to=2027-01-28")
     assert response.status_code == 200
     assert len(response.get_json()["slots"]) > 500
-    assert len(long) == len(short) <= 4
+    # The seats (with the office and services), and the lottery releases covering the range.
+    assert len(long) == len(short) <= 5
 
 
 @pytest.mark.parametrize(

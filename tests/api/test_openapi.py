@@ -245,8 +245,13 @@ def test_refusals_of_a_hold_conform(client, api, offices, iins) -> None:
     assert {"office", "services", "start", "applicant"} <= set(body["fields"])
 
     first = hold_body(offices, person={"iin": next(iins)})
-    assert client.post(url, json=first).status_code == 201
-    body = assert_refused(api, "POST", path, client.post(url, json=first), "duplicate_booking")
+    held = client.post(url, json=first)
+    assert held.status_code == 201
+    reference = held.get_json()["reference"]
+    code = last_code(first["applicant"]["email"])
+    assert client.post(f"{url}/{reference}/confirm", json={"code": code}).status_code == 200
+    again = hold_body(offices, MONDAY_9 + timedelta(hours=1), person=first["applicant"])
+    body = assert_refused(api, "POST", path, client.post(url, json=again), "duplicate_booking")
     assert body["field"] == "services"
     second = hold_body(offices, person={"iin": next(iins)})
     assert client.post(url, json=second).status_code == 201  # the second of two desks

@@ -118,8 +118,9 @@ def test_a_refused_hold_still_spends_its_proof(client, pow_api, offices, iins) -
     person = {"iin": next(iins)}
     assert hold(client, hold_body(offices, person=person, proof_of_work=solved(client)))
     proof = solved(client)
-    duplicate = hold(client, hold_body(offices, person=person, proof_of_work=proof))
-    assert_refused(pow_api, "POST", HOLD, duplicate, "duplicate_booking")
+    wrong = {**person, "passport_number": "not a passport"}
+    refused = hold(client, hold_body(offices, person=wrong, proof_of_work=proof))
+    assert_refused(pow_api, "POST", HOLD, refused, "validation")
     other = hold_body(offices, person={"iin": next(iins)}, proof_of_work=proof)
     assert_refused(pow_api, "POST", HOLD, hold(client, other), "proof_of_work_invalid")
 
