@@ -60,9 +60,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
 
     from consular.database import init_database
+    from consular.services.lottery_days import forget_releases
 
     db.init_app(app)
     init_database(app)
+    app.teardown_request(lambda _error: forget_releases(db.session))
     migrate.init_app(
         app,
         db,

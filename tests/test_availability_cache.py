@@ -46,7 +46,8 @@ def test_without_cache_each_look_reads_the_database(app, client, seoul) -> None:
     client.get(AVAILABILITY)
     with counted_statements() as statements:
         client.get(AVAILABILITY)
-    assert len(statements) == 3  # the office, its services, the slots with their free seats
+    # The office, its services, the lottery releases, the slots with their free seats.
+    assert len(statements) == 4
 
 
 def test_a_hold_in_this_worker_shows_at_once(client, seoul, iins) -> None:
@@ -204,8 +205,9 @@ def test_the_time_page_reads_the_same_statements_however_full_the_month(
         assert client.post("/api/v1/appointments", json=body).status_code == 201
     with counted_statements() as busy:
         assert client.get(page).status_code == 200
-    # The office, its services, the month's free seats and the next free times.
-    assert len(busy) == len(empty) == 4
+    # The office, its services, the lottery releases from today, the month's free seats and
+    # the next free times.
+    assert len(busy) == len(empty) == 5
 
 
 def test_a_value_computed_across_a_write_is_not_kept(app) -> None:

@@ -283,6 +283,8 @@ def _availability_body(code: str, now: datetime) -> bytes:
         errors["to"] = [_("Ask for at most %(days)d days at a time.", days=MAX_AVAILABILITY_DAYS)]
     if errors:
         raise ValidationFailed(errors)
+    # Read before the free times, which reuse them for the days they keep off sale.
+    releases = covering_releases(db.session, office, [s.id for s in services], first_day, last_day)
     starts = (
         visit_start_times(
             db.session,
@@ -296,7 +298,6 @@ def _availability_body(code: str, now: datetime) -> bytes:
         if office.booking_open
         else []
     )
-    releases = covering_releases(db.session, office, [s.id for s in services], first_day, last_day)
     return jsonify(
         schemas.answer(
             schemas.Availability,

@@ -13,7 +13,7 @@ from flask import abort, session
 
 from consular.availability_cache import seat_reader
 from consular.database import SessionLike
-from consular.models import Office, ServiceType
+from consular.models import LotteryRelease, Office, ServiceType
 from consular.services import booking_request
 from consular.services.availability import (
     StartTime,
@@ -21,6 +21,7 @@ from consular.services.availability import (
     first_free_start_times,
     visit_start_times,
 )
+from consular.services.lottery_days import covering_releases
 
 MAX_REMEMBERED_APPOINTMENTS = 5
 # When this browser's booking journey began (a POSIX timestamp), for the review of bookings.
@@ -62,6 +63,8 @@ class MonthView:
     times_by_day: dict[date, list[StartTime]]
     previous_month: date | None
     next_month: date | None
+    # The lottery releases that give out some of the month's days for these services.
+    releases: list[LotteryRelease]
 
     def first_free_day(self) -> date | None:
         return next((day for day, free in self.free_by_day.items() if free), None)
@@ -81,6 +84,15 @@ def month_view(
     last_month = last_day.replace(day=1)
     month = min(max(month.replace(day=1), first_month), last_month)
     month_end = month.replace(day=calendar.monthrange(month.year, month.month)[1])
+    # Read from today, before the free times of the month and the next free times, which
+    # then reuse what was read for the days a lottery keeps off sale.
+    releases = [
+        release
+        for release in covering_releases(
+            db_session, office, rules.service_ids, min(today, month), month_end
+        )
+        if release.last_day >= month
+    ]
     starts = visit_start_times(
         db_session, office, rules, month, month_end, now, read_seats=seat_reader()
     )
@@ -101,6 +113,7 @@ def month_view(
         times_by_day=dict(times),
         previous_month=previous if previous >= first_month else None,
         next_month=following if following <= last_month else None,
+        releases=releases,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import json
 from datetime import datetime
 from typing import Any
@@ -77,7 +76,6 @@ from consular.services.errors import (
     WrongCode,
 )
 from consular.services.identity import parse_iin
-from consular.services.lottery_days import covering_releases
 from consular.transaction import transaction
 from consular.urls import local_target
 
@@ -253,8 +251,7 @@ def _time_choice(
     )
     if day is None or day not in view.times_by_day:
         day = view.first_free_day()
-    month_end = view.month.replace(day=calendar.monthrange(view.month.year, view.month.month)[1])
-    releases = covering_releases(db.session, office, rules.service_ids, view.month, month_end)
+    releases = view.releases
     return render_template(
         "booking/_time_choice.html",
         office=office,

@@ -8,15 +8,18 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, Field, SelectField, StringField
+from wtforms import BooleanField, Field, SelectChoice, SelectField, StringField
 from wtforms.validators import InputRequired
 
 from consular.booking.forms import ApplicantForm, applicant_form_class
 from consular.services.details import DetailGroup
 from consular.services.lottery import MAX_PREFERENCES
 
-PART_CHOICES = (("", _l("Any time of day")), ("morning", _l("Morning (before 12:00)")),
-                ("afternoon", _l("Afternoon (from 12:00)")))  # fmt: skip
+PART_CHOICES = (
+    SelectChoice("", _l("Any time of day")),
+    SelectChoice("morning", _l("Morning (before 12:00)")),
+    SelectChoice("afternoon", _l("Afternoon (from 12:00)")),
+)
 
 
 class EntryFormBase(ApplicantForm):
@@ -54,10 +57,17 @@ def entry_form_class(
     attributes: dict[str, Any] = {}
     for n in range(1, MAX_PREFERENCES + 1):
         attributes[f"preference_day_{n}"] = SelectField(
-            _l("Day"), choices=[("", _l("Any day"))] + day_choices, default=""
+            _l("Day"),
+            choices=[
+                SelectChoice("", _l("Any day")),
+                *(SelectChoice(value, label) for value, label in day_choices),
+            ],
+            default="",
+            # The service checks the days against the release, with a message that says how.
+            validate_choice=False,
         )
         attributes[f"preference_part_{n}"] = SelectField(
-            _l("Time of day"), choices=list(PART_CHOICES), default=""
+            _l("Time of day"), choices=list(PART_CHOICES), default="", validate_choice=False
         )
     return type("ReleaseEntryForm", (EntryFormBase, applicant_form_class(groups)), attributes)
 

@@ -148,7 +148,7 @@ def enter(release_id: int) -> Page:
         else:
             _remember(reference, placed.token)
             return redirect(url_for("lottery.entry", reference=reference))
-    elif request.method == "POST":
+    elif request.method == "POST" and "csrf_token" in form.errors:
         general_errors = [_("The form has expired. Please check your details and send it again.")]
     page = render_template(
         "lottery/enter.html",

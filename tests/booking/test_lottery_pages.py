@@ -119,7 +119,13 @@ def test_the_calendar_marks_the_lottery_days_and_offers_no_time_on_them(client, 
 
     assert page.count('class="day-lottery"') == 2
     assert 'aria-label="Monday, December 14, 2026: by lottery"' in page
-    assert "start=2026-12-14" not in page and "start=2026-12-16" in page
+    assert "start=2026-12-14" not in page and "start=2026-12-15" not in page
+    asked_for_a_lottery_day = client.get(
+        "/book/seoul/time?services=passport-renewal&month=2026-12&day=2026-12-14"
+    ).text
+    assert "start=2026-12-14" not in asked_for_a_lottery_day
+    next_day = client.get("/book/seoul/time?services=passport-renewal&month=2026-12&day=2026-12-16")
+    assert "start=2026-12-16" in next_day.text
 
 
 def test_the_release_page_says_what_happens_and_when(client, release) -> None:

@@ -50,6 +50,12 @@ def hold(office, services, start, now, iin="850502401238", **overrides):
     return booking.place_hold(db.session, request, now, POLICY)
 
 
+def confirmed(placed, now):
+    """Confirm a hold with its code: a person's place among their bookings is taken then."""
+    booking.confirm_hold(db.session, placed.appointment, placed.code, now, POLICY)
+    return placed
+
+
 def free_at(office, services, start, now) -> int | None:
     rules = VisitRules.for_services(services)
     day = start.astimezone(office.zone).date()
@@ -185,8 +191,8 @@ def test_a_service_may_allow_several_active_bookings_per_person(
 ) -> None:
     service = make_service(max_active_bookings=2)
     office = make_office(desks=2, services=[service])
-    first = hold(office, [service], MONDAY_9, clock())
-    second = hold(office, [service], TUESDAY_9, clock())
+    first = confirmed(hold(office, [service], MONDAY_9, clock()), clock())
+    second = confirmed(hold(office, [service], TUESDAY_9, clock()), clock())
     places = [line.active_seq for a in (first, second) for line in a.appointment.service_lines]
     assert places == [1, 2]
     with pytest.raises(DuplicateBooking):
@@ -199,10 +205,10 @@ def test_a_freed_place_is_taken_again_and_the_database_refuses_a_taken_one(
 ) -> None:
     service = make_service(max_active_bookings=2, cutoff_hours=1)
     office = make_office(desks=2, services=[service])
-    first = hold(office, [service], MONDAY_9, clock())
-    hold(office, [service], TUESDAY_9, clock())
+    first = confirmed(hold(office, [service], MONDAY_9, clock()), clock())
+    confirmed(hold(office, [service], TUESDAY_9, clock()), clock())
     booking.cancel_appointment(db.session, first.appointment, "", clock(), POLICY)
-    third = hold(office, [service], TUESDAY_9 + timedelta(hours=1), clock())
+    third = confirmed(hold(office, [service], TUESDAY_9 + timedelta(hours=1), clock()), clock())
     assert third.appointment.service_lines[0].active_seq == 1
     db.session.commit()
     db.session.add(
