@@ -176,8 +176,8 @@ class HistoryMaker:
                 AppointmentService(
                     service_type=service,
                     iin=appointment.iin,
-                    is_active=status
-                    in (Status.HELD, Status.CONFIRMED, Status.CHECKED_IN, Status.CALLED),
+                    # A hold takes no place among the person's bookings until confirmed.
+                    is_active=status in (Status.CONFIRMED, Status.CHECKED_IN, Status.CALLED),
                     snapshot=service.snapshot(),
                 )
             )

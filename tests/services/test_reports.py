@@ -125,7 +125,8 @@ def add_visit(
         appointment.checked_in_at = starts_at - 10 * MINUTE
         if status == Status.SERVED:
             appointment.served_at = ended
-    active = status in (Status.HELD, Status.CONFIRMED, Status.CHECKED_IN)
+    # A hold takes no place among the person's bookings until it is confirmed.
+    active = status in (Status.CONFIRMED, Status.CHECKED_IN)
     for service in services:
         appointment.service_lines.append(
             AppointmentService(

@@ -300,12 +300,28 @@ def test_at_its_expiry_instant_a_held_seat_is_free_even_for_the_same_person(held
     assert_seats_add_up(office)
 
 
-def test_a_person_with_a_live_hold_is_refused_a_second_one_a_microsecond_before_expiry(
+def test_a_second_hold_a_microsecond_before_expiry_replaces_the_live_one_and_frees_its_seat(
     held_seat,
 ) -> None:
-    office, service, _placed, iin, expires_at = held_seat
+    office, service, placed, iin, expires_at = held_seat
+    now = expires_at - MICROSECOND
+    second = hold(office, [service], MONDAY_9 + QUARTER, now, iin)
+    db.session.flush()
+    db.session.refresh(placed.appointment)
+    assert placed.appointment.status == Status.CANCELLED
+    assert placed.appointment.cancel_reason == booking.REPLACED_REASON
+    assert second.appointment.status == Status.HELD
+    assert offered(office, [service], now)[MONDAY_9] == 1
+    assert slot_at(office, MONDAY_9 + QUARTER).booked == 1
+
+
+def test_a_person_with_a_booking_is_refused_a_second_hold(held_seat) -> None:
+    office, service, placed, iin, expires_at = held_seat
+    now = expires_at - MICROSECOND
+    booking.confirm_hold(db.session, placed.appointment, placed.code, now, POLICY)
     with pytest.raises(DuplicateBooking):
-        hold(office, [service], MONDAY_9 + QUARTER, expires_at - MICROSECOND, iin)
+        hold(office, [service], MONDAY_9 + QUARTER, now, iin)
+    db.session.rollback()
 
 
 # A booking gives back only the due seats of the slots it takes: a cancelled seat past its
