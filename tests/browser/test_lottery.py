@@ -106,6 +106,8 @@ class Entrant:
     def open_home_in(self, language: str) -> None:
         page = self.page
         page.goto("/")
+        # As a person would: the page has finished loading before they switch its language.
+        page.wait_for_load_state("networkidle")
         page.locator("#language-select").select_option(language)
         expect(page.locator("html")).to_have_attribute("lang", language)
         notice = page.locator(".lottery-notice").first
