@@ -83,6 +83,10 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "REVIEW_FAST_SECONDS": _int("REVIEW_FAST_SECONDS", 20),
         # How long the code e-mailed for a lottery entry can be entered.
         "LOTTERY_CODE_MINUTES": _int("LOTTERY_CODE_MINUTES", 30),
+        # How long the code e-mailed to join the waiting list can be entered, and how long
+        # a seat offered to someone waiting is held for them to claim.
+        "WAITLIST_CODE_MINUTES": _int("WAITLIST_CODE_MINUTES", 30),
+        "WAITLIST_CLAIM_HOURS": _int("WAITLIST_CLAIM_HOURS", 24),
         # How many reverse proxies stand in front of the app (0: none).
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
         # Requests larger than this are refused with 413 before they are read.

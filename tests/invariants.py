@@ -21,6 +21,8 @@ from consular.models import (
     Status,
     Ticket,
     TicketStatus,
+    WaitlistEntry,
+    WaitStatus,
     appointment_slot,
 )
 from consular.services.figures import stale_figures
@@ -47,7 +49,15 @@ def invariant_violations(session: Session, now: datetime) -> list[str]:
         if row.booked > row.capacity:
             problems.append(f"slot {row.id}: booked {row.booked} > capacity {row.capacity}")
 
-    # A seat goes back when its hold ends only while the visit is an unconfirmed hold.
+    # A seat goes back when its hold ends only while the visit is an unconfirmed hold, and
+    # never by the clock while it is a waiting-list offer: the waitlist passes that one on.
+    offers = set(
+        session.scalars(
+            sa.select(WaitlistEntry.appointment_id).where(
+                WaitlistEntry.status == WaitStatus.OFFERED
+            )
+        )
+    )
     for row in session.execute(
         sa.select(
             seat.appointment_id,
@@ -62,7 +72,7 @@ def invariant_violations(session: Session, now: datetime) -> list[str]:
         .where(sa.or_(seat.hold_until.is_not(None), Appointment.status == Status.HELD))
     ):
         held = row.status == Status.HELD and row.holds_seat and row.release_at is None
-        expected = row.hold_expires_at if held else None
+        expected = row.hold_expires_at if held and row.appointment_id not in offers else None
         if row.hold_until != expected:
             problems.append(
                 f"seat of appointment {row.appointment_id} in slot {row.slot_id} ({row.status}):"

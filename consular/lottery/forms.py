@@ -8,7 +8,10 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, Field, SelectChoice, SelectField, StringField
+from wtforms import BooleanField, Field, SelectField, StringField
+
+# Not in the type stubs yet (WTForms 3.3 added it and warns on plain tuples).
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import InputRequired
 
 from consular.booking.forms import ApplicantForm, applicant_form_class

@@ -37,6 +37,13 @@ from consular.models.queue import (
 from consular.models.schedule import Closure, ClosureKind, OpeningPeriod, Slot
 from consular.models.service import ServiceType, office_service, service_combination
 from consular.models.user import Role, User, user_office
+from consular.models.waitlist import (
+    WaitlistEntry,
+    WaitlistMode,
+    WaitlistToken,
+    WaitStatus,
+    waitlist_entry_service,
+)
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -75,6 +82,10 @@ __all__ = [
     "Status",
     "User",
     "UTCDateTime",
+    "WaitStatus",
+    "WaitlistEntry",
+    "WaitlistMode",
+    "WaitlistToken",
     "appointment_slot",
     "lottery_entry_service",
     "lottery_release_service",
@@ -82,4 +93,5 @@ __all__ = [
     "office_service",
     "service_combination",
     "user_office",
+    "waitlist_entry_service",
 ]

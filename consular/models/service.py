@@ -68,6 +68,9 @@ class ServiceType(Base):
     # One booking per IIN in this many days (0: no such rule); cancelled and missed bookings
     # count too, as on egov.kz, so that cancelling and booking again gains nothing.
     iin_window_days: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Whether citizens who find nothing free may wait for a seat, and whom a freed seat goes
+    # to first (models/waitlist.py): "off", "fifo" or "random".
+    waitlist_mode: Mapped[str] = mapped_column(sa.String(8), default="off", server_default="off")
     # False: staff-only (walk-ins and bookings made at the office), not offered online.
     is_online: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     is_active: Mapped[bool] = mapped_column(default=True)

@@ -100,6 +100,8 @@ class BookingPolicy:
     # A cancelled seat returns at a random moment up to this long after the release delay,
     # so that nobody can be waiting for it at the second it reappears.
     release_jitter_minutes: int = 0
+    # How long a waiting-list offer is held for the entrant to claim (services/waitlist.py).
+    waitlist_claim_hours: int = 24
     quotas: Quotas = Quotas(per_iin=0, per_email=0, per_phone=0, per_private_domain=0)
 
     def release_time(self, now: datetime) -> datetime:
@@ -119,6 +121,7 @@ def policy_from_config(config: Mapping[str, Any]) -> BookingPolicy:
         code_max_sends=config["CODE_MAX_SENDS"],
         passport_pattern=config["PASSPORT_PATTERN"],
         release_jitter_minutes=config["RELEASE_JITTER_MINUTES"],
+        waitlist_claim_hours=config["WAITLIST_CLAIM_HOURS"],
         quotas=quotas_from_config(config),
     )
 
@@ -753,6 +756,11 @@ def cancel_appointment(
         raise InvalidState(_("This appointment is not active."))
     if was_confirmed and notify:
         notifications.queue_cancellation_email(session, appointment, now)
+    # The seats go to those waiting for them first. Imported here: the waitlist books its
+    # offers through this module.
+    from consular.services import waitlist
+
+    waitlist.after_cancellation(session, appointment, now, policy)
     return appointment
 
 
