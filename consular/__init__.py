@@ -100,6 +100,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from consular.lottery import bp as lottery_bp
 
     app.register_blueprint(lottery_bp)
+    from consular.waitlist import bp as waitlist_bp
+
+    app.register_blueprint(waitlist_bp)
     from consular.staff import bp as staff_bp
 
     app.register_blueprint(staff_bp)

@@ -197,7 +197,8 @@ def purge_retention(days: int | None) -> None:
         f"{report.cutoff:%Y-%m-%d %H:%M} UTC): {report.outbox_messages} emails, "
         f"{report.manage_tokens} manage links, {report.tickets} tickets, "
         f"{report.audit_entries} audit entries, {report.origins} booking origins, "
-        f"{report.lottery_entries} lottery entries erased"
+        f"{report.lottery_entries} lottery entries and {report.waitlist_entries} waiting-list "
+        "entries erased"
     )
 
 
@@ -308,6 +309,30 @@ def advance_lotteries() -> None:
             )
 
 
+@click.group("waitlist")
+def waitlist_group() -> None:
+    """The waiting list: offers not claimed in time, and seats freed for those waiting."""
+
+
+@waitlist_group.command("advance")
+def advance_waitlists() -> None:
+    """For every office with someone waiting: lapse the offers past their claim time, end
+    the entries whose days are over and offer the free seats down the list; safe to run
+    often (every minute or few)."""
+    from consular.clock import now
+    from consular.services import waitlist
+
+    moment = now()
+    policy = waitlist.policy_from_config(current_app.config)
+    for office in waitlist.offices_to_advance(db.session):
+        result = waitlist.advance(db.session, office, moment, policy)
+        db.session.commit()
+        click.echo(
+            f"{office.code}: {result.lapsed} offers lapsed, {result.ended} entries ended, "
+            f"{result.offered} seats offered"
+        )
+
+
 def generate_password() -> str:
     """A random demo password that is easy to type."""
     return secrets.token_urlsafe(9)
@@ -326,6 +351,7 @@ def init_app(app: Flask) -> None:
         retention_group,
         reports_group,
         lottery_group,
+        waitlist_group,
     ):
         app.cli.add_command(command)
 

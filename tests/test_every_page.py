@@ -142,6 +142,21 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
             status=302,
         )
     ],
+    # The waiting list
+    "waitlist.join": lambda w, lang: [
+        Visit("anonymous", {"office_code": "seoul", "services": "passport-renewal"})
+    ],
+    "waitlist.entry": lambda w, lang: [
+        Visit("entrant", {"reference": w.references[name]})
+        for name in ("waiting", "waitlist_offer")
+    ],
+    "waitlist.entry_link": lambda w, lang: [
+        Visit(
+            "anonymous",
+            {"reference": w.references["waiting"], "token": w.tokens["waiting"]},
+            status=302,
+        )
+    ],
     # The JSON API
     "api.openapi": lambda w, lang: [Visit("anonymous")],
     "api.list_offices": lambda w, lang: [Visit("anonymous")],
@@ -190,6 +205,7 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
         *_all(MANAGERS, office_code="seoul"),
         Visit("admin", {"office_code": "busan"}),
     ],
+    "staff.waiting_list": lambda w, lang: _all(STAFF, office_code="seoul"),
     "staff.week": lambda w, lang: [
         *_all(MANAGERS, office_code="seoul"),
         Visit("manager", {"office_code": "seoul", "start": THURSDAY}),
@@ -403,6 +419,40 @@ def world(app, offices, accounts, make_service, clock, iins) -> World:  # noqa: 
         references[entry] = entered.headers["Location"].rsplit("/", 1)[1]
         code = _last_code(email, "lottery_code")
         _redirects(entrant.post(f"/lottery/entries/{references[entry]}", data={"code": code}))
+
+    # Passport renewals have a waiting list: one entrant waits for a Saturday (never open),
+    # another is offered a Wednesday seat as soon as the code is entered.
+    passport.waitlist_mode = "fifo"
+    db.session.commit()
+    for name, day in (("waiting", "2026-12-05"), ("waitlist_offer", "2026-12-02")):
+        email = f"{name}@example.com"
+        joined = entrant.post(
+            "/waitlist/join/seoul?services=passport-renewal",
+            data={
+                "first_day": day,
+                "last_day": day,
+                "given_name": "Aigerim",
+                "family_name": "Nurlanova",
+                "iin": next(iins),
+                "passport_number": "N12345678",
+                "email": email,
+                "phone": f"010-5555-000{len(references) % 10}",
+                "current_passport__expiry_date": "2027-03-01",
+            },
+        )
+        _redirects(joined)
+        references[name] = joined.headers["Location"].rsplit("/", 1)[1]
+        code = _last_code(email, "waitlist_code")
+        _redirects(entrant.post(f"/waitlist/{references[name]}", data={"code": code}))
+    joined_mail = db.session.scalars(
+        sa.select(OutboxMessage.text_body).where(
+            OutboxMessage.kind == "waitlist_joined",
+            OutboxMessage.recipient == "waiting@example.com",
+        )
+    ).one()
+    link = re.search(rf"/waitlist/{references['waiting']}/(\S+)", joined_mail)
+    assert link is not None
+    tokens["waiting"] = link.group(1)
 
     clock.set(MONDAY_9 + timedelta(hours=1))
     citizen = app.test_client()

@@ -10,6 +10,7 @@ from wtforms import (
     BooleanField,
     Field,
     IntegerField,
+    RadioField,
     SelectMultipleField,
     StringField,
     TextAreaField,
@@ -97,6 +98,14 @@ class ServiceTypeForm(AdminForm):
         _l("Cancel or change online until, in hours before the visit"), 0, 24 * 30
     )
     max_active_bookings = _number(_l("Active bookings one person (IIN) may hold"), 1, 10)
+    iin_window_days = _number(
+        _l("One booking per IIN in this many days (0: no such rule)"),
+        0,
+        366,
+        _l("Cancelled and missed bookings count too: cancelling and booking again gains nothing."),
+    )
+    # The choices are set by the view, with the words of the current language.
+    waitlist_mode = RadioField(_l("Waiting list"), validate_choice=False, default="off")
     is_online = BooleanField(_l("Citizens can book it online (otherwise staff only)"))
     offices = CheckboxesField(_l("Offices that offer it"), coerce=int, validate_choice=False)
     detail_sets = CheckboxesField(

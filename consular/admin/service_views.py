@@ -49,6 +49,11 @@ def _prepare(form: ServiceTypeForm, service: ServiceType | None) -> None:
     offices = db.session.scalars(sa.select(Office).order_by(Office.id))
     form.offices.choices = [(o.id, o.display_name(locale)) for o in offices]
     form.detail_sets.choices = list(DETAIL_SET_LABELS.items())
+    form.waitlist_mode.choices = [
+        ("off", _("None: a cancelled seat goes back on sale after its delay")),
+        ("fifo", _("First come, first served: a freed seat goes to whoever has waited longest")),
+        ("random", _("At random: a freed seat goes to one of those waiting, drawn at random")),
+    ]
     others = db.session.scalars(
         sa.select(ServiceType)
         .where(ServiceType.id != (service.id if service else -1))
@@ -82,6 +87,8 @@ def _data_from(form: ServiceTypeForm) -> catalog.ServiceTypeData:
         horizon_days=form.horizon_days.data or 0,
         cutoff_hours=form.cutoff_hours.data or 0,
         max_active_bookings=form.max_active_bookings.data or 0,
+        iin_window_days=form.iin_window_days.data or 0,
+        waitlist_mode=form.waitlist_mode.data or "",
         is_online=bool(form.is_online.data),
         sort_order=form.sort_order.data or 0,
         # Only what the form offered: anything else was never on the page.
@@ -137,7 +144,8 @@ def service_new() -> Page:
     if not form.is_submitted():
         form.process(
             data={"duration_minutes": 15, "min_notice_hours": 24, "horizon_days": 60,
-                  "cutoff_hours": 24, "max_active_bookings": 1, "is_online": True,
+                  "cutoff_hours": 24, "max_active_bookings": 1, "iin_window_days": 0,
+                  "waitlist_mode": "off", "is_online": True,
                   "sort_order": 100}
         )  # fmt: skip
     elif validated(form, lambda: catalog.check_service_type(db.session, _data_from(form), None)):

@@ -76,6 +76,8 @@ class ApplicantForm(FlaskForm):
                 name = parts[1]
             elif parts[0] == "details" and len(parts) == 3:
                 name = f"{parts[1]}__{parts[2]}"
+            elif len(parts) == 1:
+                name = parts[0]  # a member of the form's own (the days of a wait, say)
             if name is not None and name in self:
                 self[name].errors = list(self[name].errors or []) + list(messages)
             else:

@@ -63,6 +63,7 @@ from consular.services import (
     proof_of_work,
     suspicion,
     timefmt,
+    waitlist,
 )
 from consular.services.availability import VisitRules
 from consular.services.calendar import appointment_ics, reference_qr_svg
@@ -263,6 +264,7 @@ def _time_choice(
         upcoming=next_free_times(db.session, office, rules, now),
         mode=mode,
         appointment=appointment,
+        waitlist_open=mode == "book" and all(waitlist.has_waitlist(s) for s in services),
         reschedule_form=RescheduleForm() if mode == "reschedule" else None,
         duration=rules.duration_minutes,
         zone=timefmt.zone_label(office.zone, now, _locale()),

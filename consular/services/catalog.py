@@ -48,6 +48,8 @@ class ServiceTypeData:
     horizon_days: int = 60
     cutoff_hours: int = 24
     max_active_bookings: int = 1
+    iin_window_days: int = 0
+    waitlist_mode: str = "off"
     is_online: bool = True
     sort_order: int = 0
     office_ids: list[int] = field(default_factory=list)
@@ -110,6 +112,8 @@ def service_audit_values(service: ServiceType) -> dict[str, Any]:
         "horizon_days": service.horizon_days,
         "cutoff_hours": service.cutoff_hours,
         "max_active_bookings": service.max_active_bookings,
+        "iin_window_days": service.iin_window_days,
+        "waitlist_mode": service.waitlist_mode,
         "is_online": service.is_online,
         "is_active": service.is_active,
         "sort_order": service.sort_order,
@@ -140,6 +144,8 @@ def check_service_type(
         errors[f"name_{FALLBACK_LANGUAGE}"] = [
             _("Enter the name in English: it is shown wherever a translation is missing.")
         ]
+    if data.waitlist_mode not in {"off", "fifo", "random"}:
+        errors["waitlist_mode"] = [_("Choose how the waiting list works.")]
     unknown = [name for name in data.detail_sets if name not in DETAIL_SETS]
     if unknown:
         errors["detail_sets"] = [_("Choose details from the list.")]
@@ -162,6 +168,8 @@ def _apply_service(session: SessionLike, service: ServiceType, data: ServiceType
     service.horizon_days = data.horizon_days
     service.cutoff_hours = data.cutoff_hours
     service.max_active_bookings = data.max_active_bookings
+    service.iin_window_days = data.iin_window_days
+    service.waitlist_mode = data.waitlist_mode
     service.is_online = data.is_online
     service.sort_order = data.sort_order
     service.offices = list(

@@ -28,7 +28,7 @@ from consular.models import (
     Status,
     Ticket,
 )
-from consular.services import suspicion
+from consular.services import suspicion, waitlist
 from consular.services.lottery import purge_entries
 
 BATCH_SIZE = 500
@@ -56,6 +56,7 @@ class PurgeReport:
     audit_entries: int = 0
     origins: int = 0
     lottery_entries: int = 0
+    waitlist_entries: int = 0
 
 
 def retention_cutoff(now: datetime, retention_days: int) -> datetime:
@@ -138,6 +139,7 @@ def purge_personal_data(
             report.appointments += len(purged)
             _expire_loaded(session, Appointment, purged)
     report.lottery_entries = purge_entries(session, now, cutoff)
+    report.waitlist_entries = waitlist.purge_entries(session, now, cutoff)
     return report
 
 

@@ -40,6 +40,7 @@ from consular.database import SessionLike, rows_changed
 from consular.models import (
     Appointment,
     Office,
+    OutboxMessage,
     ServiceType,
     Slot,
     Status,
@@ -893,6 +894,21 @@ def lengths_by_service(session: SessionLike, office_id: int) -> list[tuple[Servi
     return [(s, int(counts.get(s.id, 0))) for s in sorted(services, key=lambda s: s.sort_order)]
 
 
+def open_offers(session: SessionLike, office_id: int) -> list[WaitlistEntry]:
+    """The office's seats held for someone on the list now, soonest visit first."""
+    return list(
+        session.scalars(
+            sa.select(WaitlistEntry)
+            .join(Appointment, Appointment.id == WaitlistEntry.appointment_id)
+            .where(
+                WaitlistEntry.office_id == office_id,
+                WaitlistEntry.status == WaitStatus.OFFERED,
+            )
+            .order_by(Appointment.starts_at, WaitlistEntry.id)
+        )
+    )
+
+
 def purge_entries(session: SessionLike, now: datetime, cutoff: datetime) -> int:
     """Erase the personal data of entries that left the list (or ended) before `cutoff`."""
     ids = list(
@@ -906,6 +922,20 @@ def purge_entries(session: SessionLike, now: datetime, cutoff: datetime) -> int:
     )
     if not ids:
         return 0
+    # Their e-mails carry the name and the address: erased with them (the waitlist's mails
+    # are known by their kind and recipient; an entry's address has no other booking here).
+    emails = list(session.scalars(sa.select(WaitlistEntry.email).where(WaitlistEntry.id.in_(ids))))
+    session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.kind.like("waitlist\\_%", escape="\\"),
+            OutboxMessage.recipient.in_(emails),
+        )
+        .values(
+            recipient="", subject="", text_body="", html_body=None, attachments=[], last_error=None
+        )
+        .execution_options(synchronize_session=False)
+    )
     session.execute(sa.delete(WaitlistToken).where(WaitlistToken.entry_id.in_(ids)))
     session.execute(
         sa.update(WaitlistEntry)
@@ -924,4 +954,7 @@ def purge_entries(session: SessionLike, now: datetime, cutoff: datetime) -> int:
         )
         .execution_options(synchronize_session=False)
     )
+    for loaded in list(session.identity_map.values()):
+        if isinstance(loaded, WaitlistEntry | OutboxMessage):
+            session.expire(loaded)
     return len(ids)

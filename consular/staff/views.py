@@ -481,6 +481,21 @@ def ticket_action(office_code: str, ticket_id: int, action: str) -> WerkzeugResp
     return _run(office, lambda: TICKET_ACTIONS[action](db.session, ticket, _user(), now()))
 
 
+@bp.get("/<office_code>/waitlist")
+@staff_page
+def waiting_list(office_code: str) -> str:
+    """How many wait for each service of the office, and the offers open now."""
+    from consular.services import waitlist
+
+    office = office_for_user(office_code)
+    return render_template(
+        "staff/waitlist.html",
+        office=office,
+        lengths=waitlist.lengths_by_service(db.session, office.id),
+        offers=waitlist.open_offers(db.session, office.id),
+    )
+
+
 @bp.get("/<office_code>/appointments/<reference>")
 @staff_page
 def appointment(office_code: str, reference: str) -> str:

@@ -34,6 +34,8 @@ def service_form(busan_id: int, **overrides) -> dict:
         "horizon_days": "30",
         "cutoff_hours": "12",
         "max_active_bookings": "1",
+        "iin_window_days": "30",
+        "waitlist_mode": "random",
         "is_online": "y",
         "offices": [str(busan_id)],
         "detail_sets": ["current_passport"],
@@ -65,6 +67,7 @@ def test_an_added_service_is_offered_only_where_chosen_and_can_be_booked(
     }
     assert [o.code for o in service.offices] == ["busan"]
     assert service.detail_sets == ["current_passport"]
+    assert (service.iin_window_days, service.waitlist_mode) == (30, "random")
 
     assert "Consular registration" in admin_client.get("/book/busan").text
     assert "Consular registration" not in admin_client.get("/book/seoul").text
@@ -75,6 +78,19 @@ def test_an_added_service_is_offered_only_where_chosen_and_can_be_booked(
         "/api/v1/appointments", json=booking_body(seoul, [service], MONDAY_9)
     )
     assert refused.status_code == 422
+
+
+def test_an_unknown_waiting_list_mode_is_refused_by_its_field(admin_client, offices) -> None:
+    _, busan = offices
+    response = admin_client.post(
+        "/admin/services/new", data=service_form(busan.id, waitlist_mode="lifo")
+    )
+    assert response.status_code == 400
+    assert "Choose how the waiting list works." in response.text
+    assert (
+        db.session.scalar(sa.select(ServiceType).where(ServiceType.code == "consular-registration"))
+        is None
+    )
 
 
 def test_the_form_comes_back_with_values_and_a_message_by_each_bad_field(
