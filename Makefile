@@ -53,9 +53,10 @@ bench-full: translations
 
 # A bot against 20 people on gunicorn behind nginx (README, "Fair access"): first come, then
 # a lottery release; a few minutes each. Needs PostgreSQL and Redis (nginx if installed).
+# Both modes run; the target fails if either prints FAIL.
 bench-bots: translations
-	$(BIN)/python -m bench.bots $(BOTS_ARGS)
-	$(BIN)/python -m bench.bots --mode lottery $(BOTS_ARGS)
+	$(BIN)/python -m bench.bots $(BOTS_ARGS); first=$$?; \
+	$(BIN)/python -m bench.bots --mode lottery $(BOTS_ARGS) && exit $$first
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
