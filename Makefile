@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := app
 
-.PHONY: run test lint translations messages install clean bench bench-full
+.PHONY: run test lint translations messages install clean bench bench-full bench-bots
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3 on PATH)"; exit 1; }
@@ -50,6 +50,13 @@ bench: translations
 
 bench-full: translations
 	$(BIN)/python -m bench --full $(BENCH_ARGS)
+
+# A bot against 20 people on gunicorn behind nginx (README, "Fair access"): first come, then
+# a lottery release; a few minutes each. Needs PostgreSQL and Redis (nginx if installed).
+# Both modes run; the target fails if either prints FAIL.
+bench-bots: translations
+	$(BIN)/python -m bench.bots $(BOTS_ARGS); first=$$?; \
+	$(BIN)/python -m bench.bots --mode lottery $(BOTS_ARGS) && exit $$first
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
