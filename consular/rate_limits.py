@@ -45,6 +45,27 @@ _looks_per_network = limiter.shared_limit(
 )
 
 
+# Entries in a lottery or a waiting list count against the same budgets as holds (their
+# form pages themselves do not).
+_entries_per_address = limiter.shared_limit(
+    _setting("BOOKING_RATE_LIMIT"),
+    scope="holds-by-address",
+    key_func=get_remote_address,
+    methods=["POST"],
+)
+_entries_per_network = limiter.shared_limit(
+    _setting("BOOKING_NETWORK_RATE_LIMIT"),
+    scope="holds-by-network",
+    key_func=_network,
+    methods=["POST"],
+)
+
+
+def limit_entries(view: View) -> View:
+    """Count the view's POSTs against the holds' budgets of the address and network."""
+    return _entries_per_address(_entries_per_network(view))  # type: ignore[return-value]
+
+
 def limit_holds(view: View) -> View:
     """Count the view's requests against the holds' budgets of the address and network."""
     return _holds_per_address(_holds_per_network(view))  # type: ignore[return-value]

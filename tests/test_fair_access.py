@@ -78,6 +78,10 @@ def phone(n: int) -> str:
         ("bot+0001@catch-all.example", "bot@catch-all.example", "catch-all.example"),
         ("+tag@example.com", "+tag@example.com", "example.com"),
         ("  Someone@Mail.RU ", "someone@mail.ru", "mail.ru"),
+        # Every subdomain of a wildcard catch-all is the one registrable domain.
+        ("x@a1.slotbot.example", "x@a1.slotbot.example", "slotbot.example"),
+        ("x@b.c.bot.co.kr", "x@b.c.bot.co.kr", "bot.co.kr"),
+        ("someone@mail.naver.com", "someone@mail.naver.com", "naver.com"),
     ],
 )
 def test_the_mailbox_an_address_reaches(address: str, mailbox: str, domain: str) -> None:

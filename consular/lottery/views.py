@@ -25,6 +25,7 @@ from consular.extensions import db, limiter
 from consular.lottery import bp
 from consular.lottery.forms import EntryCodeForm, day_choices, entry_form_class
 from consular.models import EntryStatus, LotteryEntry, LotteryRelease, ReleaseState
+from consular.rate_limits import limit_entries
 from consular.services import booking, lottery, timefmt
 from consular.services.booking_request import combination_problem, service_codes_problem
 from consular.services.details import groups_for
@@ -111,7 +112,7 @@ def _entry_form(release: LotteryRelease, services: list[Any]) -> Any:
 
 
 @bp.route("/<id:release_id>/enter", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["BOOKING_RATE_LIMIT"], methods=["POST"])
+@limit_entries
 def enter(release_id: int) -> Page:
     """Take an entry: the services, the applicant's details and preferences; send the code."""
     release = _release_or_404(release_id)

@@ -167,6 +167,7 @@ class LotteryEntry(Base):
         sa.CheckConstraint("code_attempts >= 0", name="code_attempts_nonnegative"),
         sa.CheckConstraint("draw_position >= 1", name="draw_position_positive"),
         sa.Index("ix_lottery_entry_release_status", "release_id", "status"),
+        sa.Index("ix_lottery_entry_release_domain", "release_id", "email_domain"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -185,6 +186,8 @@ class LotteryEntry(Base):
     email: Mapped[str] = mapped_column(sa.String(254))
     # The address as the one-entry rule compares it (see services/lottery.py).
     email_key: Mapped[str] = mapped_column(sa.String(254))
+    # Its registrable domain, for the limit of entries per private domain (fair_access.py).
+    email_domain: Mapped[str] = mapped_column(sa.String(254), default="", server_default="")
     phone: Mapped[str] = mapped_column(sa.String(20))
     details: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     # Preferred days and parts of the day, in order: [{"day": "YYYY-MM-DD" | None,

@@ -75,6 +75,7 @@ class WaitlistEntry(Base):
         sa.CheckConstraint("first_day <= last_day", name="days_in_order"),
         sa.CheckConstraint("code_attempts >= 0", name="code_attempts_nonnegative"),
         sa.Index("ix_waitlist_entry_office_status", "office_id", "status", "joined_at"),
+        sa.Index("ix_waitlist_entry_office_domain", "office_id", "email_domain"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -96,6 +97,8 @@ class WaitlistEntry(Base):
     passport_number: Mapped[str] = mapped_column(sa.String(20))
     email: Mapped[str] = mapped_column(sa.String(254))
     email_key: Mapped[str] = mapped_column(sa.String(254))
+    # Its registrable domain, for the limit of places per private domain (fair_access.py).
+    email_domain: Mapped[str] = mapped_column(sa.String(254), default="", server_default="")
     phone: Mapped[str] = mapped_column(sa.String(20))
     details: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
 

@@ -11,7 +11,7 @@ SQLite runs one writing transaction at a time anyway.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from publicsuffixlist import PublicSuffixList
 
 from consular.database import SessionLike
 from consular.models import Appointment, AppointmentService, Office, ServiceType
@@ -88,10 +89,39 @@ def normalized_email(address: str) -> str:
     return f"{local}@{domain}"
 
 
+@lru_cache(maxsize=1)
+def _suffixes() -> PublicSuffixList:
+    return PublicSuffixList()  # the list bundled with the package: nothing is fetched
+
+
 def email_domain(address: str) -> str:
-    """The domain of an address, lower case (aliases folded)."""
-    domain = address.strip().lower().rpartition("@")[2]
-    return DOMAIN_ALIASES.get(domain, domain)
+    """The registrable domain of an address, lower case (aliases folded): every subdomain of
+    a wildcard catch-all (x.bot.example, y.bot.example) counts as its one domain."""
+    domain = address.strip().lower().rpartition("@")[2].rstrip(".")
+    registrable = _suffixes().privatesuffix(domain) or domain
+    return DOMAIN_ALIASES.get(registrable, registrable)
+
+
+def refuse_crowded_domain(
+    session: SessionLike, email: str, quotas: Quotas, places_taken: Callable[[str], int]
+) -> None:
+    """Raise QuotaReached when a private domain already has its share of places in a lottery
+    or a waiting list (`places_taken` counts them): one catch-all domain can't enter a
+    thousand made-up people. Locked on PostgreSQL, so two entries at once are counted in
+    turn."""
+    domain = email_domain(email)
+    if not quotas.per_private_domain or domain in quotas.public_domains:
+        return
+    _lock_identities(session, [f"domain:{domain}"])
+    if places_taken(domain) >= quotas.per_private_domain:
+        raise QuotaReached(
+            _(
+                "Too many entries use addresses at %(domain)s. Please use your own personal "
+                "email address.",
+                domain=domain,
+            ),
+            "applicant.email",
+        )
 
 
 @lru_cache(maxsize=1)

@@ -81,6 +81,7 @@ from consular.services.errors import (
     ValidationFailed,
     WrongCode,
 )
+from consular.services.fair_access import email_domain, normalized_email, refuse_crowded_domain
 from consular.services.schedule import local_day_bounds, local_instant
 
 MAX_PREFERENCES = 3
@@ -132,12 +133,29 @@ def policy_from_config(config: Mapping[str, Any]) -> LotteryPolicy:
 
 
 def entry_email_key(email: str) -> str:
-    """An e-mail address as the one-entry rule compares it: lower-cased and stripped.
+    """An e-mail address as the one-entry rule compares it: as the booking quotas do, with
+    case, and the dots and +tags of the providers that ignore them, folded."""
+    return normalized_email(email)
 
-    Until the fair-access normalisation (`fair_access.normalized_email`: dots and +tags of
-    the providers that ignore them) is in the tree, this is the whole rule.
-    """
-    return email.strip().lower()
+
+def _refuse_crowded_domain(
+    session: SessionLike, release_id: int, email: str, policy: LotteryPolicy
+) -> None:
+    """A private domain has only a few places in a release (QUOTA_PER_PRIVATE_DOMAIN)."""
+
+    def places(domain: str) -> int:
+        return int(
+            session.scalar(
+                sa.select(sa.func.count()).where(
+                    LotteryEntry.release_id == release_id,
+                    LotteryEntry.takes_place.is_(True),
+                    LotteryEntry.email_domain == domain,
+                )
+            )
+            or 0
+        )
+
+    refuse_crowded_domain(session, email, policy.booking.quotas, places)
 
 
 # Reading a release
@@ -669,6 +687,7 @@ def enter(
     applicant = request.applicant
     email_key = entry_email_key(applicant.email)
     _refuse_duplicate(_places_taken(session, release.id, applicant.iin, email_key, applicant.phone))
+    _refuse_crowded_domain(session, release.id, applicant.email, policy)
     code = _new_code()
     token = secrets.token_urlsafe(32)
     reference = _new_reference(session, release.office)
@@ -684,6 +703,7 @@ def enter(
         passport_number=applicant.passport_number,
         email=applicant.email,
         email_key=email_key,
+        email_domain=email_domain(applicant.email),
         phone=applicant.phone,
         details=request.details,
         preferences=[p.as_json() for p in request.preferences],
@@ -761,13 +781,17 @@ def verify_entry(
     if entry.is_code_expired(now):
         raise InvalidState(_("The time to enter the code has passed. Please enter again."), "code")
     given = (code or "").strip()
-    if not (
+    right = (
         len(given) == 6
         and given.isdigit()
         and secrets.compare_digest(
             entry.code_hash, hash_secret(policy.booking.secret, f"{entry.reference}:{given}")
         )
-    ):
+    )
+    if right:
+        # Counted again at the place's taking: entries made at once all passed `enter`.
+        _refuse_crowded_domain(session, release.id, entry.email, policy)
+    else:
         attempts = entry.code_attempts + 1
         left = max(0, policy.booking.code_max_attempts - attempts)
         values: dict[str, Any] = {"code_attempts": LotteryEntry.code_attempts + 1}

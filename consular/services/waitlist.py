@@ -65,7 +65,7 @@ from consular.services.errors import (
     ValidationFailed,
     WrongCode,
 )
-from consular.services.fair_access import normalized_email
+from consular.services.fair_access import email_domain, normalized_email, refuse_crowded_domain
 from consular.services.seats import end_visits, settle_hold
 
 REFERENCE_ALPHABET = booking.REFERENCE_ALPHABET
@@ -285,6 +285,26 @@ def _places_taken(session: SessionLike, entry: WaitlistEntry) -> list[str]:
     ]
 
 
+def _refuse_crowded_domain(
+    session: SessionLike, office_id: int, email: str, policy: WaitlistPolicy
+) -> None:
+    """A private domain has only a few places on an office's list (QUOTA_PER_PRIVATE_DOMAIN)."""
+
+    def places(domain: str) -> int:
+        return int(
+            session.scalar(
+                sa.select(sa.func.count()).where(
+                    WaitlistEntry.office_id == office_id,
+                    WaitlistEntry.takes_place.is_(True),
+                    WaitlistEntry.email_domain == domain,
+                )
+            )
+            or 0
+        )
+
+    refuse_crowded_domain(session, email, policy.booking.quotas, places)
+
+
 def _refuse_duplicate(taken: list[str]) -> None:
     if taken:
         raise DuplicateEntry(str(DUPLICATE_MESSAGES[taken[0]]), DUPLICATE_FIELDS[taken[0]])
@@ -321,6 +341,7 @@ def join(
         passport_number=applicant.passport_number,
         email=applicant.email,
         email_key=normalized_email(applicant.email),
+        email_domain=email_domain(applicant.email),
         phone=applicant.phone,
         details=request.details,
         code_hash=_code_hash(policy, reference, code),
@@ -329,6 +350,7 @@ def join(
     )
     entry.services = list(request.services)
     _refuse_duplicate(_places_taken(session, entry))
+    _refuse_crowded_domain(session, request.office.id, applicant.email, policy)
     entry.tokens.append(
         WaitlistToken(token_hash=hash_secret(policy.booking.secret, token), created_at=now)
     )
@@ -396,11 +418,15 @@ def verify_entry(
             _("The time to enter the code has passed. Please join the list again."), "code"
         )
     given = (code or "").strip()
-    if not (
+    right = (
         len(given) == 6
         and given.isdigit()
         and secrets.compare_digest(entry.code_hash, _code_hash(policy, entry.reference, given))
-    ):
+    )
+    if right:
+        # Counted again at the place's taking: entries made at once all passed `join`.
+        _refuse_crowded_domain(session, entry.office_id, entry.email, policy)
+    else:
         attempts = entry.code_attempts + 1
         left = max(0, policy.booking.code_max_attempts - attempts)
         values: dict[str, Any] = {"code_attempts": WaitlistEntry.code_attempts + 1}

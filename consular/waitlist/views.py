@@ -16,6 +16,7 @@ from consular.booking.journey import office_or_404, remember_token
 from consular.clock import now as clock_now
 from consular.extensions import db, limiter
 from consular.models import ServiceType, WaitlistEntry, WaitStatus
+from consular.rate_limits import limit_entries
 from consular.services import booking, waitlist
 from consular.services.availability import VisitRules
 from consular.services.booking_request import online_services_query
@@ -73,7 +74,7 @@ def _chosen_services(office_id: int) -> list[ServiceType] | None:
 
 
 @bp.route("/join/<office_code>", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["BOOKING_RATE_LIMIT"], methods=["POST"])
+@limit_entries
 def join(office_code: str) -> Page:
     """Join the office's waiting list for the chosen services and a range of days."""
     office = office_or_404(db.session, office_code)

@@ -53,6 +53,28 @@ def test_holds_through_the_page_and_the_api_share_one_budget(limited) -> None:
     assert api_hold(client, "198.51.100.1").get_json()["error"] == "rate_limited"
 
 
+def test_lottery_and_waiting_list_entries_share_the_holds_budget_of_the_network(limited) -> None:
+    client = limited.test_client()
+
+    def post(path: str, n: int) -> int:
+        return client.post(
+            path, data={}, environ_base={"REMOTE_ADDR": f"203.0.113.{n}"}
+        ).status_code
+
+    statuses = [
+        api_hold(client, "203.0.113.1").status_code,
+        post("/lottery/1/enter", 2),
+        post("/waitlist/join/nowhere", 3),
+        post("/lottery/1/enter", 4),
+        post("/waitlist/join/nowhere", 5),
+        post("/waitlist/join/nowhere", 6),
+    ]
+    assert 429 not in statuses[:5] and statuses[5] == 429
+    # Their form pages are not counted.
+    view = client.get("/waitlist/join/nowhere", environ_base={"REMOTE_ADDR": "203.0.113.7"})
+    assert view.status_code == 404
+
+
 def test_addresses_of_one_network_share_its_budget(limited) -> None:
     client = limited.test_client()
     statuses = [api_hold(client, f"203.0.113.{n}").status_code for n in range(1, 8)]

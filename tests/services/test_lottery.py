@@ -43,6 +43,7 @@ from consular.services.errors import (
     ValidationFailed,
     WrongCode,
 )
+from consular.services.fair_access import QuotaReached
 from consular.services.retention import purge_personal_data
 from tests.conftest import Clock, base_config, booking_body
 
@@ -885,4 +886,46 @@ def test_an_entry_verified_while_the_draw_runs_is_refused_or_drawn(
     clock.set(release.draw_at)
     with pytest.raises(EntriesClosed):
         lottery.verify_entry(db.session, placed.entry, placed.code, clock(), policy)
+    db.session.rollback()
+
+
+def test_a_private_domain_has_only_a_few_places_in_a_release_however_its_subdomains(
+    release, people, clock, policy
+) -> None:
+    capped = replace(
+        policy, booking=replace(policy.booking, quotas=replace(policy.booking.quotas,
+                                                               per_private_domain=2))
+    )  # fmt: skip
+    for n in range(2):
+        entered(release, people.data(applicant={"email": f"e{n}@x{n}.slotbot.example"}),
+                clock, capped)  # fmt: skip
+    with pytest.raises(QuotaReached, match="slotbot.example"):
+        enter(release, people.data(applicant={"email": "e9@x9.slotbot.example"}), clock, capped)
+    db.session.rollback()
+    # Public providers are not counted; nor, without the setting, anything.
+    for n in range(3):
+        entered(release, people.data(applicant={"email": f"someone{n}@gmail.com"}), clock, capped)
+    entered(release, people.data(applicant={"email": "e8@slotbot.example"}), clock, policy)
+
+
+def test_entries_made_before_the_domain_filled_up_are_refused_at_their_code(
+    release, people, clock, policy
+) -> None:
+    capped = replace(
+        policy, booking=replace(policy.booking, quotas=replace(policy.booking.quotas,
+                                                               per_private_domain=1))
+    )  # fmt: skip
+    first = enter(release, people.data(applicant={"email": "a@slotbot.example"}), clock, capped)
+    second = enter(release, people.data(applicant={"email": "b@slotbot.example"}), clock, capped)
+    lottery.verify_entry(db.session, first.entry, first.code, clock(), capped)
+    db.session.commit()
+    with pytest.raises(QuotaReached):
+        lottery.verify_entry(db.session, second.entry, second.code, clock(), capped)
+    db.session.rollback()
+
+
+def test_one_gmail_mailbox_however_written_enters_once(release, people, clock, policy) -> None:
+    entered(release, people.data(applicant={"email": "aigerim@gmail.com"}), clock, policy)
+    with pytest.raises(DuplicateEntry):
+        enter(release, people.data(applicant={"email": "A.igerim+again@gmail.com"}), clock, policy)
     db.session.rollback()

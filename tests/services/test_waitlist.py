@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -24,6 +25,7 @@ from consular.models import (
 from consular.services import booking, waitlist
 from consular.services.availability import VisitRules, visit_start_times
 from consular.services.errors import DuplicateEntry, InvalidState, ValidationFailed, WrongCode
+from consular.services.fair_access import QuotaReached
 from tests.conftest import SECRET, booking_body, valid_iins
 from tests.invariants import assert_booking_invariants
 
@@ -220,6 +222,23 @@ def test_the_database_refuses_a_second_waiting_place_for_the_same_iin(
     with pytest.raises(sa.exc.IntegrityError):
         db.session.flush()
     db.session.rollback()
+
+
+def test_a_private_domain_has_only_a_few_places_on_the_list(office, service, clock) -> None:
+    fill_the_week(office, service, clock())
+    capped = waitlist.WaitlistPolicy(
+        booking=replace(BOOKING, quotas=replace(BOOKING.quotas, per_private_domain=1))
+    )
+    first = join_data(office, service, 0)
+    first["applicant"]["email"] = "a@one.slotbot.example"
+    request = waitlist.parse_join(db.session, first, clock(), capped)
+    made = waitlist.join(db.session, request, clock(), capped)
+    waitlist.verify_entry(db.session, made.entry, made.code, clock(), capped)
+    second = join_data(office, service, 1)
+    second["applicant"]["email"] = "b@two.slotbot.example"
+    request = waitlist.parse_join(db.session, second, clock(), capped)
+    with pytest.raises(QuotaReached, match="slotbot.example"):
+        waitlist.join(db.session, request, clock(), capped)
 
 
 # A freed seat goes to the list first
