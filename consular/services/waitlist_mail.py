@@ -57,10 +57,9 @@ def _content(
         subject = _("Your waiting list code: %(code)s", code=code)
         paragraphs = [
             hello,
+            _("Your code is: %(code)s", code=code),
             _(
-                "Your code is %(code)s. Enter it on the waiting list page within %(minutes)d "
-                "minutes to join the list.",
-                code=code,
+                "Enter it on the waiting list page within %(minutes)d minutes to join the list.",
                 minutes=minutes,
             ),
             _("If you did not ask to join, you can ignore this email."),
