@@ -60,7 +60,7 @@ from consular.models import (
     lottery_release_service,
 )
 from consular.models.lottery import RESERVING_STATES, UNDRAWN_STATES
-from consular.services import audit, booking, booking_request, lottery_mail
+from consular.services import audit, booking, booking_request, lottery_mail, waitlist
 from consular.services.availability import FreeSeats, VisitRules, free_seats_between
 from consular.services.booking import BookingPolicy, hash_secret
 from consular.services.booking_request import (
@@ -1248,6 +1248,11 @@ def draw(
             token=issue_entry_token(session, entry, now, policy),
             place=place,
         )
+        # Those who asked wait on the office's list too: it offers them the release's days
+        # that come back on sale after the release, in draw order.
+        waitlist.join_from_lottery(
+            session, entry, place, now, waitlist.WaitlistPolicy(booking=policy.booking)
+        )
     audit.record(
         session,
         actor,
@@ -1346,6 +1351,7 @@ def confirm_offer(
             _("The time to confirm has passed: the seat has gone to the next person in line.")
         ) from None
     _decide(session, entry, EntryStatus.BOOKED, now)
+    waitlist.leave_when_booked(session, release.office_id, entry.iin, now)
     _event(
         session,
         release,
@@ -1430,6 +1436,7 @@ def _advance_locked(
         seen = offer_status(entry, now)
         if seen == EntryStatus.BOOKED:
             _decide(session, entry, EntryStatus.BOOKED, now)
+            waitlist.leave_when_booked(session, release.office_id, entry.iin, now)
         elif seen == EntryStatus.LAPSED:
             declined = appointment is not None and appointment.status == Status.CANCELLED
             new = EntryStatus.DECLINED if declined else EntryStatus.LAPSED

@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from consular.database import SessionLike, rows_changed
 from consular.models import (
     Appointment,
+    LotteryEntry,
     Office,
     OutboxMessage,
     ServiceType,
@@ -358,6 +359,75 @@ def join(
     session.flush()
     waitlist_mail.queue_entry_email(session, entry, "code", now, code=code)
     return Joined(entry=entry, token=token, code=code)
+
+
+def join_from_lottery(
+    session: SessionLike,
+    lottery_entry: LotteryEntry,
+    place: int,
+    now: datetime,
+    policy: WaitlistPolicy,
+) -> WaitlistEntry | None:
+    """Put an entrant the draw gave no seat on the office's list, as they asked: for the
+    release's days still ahead, behind those already waiting and in draw order among the
+    release's entrants. Their address was verified when they entered. None when a service has
+    no list or they already have a place on it."""
+    release = lottery_entry.release
+    office = release.office
+    services = list(lottery_entry.services)
+    if not lottery_entry.wants_waitlist or not all(has_waitlist(s) for s in services):
+        return None
+    first = max(release.first_day, now.astimezone(office.zone).date())
+    if first > release.last_day:
+        return None
+    entry = WaitlistEntry(
+        office=office,
+        office_id=office.id,
+        reference=_new_reference(session, office),
+        status=WaitStatus.WAITING,
+        takes_place=True,
+        language=lottery_entry.language,
+        first_day=first,
+        last_day=release.last_day,
+        given_name=lottery_entry.given_name,
+        family_name=lottery_entry.family_name,
+        iin=lottery_entry.iin,
+        passport_number=lottery_entry.passport_number,
+        email=lottery_entry.email,
+        email_key=normalized_email(lottery_entry.email),
+        email_domain=email_domain(lottery_entry.email),
+        phone=lottery_entry.phone,
+        details=dict(lottery_entry.details),
+        code_hash="",
+        code_expires_at=now,
+        created_at=now,
+        joined_at=now + timedelta(microseconds=place),
+    )
+    entry.services = services
+    try:
+        with session.begin_nested():
+            session.add(entry)
+            session.flush()
+    except IntegrityError:
+        return None  # already waiting at the office
+    token = issue_token(session, entry, now, policy)
+    waitlist_mail.queue_entry_email(session, entry, "joined", now, token=token)
+    return entry
+
+
+def leave_when_booked(session: SessionLike, office_id: int, iin: str, now: datetime) -> int:
+    """The person has booked another way (a lottery's seat): their waiting ends."""
+    changed = session.execute(
+        sa.update(WaitlistEntry)
+        .where(
+            WaitlistEntry.office_id == office_id,
+            WaitlistEntry.iin == iin,
+            WaitlistEntry.status == WaitStatus.WAITING,
+        )
+        .values(status=WaitStatus.LEFT, takes_place=False, ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return rows_changed(changed)
 
 
 def normalize_reference(value: str) -> str:
