@@ -32,8 +32,10 @@ from consular.models import (
     OutboxMessage,
     ReleaseState,
     Status,
+    WaitlistEntry,
+    WaitStatus,
 )
-from consular.services import booking, lottery
+from consular.services import booking, lottery, waitlist
 from consular.services.availability import VisitRules, visit_start_times
 from consular.services.errors import (
     ByLottery,
@@ -929,3 +931,47 @@ def test_one_gmail_mailbox_however_written_enters_once(release, people, clock, p
     with pytest.raises(DuplicateEntry):
         enter(release, people.data(applicant={"email": "A.igerim+again@gmail.com"}), clock, policy)
     db.session.rollback()
+
+
+def test_entrants_without_a_seat_who_asked_wait_on_the_office_s_list_in_draw_order(
+    release, service, people, clock, policy
+) -> None:
+    service.waitlist_mode = "fifo"
+    db.session.commit()
+    entries = [
+        entered(release, people.data(wants_waitlist=n != SEATS + 1), clock, policy)
+        for n in range(SEATS + 3)
+    ]
+    draw_now(release, clock, policy)
+    for entry in entries:
+        db.session.refresh(entry)
+    in_line = sorted((e for e in entries if e.status == EntryStatus.WAITING),
+                     key=lambda e: e.draw_position)  # fmt: skip
+    asked = [e for e in in_line if e.wants_waitlist]
+    waiting = db.session.scalars(
+        sa.select(WaitlistEntry).order_by(WaitlistEntry.joined_at, WaitlistEntry.id)
+    ).all()
+    assert [w.iin for w in waiting] == [e.iin for e in asked]
+    assert all(w.status == WaitStatus.WAITING for w in waiting)
+    assert {(w.first_day, w.last_day) for w in waiting} == {(MONDAY_14, MONDAY_14)}
+    # The release's days are its own while it is drawn: the list offers none of them.
+    assert waitlist.advance(db.session, release.office, clock(), waitlist.WaitlistPolicy(
+        booking=policy.booking)).offered == 0  # fmt: skip
+
+    # One of them gets the lottery's seat after a decline: their waiting ends.
+    winner = next(e for e in entries if e.status == EntryStatus.OFFERED)
+    lottery.decline_offer(db.session, winner, clock(), policy)
+    offered = next(e for e in asked if db.session.get(LotteryEntry, e.id).status == "offered")
+    lottery.confirm_offer(db.session, offered, clock(), policy)
+    db.session.commit()
+    left = db.session.scalar(sa.select(WaitlistEntry).where(WaitlistEntry.iin == offered.iin))
+    assert left.status == WaitStatus.LEFT
+
+
+def test_without_a_list_for_the_service_nobody_is_put_on_one(
+    release, people, clock, policy
+) -> None:
+    for _ in range(SEATS + 2):
+        entered(release, people.data(wants_waitlist=True), clock, policy)
+    draw_now(release, clock, policy)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(WaitlistEntry)) == 0
