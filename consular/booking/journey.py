@@ -23,7 +23,7 @@ from consular.services.availability import (
 )
 from consular.services.lottery_days import covering_releases
 
-MAX_REMEMBERED_APPOINTMENTS = 5
+MAX_REMEMBERED_APPOINTMENTS = 5  # of each kind: appointments, lottery and waiting-list entries
 # When this browser's booking journey began (a POSIX timestamp), for the review of bookings.
 JOURNEY_STARTED = "journey_started_at"
 
@@ -148,19 +148,30 @@ def next_free_times(
     return sorted(free[:limit], key=lambda o: o.starts_at)
 
 
-def remember_token(reference: str, token: str) -> None:
-    """Let this browser manage the appointment without the emailed link."""
-    tokens = dict(session.get("manage", {}))
+def remember_in_session(kind: str, reference: str, token: str) -> None:
+    """Let this browser open what the token opens (an appointment, a lottery or waiting-list
+    entry) without the emailed link; only the newest few of each kind are kept."""
+    tokens = dict(session.get(kind, {}))
     tokens.pop(reference, None)
     tokens[reference] = token
     while len(tokens) > MAX_REMEMBERED_APPOINTMENTS:
         tokens.pop(next(iter(tokens)))
-    session["manage"] = tokens
+    session[kind] = tokens
+
+
+def remembered_in_session(kind: str, reference: str) -> str:
+    """The token of that kind this browser holds for the reference, or ''."""
+    return str(session.get(kind, {}).get(reference, ""))
+
+
+def remember_token(reference: str, token: str) -> None:
+    """Let this browser manage the appointment without the emailed link."""
+    remember_in_session("manage", reference, token)
 
 
 def remembered_token(reference: str) -> str:
     """The manage token this browser holds for the appointment, or ''."""
-    return str(session.get("manage", {}).get(reference, ""))
+    return remembered_in_session("manage", reference)
 
 
 def start_journey_clock(now: datetime) -> None:

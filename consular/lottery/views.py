@@ -11,7 +11,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_babel import get_locale
@@ -19,7 +18,7 @@ from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from consular.booking.journey import remember_token
+from consular.booking.journey import remember_in_session, remember_token, remembered_in_session
 from consular.clock import now as clock_now
 from consular.extensions import db, limiter
 from consular.lottery import bp
@@ -38,7 +37,6 @@ from consular.services.errors import (
 from consular.transaction import refusal_text, transaction
 
 Page = str | WerkzeugResponse | tuple[str, int]
-MAX_REMEMBERED_ENTRIES = 5
 
 
 def _policy() -> lottery.LotteryPolicy:
@@ -58,17 +56,12 @@ def _release_or_404(release_id: int) -> LotteryRelease:
 
 def _remember(reference: str, token: str) -> None:
     """Let this browser open the entry without the emailed link."""
-    tokens = dict(session.get("lottery", {}))
-    tokens.pop(reference, None)
-    tokens[reference] = token
-    while len(tokens) > MAX_REMEMBERED_ENTRIES:
-        tokens.pop(next(iter(tokens)))
-    session["lottery"] = tokens
+    remember_in_session("lottery", reference, token)
 
 
 def _entry_for_browser(reference: str) -> LotteryEntry:
     """The entry this browser may see: it holds a token of it, else 404."""
-    token = str(session.get("lottery", {}).get(reference, ""))
+    token = remembered_in_session("lottery", reference)
     try:
         return lottery.find_entry(db.session, reference, token, _policy())
     except NotFound:

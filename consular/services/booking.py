@@ -146,16 +146,18 @@ def normalize_reference(value: str) -> str:
     return cleaned
 
 
-@lru_cache(maxsize=1)
-def _reference_taken_query() -> sa.Select:
-    return sa.select(Appointment.id).where(Appointment.reference == sa.bindparam("reference"))
+@lru_cache(maxsize=8)
+def _reference_taken_query(column: Any) -> sa.Select:
+    return sa.select(column).where(column == sa.bindparam("reference"))
 
 
-def _new_reference(session: SessionLike, office: Office) -> str:
+def new_reference(session: SessionLike, column: Any, prefix: str) -> str:
+    """A reference not yet in `column` (an appointment's, a lottery or waiting-list entry's):
+    the office's prefix, then six characters that can't be misread."""
     while True:
         body = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
-        reference = f"{office.reference_prefix}-{body}"
-        if session.scalar(_reference_taken_query(), {"reference": reference}) is None:
+        reference = f"{prefix}-{body}"
+        if session.scalar(_reference_taken_query(column), {"reference": reference}) is None:
             return reference
 
 
@@ -434,7 +436,7 @@ def _hold(
 
     manage_token = secrets.token_urlsafe(32)
     code = f"{secrets.randbelow(1_000_000):06d}"
-    reference = _new_reference(session, office)
+    reference = new_reference(session, Appointment.reference, office.reference_prefix)
     appointment = Appointment(
         reference=reference,
         office=office,

@@ -94,12 +94,23 @@ def _suffixes() -> PublicSuffixList:
     return PublicSuffixList()  # the list bundled with the package: nothing is fetched
 
 
-def email_domain(address: str) -> str:
-    """The registrable domain of an address, lower case (aliases folded): every subdomain of
-    a wildcard catch-all (x.bot.example, y.bot.example) counts as its one domain."""
+def full_email_domain(address: str) -> str:
+    """The domain of an address as written, lower case, without a trailing dot."""
     domain = address.strip().lower().rpartition("@")[2].rstrip(".")
+    return DOMAIN_ALIASES.get(domain, domain)
+
+
+def registrable_domain(domain: str) -> str:
+    """The domain one registers that a domain belongs to (mail.example.co.kr: example.co.kr),
+    by the Public Suffix List; a provider's aliases folded."""
     registrable = _suffixes().privatesuffix(domain) or domain
     return DOMAIN_ALIASES.get(registrable, registrable)
+
+
+def email_domain(address: str) -> str:
+    """The registrable domain of an address, as the quotas count it: every subdomain of a
+    wildcard catch-all (x.bot.example, y.bot.example) counts as its one domain."""
+    return registrable_domain(full_email_domain(address))
 
 
 def refuse_crowded_domain(

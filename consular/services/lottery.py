@@ -24,7 +24,6 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Annotated, Any, cast
 from zoneinfo import ZoneInfo
 
@@ -60,7 +59,14 @@ from consular.models import (
     lottery_release_service,
 )
 from consular.models.lottery import RESERVING_STATES, UNDRAWN_STATES
-from consular.services import audit, booking, booking_request, lottery_mail, waitlist
+from consular.services import (
+    audit,
+    booking,
+    booking_request,
+    entry_codes,
+    lottery_mail,
+    waitlist,
+)
 from consular.services.availability import FreeSeats, VisitRules, free_seats_between
 from consular.services.booking import BookingPolicy, hash_secret
 from consular.services.booking_request import (
@@ -79,7 +85,6 @@ from consular.services.errors import (
     NotFound,
     SlotUnavailable,
     ValidationFailed,
-    WrongCode,
 )
 from consular.services.fair_access import email_domain, normalized_email, refuse_crowded_domain
 from consular.services.schedule import local_day_bounds, local_instant
@@ -633,19 +638,6 @@ class EntryPlaced:
     code: str
 
 
-@lru_cache(maxsize=1)
-def _reference_taken_query() -> sa.Select:
-    return sa.select(LotteryEntry.id).where(LotteryEntry.reference == sa.bindparam("reference"))
-
-
-def _new_reference(session: SessionLike, office: Office) -> str:
-    while True:
-        body = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
-        reference = f"{office.reference_prefix}-L-{body}"
-        if session.scalar(_reference_taken_query(), {"reference": reference}) is None:
-            return reference
-
-
 def _places_taken(
     session: SessionLike, release_id: int, iin: str, email_key: str, phone: str
 ) -> list[str]:
@@ -673,10 +665,6 @@ def _refuse_duplicate(taken: list[str]) -> None:
         raise DuplicateEntry(str(DUPLICATE_MESSAGES[taken[0]]), DUPLICATE_FIELDS[taken[0]])
 
 
-def _new_code() -> str:
-    return f"{secrets.randbelow(1_000_000):06d}"
-
-
 def enter(
     session: SessionLike, request: EntryRequest, now: datetime, policy: LotteryPolicy
 ) -> EntryPlaced:
@@ -688,9 +676,11 @@ def enter(
     email_key = entry_email_key(applicant.email)
     _refuse_duplicate(_places_taken(session, release.id, applicant.iin, email_key, applicant.phone))
     _refuse_crowded_domain(session, release.id, applicant.email, policy)
-    code = _new_code()
+    code = entry_codes.new_code()
     token = secrets.token_urlsafe(32)
-    reference = _new_reference(session, release.office)
+    reference = booking.new_reference(
+        session, LotteryEntry.reference, f"{release.office.reference_prefix}-L"
+    )
     entry = LotteryEntry(
         release=release,
         reference=reference,
@@ -709,7 +699,7 @@ def enter(
         preferences=[p.as_json() for p in request.preferences],
         accept_any=request.accept_any,
         wants_waitlist=request.wants_waitlist,
-        code_hash=hash_secret(policy.booking.secret, f"{reference}:{code}"),
+        code_hash=entry_codes.code_hash(policy.booking.secret, reference, code),
         code_expires_at=now + timedelta(minutes=policy.code_minutes),
         created_at=now,
     )
@@ -780,33 +770,17 @@ def verify_entry(
         raise EntriesClosed(_("This lottery does not take entries now."))
     if entry.is_code_expired(now):
         raise InvalidState(_("The time to enter the code has passed. Please enter again."), "code")
-    given = (code or "").strip()
-    right = (
-        len(given) == 6
-        and given.isdigit()
-        and secrets.compare_digest(
-            entry.code_hash, hash_secret(policy.booking.secret, f"{entry.reference}:{given}")
+    if not entry_codes.code_matches(entry, code, policy.booking.secret):
+        entry_codes.count_wrong_code(
+            session,
+            entry,
+            now,
+            policy.booking.code_max_attempts,
+            pending=EntryStatus.UNVERIFIED,
+            too_many=_("The code is wrong. Too many wrong codes: please enter again."),
         )
-    )
-    if right:
-        # Counted again at the place's taking: entries made at once all passed `enter`.
-        _refuse_crowded_domain(session, release.id, entry.email, policy)
-    else:
-        attempts = entry.code_attempts + 1
-        left = max(0, policy.booking.code_max_attempts - attempts)
-        values: dict[str, Any] = {"code_attempts": LotteryEntry.code_attempts + 1}
-        if left == 0:
-            values["code_expires_at"] = now
-        session.execute(
-            sa.update(LotteryEntry)
-            .where(LotteryEntry.id == entry.id, LotteryEntry.status == EntryStatus.UNVERIFIED)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        session.refresh(entry)
-        if left == 0:
-            raise WrongCode(_("The code is wrong. Too many wrong codes: please enter again."), 0)
-        raise WrongCode(_("The code is wrong. Attempts left: %(count)d.", count=left), left)
+    # Counted again at the place's taking: entries made at once all passed `enter`.
+    _refuse_crowded_domain(session, release.id, entry.email, policy)
     try:
         with session.begin_nested():
             changed = session.execute(
@@ -834,7 +808,7 @@ def resend_entry_code(
     """Send a new code for an entry, a limited number of times."""
     if entry.status != EntryStatus.UNVERIFIED or entry.is_code_expired(now):
         raise InvalidState(_("The time to enter the code has passed. Please enter again."))
-    code = _new_code()
+    code = entry_codes.new_code()
     updated = session.execute(
         sa.update(LotteryEntry)
         .where(
@@ -844,7 +818,7 @@ def resend_entry_code(
         )
         .values(
             code_sends=LotteryEntry.code_sends + 1,
-            code_hash=hash_secret(policy.booking.secret, f"{entry.reference}:{code}"),
+            code_hash=entry_codes.code_hash(policy.booking.secret, entry.reference, code),
         )
         .execution_options(synchronize_session=False)
     )

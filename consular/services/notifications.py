@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -59,6 +60,34 @@ def queue_email(
     session.add(message)
     session.flush()
     return message
+
+
+def queue_notice_email(
+    session: SessionLike,
+    *,
+    kind: str,
+    recipient: str,
+    language: str,
+    content: Callable[[], dict[str, Any]],
+    now: datetime,
+    appointment: Appointment | None = None,
+) -> OutboxMessage:
+    """Queue a plain notice (the lottery's and the waiting list's: a title, paragraphs, facts
+    and one link), its content made in the recipient's language."""
+    with force_locale(language):
+        made = content()
+        text_body = render_template("email/notice.txt", **made)
+        html_body = render_template("email/notice.html", **made)
+    return queue_email(
+        session,
+        kind=kind,
+        recipient=recipient,
+        subject=made["title"],
+        text_body=text_body,
+        html_body=html_body,
+        now=now,
+        appointment=appointment,
+    )
 
 
 def appointment_context(appointment: Appointment) -> dict[str, Any]:

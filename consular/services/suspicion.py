@@ -48,24 +48,6 @@ AUDIT_ACTION = "cancel_suspicious"
 # The one value the bookings made too fast share.
 FAST = "fast"
 
-# Second-level labels under which anyone may register a domain (co.kr, com.kz …): the
-# registrable domain of mail.example.co.kr is example.co.kr, not co.kr.
-_SHARED_SECOND_LEVELS = frozenset(
-    f"{label}.{tld}"
-    for tld, labels in {
-        "kr": ("co", "or", "go", "ac", "ne", "re", "pe", "hs", "ms", "es", "sc", "kg"),
-        "kz": ("com", "org", "net", "edu", "gov", "mil"),
-        "ru": ("com", "net", "org", "pp"),
-        "uk": ("co", "org", "ac", "me"),
-        "jp": ("co", "ne", "or", "ac"),
-        "cn": ("com", "net", "org"),
-        "au": ("com", "net", "org"),
-        "tr": ("com", "net", "org"),
-        "ua": ("com", "net", "org"),
-        "in": ("co", "net", "org"),
-    }.items()
-    for label in labels
-)
 _PRINTABLE = re.compile(r"[^\x21-\x7e]")
 
 
@@ -92,17 +74,14 @@ SIGNAL_LABELS: dict[Signal, LazyString] = {
 
 
 def email_domain(email: str) -> str:
-    """The domain of an email address as the quotas count it (lower case, a provider's
-    aliases folded), without a trailing dot."""
-    return fair_access.email_domain(email).rstrip(".")
+    """The domain of an email address as written (lower case, a provider's aliases folded)."""
+    return fair_access.full_email_domain(email)
 
 
 def base_domain(domain: str) -> str:
     """The registrable domain a domain belongs to (mail.example.co.kr: example.co.kr), so that
-    a catch-all's sub-domains count as one."""
-    labels = [label for label in domain.split(".") if label]
-    keep = 3 if len(labels) >= 3 and ".".join(labels[-2:]) in _SHARED_SECOND_LEVELS else 2
-    return ".".join(labels[-keep:])
+    a catch-all's sub-domains count as one: the one the quotas count."""
+    return fair_access.registrable_domain(domain)
 
 
 def is_public_email_domain(domain: str, public_domains: Collection[str]) -> bool:

@@ -53,7 +53,7 @@ from consular.models import (
     waitlist_entry_service,
 )
 from consular.models.waitlist import PLACE_STATUSES
-from consular.services import booking, booking_request, waitlist_mail
+from consular.services import booking, booking_request, entry_codes, waitlist_mail
 from consular.services.availability import StartTime, VisitRules, visit_start_times
 from consular.services.booking import BookingPolicy, hash_secret
 from consular.services.booking_request import ApplicantInput, translated_errors
@@ -64,7 +64,6 @@ from consular.services.errors import (
     InvalidState,
     NotFound,
     ValidationFailed,
-    WrongCode,
 )
 from consular.services.fair_access import email_domain, normalized_email, refuse_crowded_domain
 from consular.services.seats import end_visits, settle_hold
@@ -252,17 +251,9 @@ class Joined:
     code: str
 
 
-@lru_cache(maxsize=1)
-def _reference_taken_query() -> sa.Select:
-    return sa.select(WaitlistEntry.id).where(WaitlistEntry.reference == sa.bindparam("reference"))
-
-
 def _new_reference(session: SessionLike, office: Office) -> str:
-    while True:
-        body = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
-        reference = f"{office.reference_prefix}-W-{body}"
-        if session.scalar(_reference_taken_query(), {"reference": reference}) is None:
-            return reference
+    # The office's prefix and a W (never in the alphabet): PUS-W-7K3QX9.
+    return booking.new_reference(session, WaitlistEntry.reference, f"{office.reference_prefix}-W")
 
 
 def _places_taken(session: SessionLike, entry: WaitlistEntry) -> list[str]:
@@ -311,20 +302,12 @@ def _refuse_duplicate(taken: list[str]) -> None:
         raise DuplicateEntry(str(DUPLICATE_MESSAGES[taken[0]]), DUPLICATE_FIELDS[taken[0]])
 
 
-def _new_code() -> str:
-    return f"{secrets.randbelow(1_000_000):06d}"
-
-
-def _code_hash(policy: WaitlistPolicy, reference: str, code: str) -> str:
-    return hash_secret(policy.booking.secret, f"{reference}:{code}")
-
-
 def join(
     session: SessionLike, request: JoinRequest, now: datetime, policy: WaitlistPolicy
 ) -> Joined:
     """Make an entry and e-mail the code that puts it on the list."""
     applicant = request.applicant
-    code = _new_code()
+    code = entry_codes.new_code()
     token = secrets.token_urlsafe(32)
     reference = _new_reference(session, request.office)
     entry = WaitlistEntry(
@@ -345,7 +328,7 @@ def join(
         email_domain=email_domain(applicant.email),
         phone=applicant.phone,
         details=request.details,
-        code_hash=_code_hash(policy, reference, code),
+        code_hash=entry_codes.code_hash(policy.booking.secret, reference, code),
         code_expires_at=now + timedelta(minutes=policy.code_minutes),
         created_at=now,
     )
@@ -487,33 +470,17 @@ def verify_entry(
         raise InvalidState(
             _("The time to enter the code has passed. Please join the list again."), "code"
         )
-    given = (code or "").strip()
-    right = (
-        len(given) == 6
-        and given.isdigit()
-        and secrets.compare_digest(entry.code_hash, _code_hash(policy, entry.reference, given))
-    )
-    if right:
-        # Counted again at the place's taking: entries made at once all passed `join`.
-        _refuse_crowded_domain(session, entry.office_id, entry.email, policy)
-    else:
-        attempts = entry.code_attempts + 1
-        left = max(0, policy.booking.code_max_attempts - attempts)
-        values: dict[str, Any] = {"code_attempts": WaitlistEntry.code_attempts + 1}
-        if left == 0:
-            values["code_expires_at"] = now
-        session.execute(
-            sa.update(WaitlistEntry)
-            .where(WaitlistEntry.id == entry.id, WaitlistEntry.status == WaitStatus.UNVERIFIED)
-            .values(**values)
-            .execution_options(synchronize_session=False)
+    if not entry_codes.code_matches(entry, code, policy.booking.secret):
+        entry_codes.count_wrong_code(
+            session,
+            entry,
+            now,
+            policy.booking.code_max_attempts,
+            pending=WaitStatus.UNVERIFIED,
+            too_many=_("The code is wrong. Too many wrong codes: please join the list again."),
         )
-        session.refresh(entry)
-        if left == 0:
-            raise WrongCode(
-                _("The code is wrong. Too many wrong codes: please join the list again."), 0
-            )
-        raise WrongCode(_("The code is wrong. Attempts left: %(count)d.", count=left), left)
+    # Counted again at the place's taking: entries made at once all passed `join`.
+    _refuse_crowded_domain(session, entry.office_id, entry.email, policy)
     try:
         with session.begin_nested():
             changed = session.execute(
@@ -542,7 +509,7 @@ def resend_code(
     """Send a new code, a limited number of times; the earlier code stops working."""
     if entry.status != WaitStatus.UNVERIFIED or entry.is_code_expired(now):
         raise InvalidState(_("The time to enter the code has passed. Please join the list again."))
-    code = _new_code()
+    code = entry_codes.new_code()
     updated = session.execute(
         sa.update(WaitlistEntry)
         .where(
@@ -552,7 +519,7 @@ def resend_code(
         )
         .values(
             code_sends=WaitlistEntry.code_sends + 1,
-            code_hash=_code_hash(policy, entry.reference, code),
+            code_hash=entry_codes.code_hash(policy.booking.secret, entry.reference, code),
         )
         .execution_options(synchronize_session=False)
     )

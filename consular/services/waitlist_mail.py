@@ -7,8 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, render_template
-from flask_babel import force_locale
+from flask import current_app
 from flask_babel import gettext as _
 
 from consular.database import SessionLike
@@ -126,17 +125,12 @@ def queue_entry_email(
 ) -> OutboxMessage:
     """Put one of the entry's e-mails (see KINDS) in the outbox."""
     minutes = max(1, round((entry.code_expires_at - now).total_seconds() / 60))
-    with force_locale(entry.language):
-        content = _content(entry, kind, code=code, token=token, minutes=minutes)
-        text_body = render_template("email/lottery.txt", **content)
-        html_body = render_template("email/lottery.html", **content)
-    message = notifications.queue_email(
+    message = notifications.queue_notice_email(
         session,
         kind=f"waitlist_{kind}",
         recipient=entry.email,
-        subject=content["title"],
-        text_body=text_body,
-        html_body=html_body,
+        language=entry.language,
+        content=lambda: _content(entry, kind, code=code, token=token, minutes=minutes),
         now=now,
         appointment=entry.appointment if kind == "offered" else None,
     )

@@ -5,14 +5,19 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from consular.booking.forms import CodeForm
-from consular.booking.journey import office_or_404, remember_token
+from consular.booking.journey import (
+    office_or_404,
+    remember_in_session,
+    remember_token,
+    remembered_in_session,
+)
 from consular.clock import now as clock_now
 from consular.extensions import db, limiter
 from consular.models import ServiceType, WaitlistEntry, WaitStatus
@@ -27,7 +32,6 @@ from consular.waitlist import bp
 from consular.waitlist.forms import join_form_class
 
 Page = str | WerkzeugResponse | tuple[str, int]
-MAX_REMEMBERED_ENTRIES = 5
 
 
 def _policy() -> waitlist.WaitlistPolicy:
@@ -39,18 +43,13 @@ def _locale() -> str:
 
 
 def _remember(reference: str, token: str) -> None:
-    """Let this browser open the entry without the e-mailed link."""
-    tokens = dict(session.get("waitlist", {}))
-    tokens.pop(reference, None)
-    tokens[reference] = token
-    while len(tokens) > MAX_REMEMBERED_ENTRIES:
-        tokens.pop(next(iter(tokens)))
-    session["waitlist"] = tokens
+    """Let this browser open the entry without the emailed link."""
+    remember_in_session("waitlist", reference, token)
 
 
 def _entry_for_browser(reference: str) -> WaitlistEntry:
     """The entry this browser may see: it holds a token of it, else 404."""
-    token = str(session.get("waitlist", {}).get(reference, ""))
+    token = remembered_in_session("waitlist", reference)
     try:
         return waitlist.find_entry(db.session, reference, token, _policy())
     except NotFound:
