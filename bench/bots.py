@@ -622,7 +622,21 @@ def production_server(url: str, workers: int, forwarded_for: str) -> Iterator[Se
                 process.kill()
                 process.wait()
         _redis_flush()
+        _report_server_errors(logs[0])
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _report_server_errors(log: Path) -> None:
+    """Say how many requests failed inside the app (each a 500), with the first traceback: a
+    rule that refuses must refuse with its own answer, never with an error."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    failures = text.count("unhandled error")
+    if not failures:
+        print("server: no unhandled errors", file=sys.stderr)
+        return
+    start = text.find("Traceback")
+    print(f"server: {failures} unhandled errors; the first:\n{text[start:start + 3000]}",
+          file=sys.stderr)  # fmt: skip
 
 
 # HTTP from a chosen source address

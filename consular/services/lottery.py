@@ -668,8 +668,12 @@ def _refuse_duplicate(taken: list[str]) -> None:
 def enter(
     session: SessionLike, request: EntryRequest, now: datetime, policy: LotteryPolicy
 ) -> EntryPlaced:
-    """Make an entry and e-mail the code that puts it in the draw."""
-    release = request.release
+    """Make an entry and e-mail the code that puts it in the draw.
+
+    The release's row is locked first, as the code's check locks it before the domain's
+    count: an entry's row takes a share lock on the release, so the other order could
+    deadlock with a code being entered."""
+    release = lock_release(session, request.release.id)
     if not release.is_open(now):
         raise EntriesClosed(_("This lottery does not take entries now."))
     applicant = request.applicant
