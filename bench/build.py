@@ -208,8 +208,10 @@ def booking_body(office_code: str, start: datetime, iin: str, number: int) -> di
             "family_name": "Bench",
             "iin": iin,
             "passport_number": f"N{number % 10**8:08d}",
-            "email": f"bench.{number}@example.com",
-            "phone": "010-1234-5678",
+            # A mailbox and a phone of their own at a public provider, as real people have:
+            # the fair-access quotas count live holds per address, phone and private domain.
+            "email": f"bench.{number}@gmail.com",
+            "phone": f"010-5{number // 10_000 % 1000:03d}-{number % 10_000:04d}",
         },
         "details": {
             "current_passport": {"expiry_date": (start.date() + timedelta(days=30)).isoformat()}
