@@ -393,3 +393,44 @@ def remove_free_slots(session: SessionLike, slot_ids: list[int]) -> int:
         .execution_options(synchronize_session=False)
     )
     return rows_changed(result)
+
+
+@lru_cache(maxsize=1)
+def _pending_releases_query() -> sa.Select:
+    return (
+        sa.select(seat.appointment_id, seat.slot_id, seat.release_at)
+        .join(Slot, Slot.id == seat.slot_id)
+        .where(
+            Slot.office_id == sa.bindparam("office_id"),
+            Slot.starts_at > sa.bindparam("now"),
+            seat.holds_seat.is_(True),
+            seat.release_at > sa.bindparam("now"),
+        )
+    )
+
+
+def pending_releases(
+    session: SessionLike, office_id: int, now: datetime
+) -> list[tuple[int, int, datetime]]:
+    """Seats of the office's future slots given up but not yet back on sale: (appointment,
+    slot, release time)."""
+    return [
+        (row.appointment_id, row.slot_id, row.release_at)
+        for row in session.execute(_pending_releases_query(), {"office_id": office_id, "now": now})
+    ]
+
+
+def set_release_times(session: SessionLike, seats: Iterable[tuple[int, int, datetime]]) -> None:
+    """Move the release time of given-up seats (appointment, slot, new time) that still hold
+    their seat: the waiting list makes pending ones due for one offer round, then puts back
+    the time of those it did not take."""
+    for appointment_id, slot_id, release_at in seats:
+        session.execute(
+            sa.update(appointment_slot)
+            .where(
+                seat.appointment_id == appointment_id,
+                seat.slot_id == slot_id,
+                seat.holds_seat.is_(True),
+            )
+            .values(release_at=release_at)
+        )

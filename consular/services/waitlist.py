@@ -43,13 +43,11 @@ from consular.models import (
     Office,
     OutboxMessage,
     ServiceType,
-    Slot,
     Status,
     WaitlistEntry,
     WaitlistMode,
     WaitlistToken,
     WaitStatus,
-    appointment_slot,
     waitlist_entry_service,
 )
 from consular.models.waitlist import PLACE_STATUSES
@@ -66,7 +64,12 @@ from consular.services.errors import (
     ValidationFailed,
 )
 from consular.services.fair_access import email_domain, normalized_email, refuse_crowded_domain
-from consular.services.seats import end_visits, settle_hold
+from consular.services.seats import (
+    end_visits,
+    pending_releases,
+    set_release_times,
+    settle_hold,
+)
 
 REFERENCE_ALPHABET = booking.REFERENCE_ALPHABET
 # The office's prefix, a W (never in the alphabet) and six characters: PUS-W-7K3QX9.
@@ -650,36 +653,6 @@ def _lock_office_list(session: SessionLike, office_id: int) -> None:
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(0x57A17, office_id)))
 
 
-@lru_cache(maxsize=1)
-def _pending_seats_query() -> sa.Select:
-    """Seats of an office's future slots given up but not yet back on sale."""
-    seat = appointment_slot.c
-    return (
-        sa.select(seat.appointment_id, seat.slot_id, seat.release_at)
-        .join(Slot, Slot.id == seat.slot_id)
-        .where(
-            Slot.office_id == sa.bindparam("office_id"),
-            Slot.starts_at > sa.bindparam("now"),
-            seat.holds_seat.is_(True),
-            seat.release_at > sa.bindparam("now"),
-        )
-    )
-
-
-def _set_release(session: SessionLike, rows: Iterable[tuple[int, int, datetime]]) -> None:
-    seat = appointment_slot.c
-    for appointment_id, slot_id, release_at in rows:
-        session.execute(
-            sa.update(appointment_slot)
-            .where(
-                seat.appointment_id == appointment_id,
-                seat.slot_id == slot_id,
-                seat.holds_seat.is_(True),
-            )
-            .values(release_at=release_at)
-        )
-
-
 def _first_fit(
     session: SessionLike, entry: WaitlistEntry, now: datetime, policy: WaitlistPolicy
 ) -> tuple[StartTime, datetime] | None:
@@ -778,20 +751,17 @@ def offer_seats(
     waiting = list(session.scalars(_waiting_query(), {"office_id": office.id}))
     if not waiting:
         return 0
-    pending = [
-        (row.appointment_id, row.slot_id, row.release_at)
-        for row in session.execute(_pending_seats_query(), {"office_id": office.id, "now": now})
-    ]
+    pending = pending_releases(session, office.id, now)
     # For this round only, seats due back later are free: a seat taken now goes to the
     # list; any other returns to its own release time below.
-    _set_release(session, ((a, s, now) for a, s, _at in pending))
+    set_release_times(session, [(a, s, now) for a, s, _at in pending])
     modes = {e.id: mode_of(e.services) for e in waiting}
     made = 0
     for entry in offer_order(waiting, modes, rng or random.SystemRandom()):
         fit = _first_fit(session, entry, now, policy)
         if fit is not None and _offer(session, entry, fit[0], fit[1], now, policy):
             made += 1
-    _set_release(session, pending)
+    set_release_times(session, pending)
     return made
 
 
