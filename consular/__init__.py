@@ -118,6 +118,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from consular.services.predicates import TEMPLATE_GLOBALS
 
     app.jinja_env.globals.update(TEMPLATE_GLOBALS)
+    from consular.services.timefmt import iso_day
+
+    app.jinja_env.filters["iso_day"] = iso_day
     app.add_url_rule("/__ping", "ping", ping)
     return app
 

@@ -197,8 +197,8 @@ def purge_retention(days: int | None) -> None:
         f"{report.cutoff:%Y-%m-%d %H:%M} UTC): {report.outbox_messages} emails, "
         f"{report.manage_tokens} manage links, {report.tickets} tickets, "
         f"{report.audit_entries} audit entries, {report.origins} booking origins, "
-        f"{report.lottery_entries} lottery entries and {report.waitlist_entries} waiting-list "
-        "entries erased"
+        f"{report.lottery_entries} lottery entries, {report.waitlist_entries} waiting-list "
+        f"entries and {report.booking_drafts} expired booking drafts erased"
     )
 
 

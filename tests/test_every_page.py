@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -102,6 +103,16 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
                 "office_code": "seoul",
                 "services": ",".join(w.services),
                 "start": TUESDAY_11.isoformat(),
+            },
+        )
+    ],
+    "booking.review": lambda w, lang: [
+        Visit(
+            "citizen",
+            {
+                "office_code": "seoul",
+                "services": "passport-renewal",
+                "start": WEDNESDAY_10.isoformat(),
             },
         )
     ],
@@ -487,6 +498,20 @@ def world(app, offices, accounts, make_service, clock, iins) -> World:  # noqa: 
     )
     _redirects(held)
     references["held"] = held.headers["Location"].rsplit("/", 1)[1]
+    # The citizen's answers for a Wednesday visit, kept for the review page.
+    drafted = citizen.post(
+        f"/book/seoul/details?services=passport-renewal&start={quote(WEDNESDAY_10.isoformat())}",
+        data={
+            "given_name": "Aigerim",
+            "family_name": "Nurlanova",
+            "iin": next(iins),
+            "passport_number": "N12345678",
+            "email": "draft@example.com",
+            "phone": "010-1234-5678",
+            "current_passport__expiry_date": "2027-03-01",
+        },
+    )
+    assert drafted.status_code == 303, drafted.get_data(as_text=True)[:500]
 
     clients = {"anonymous": app.test_client(), "citizen": citizen, "entrant": entrant}
     for viewer, account in (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +18,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale, refresh
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from markupsafe import Markup
@@ -58,6 +58,7 @@ from consular.rate_limits import limit_holds, limit_looks
 from consular.services import (
     booking,
     booking_request,
+    drafts,
     lottery,
     predicates,
     proof_of_work,
@@ -106,34 +107,6 @@ def home() -> str:
         lotteries=lotteries,
         now=now,
     )
-
-
-# Pages answering a POST that has no side effects, so that the language switcher may send the
-# same form again in the new language (the review page would otherwise lose the details).
-RESUBMITTABLE_ENDPOINTS = frozenset({"booking.details"})
-
-
-@bp.app_context_processor
-def language_switch_helpers() -> dict[str, Any]:
-    """`resends_form_on_language_change()` for the language switcher of every page."""
-
-    def resends_form_on_language_change() -> bool:
-        return request.method == "POST" and request.endpoint in RESUBMITTABLE_ENDPOINTS
-
-    return {"resends_form_on_language_change": resends_form_on_language_change}
-
-
-@bp.before_request
-def switch_language_with_the_form() -> None:
-    """Take the language chosen by the switcher of a re-sent form before the page is made."""
-    if (
-        request.method == "POST"
-        and request.endpoint in RESUBMITTABLE_ENDPOINTS
-        and request.form.get("switch_language") == "1"
-        and request.form.get("language") in LANGUAGES
-    ):
-        session["language"] = request.form["language"]
-        refresh()
 
 
 # The pages a booking journey may begin with; the review of bookings times a hold from the
@@ -311,28 +284,97 @@ def _prefill_from_expired(form, reference: str | None) -> None:
             field.data = previous.details.get(group.key, {}).get(field.name.split("__", 1)[1], "")
 
 
+# The session key of this browser's booking draft (services/drafts.py).
+DRAFT_KEY = "booking_draft"
+
+
+def _draft_answers() -> dict[str, Any] | None:
+    return drafts.load_draft(db.session, session.get(DRAFT_KEY), clock_now())
+
+
+def _answers(form) -> dict[str, str]:
+    """What the citizen typed in the details form, field by field."""
+    return {field.name: field.data or "" for field in form if field.type != "CSRFTokenField"}
+
+
+def _details_url(office: Office, services: list, start: datetime) -> str:
+    return url_for(
+        "booking.details",
+        office_code=office.code,
+        services=",".join(s.code for s in services),
+        start=start.isoformat(),
+    )
+
+
+def _time_url(office: Office, services: list, start: datetime) -> str:
+    local = start.astimezone(office.zone)
+    return url_for(
+        "booking.choose_time",
+        office_code=office.code,
+        services=",".join(s.code for s in services),
+        day=local.date().isoformat(),
+        month=local.strftime("%Y-%m"),
+    )
+
+
 @bp.route("/book/<office_code>/details", methods=["GET", "POST"])
 def details(office_code: str) -> Page:
-    """Ask for the applicant's details; when they are right, show the review page."""
+    """Ask for the applicant's details; keep them, and when they are right show the review.
+
+    The answers are kept as a draft whatever their state, so that Change time, the review's
+    Change links and the browser's Back button all come back to what was typed."""
     office, services, start = _visit_from_request(office_code)
-    form = _applicant_form(services)
     if request.method == "GET":
-        _prefill_from_expired(form, session.get("last_hold"))
-    general_errors: list[str] = []
-    if request.method == "POST" and form.validate_on_submit():
-        data = _booking_data(form, office, services, start)
-        try:
-            booking.parse_booking_request(db.session, data, clock_now(), _policy())
-        except ValidationFailed as error:
-            general_errors = form.attach_errors(error.fields)
-        else:
-            if request.form.get("edit") != "1":
-                return _render_review(office, services, start, form)
-    elif request.method == "POST":
+        answers = _draft_answers()
+        form = _applicant_form(services, formdata=None, data=answers or {})
+        if answers is None:
+            _prefill_from_expired(form, session.get("last_hold"))
+        return _render_details(office, services, start, form, [])
+    form = _applicant_form(services)
+    if not form.validate_on_submit():
         general_errors = [_("The form has expired. Please check your details and send it again.")]
-    status = 422 if request.method == "POST" else 200
-    page = _render_details(office, services, start, form, general_errors)
-    return (page, status) if (general_errors or form.errors) else page
+        return _render_details(office, services, start, form, general_errors), 422
+    with transaction():
+        session[DRAFT_KEY] = drafts.save_draft(
+            db.session, session.get(DRAFT_KEY), _answers(form), clock_now()
+        )
+    if request.form.get("change") == "time":
+        return redirect(_time_url(office, services, start), 303)
+    try:
+        booking.parse_booking_request(
+            db.session, _booking_data(form, office, services, start), clock_now(), _policy()
+        )
+    except ValidationFailed as error:
+        general_errors = form.attach_errors(error.fields)
+        return _render_details(office, services, start, form, general_errors), 422
+    return redirect(
+        url_for(
+            "booking.review",
+            office_code=office.code,
+            services=",".join(s.code for s in services),
+            start=start.isoformat(),
+        ),
+        303,
+    )
+
+
+@bp.get("/book/<office_code>/review")
+def review(office_code: str) -> Page:
+    """Show everything the booking will be made with, each part with a link to change it."""
+    office, services, start = _visit_from_request(office_code)
+    answers = _draft_answers()
+    if answers is None:
+        return redirect(_details_url(office, services, start))
+    form = _applicant_form(services, formdata=None, data=answers)
+    try:
+        booking.parse_booking_request(
+            db.session, _booking_data(form, office, services, start), clock_now(), _policy()
+        )
+    except ValidationFailed as error:
+        # The services changed since, and ask for more (or the draft was tampered with).
+        general_errors = form.attach_errors(error.fields)
+        return _render_details(office, services, start, form, general_errors), 422
+    return _render_review(office, services, start, form)
 
 
 def _booking_data(form, office: Office, services: list, start: datetime) -> dict[str, Any]:
@@ -356,17 +398,23 @@ def _render_details(
         form=form,
         general_errors=general_errors,
         services_param=",".join(s.code for s in services),
+        end=start + timedelta(minutes=VisitRules.for_services(services).duration_minutes),
     )
 
 
 def _render_review(office: Office, services: list, start: datetime, form, **extra: Any) -> str:
+    duration = VisitRules.for_services(services).duration_minutes
     return render_template(
         "booking/review.html",
         office=office,
         services=services,
         start=start,
+        end=start + timedelta(minutes=duration),
+        duration=duration,
         form=form,
         services_param=",".join(s.code for s in services),
+        details_url=_details_url(office, services, start),
+        time_url=_time_url(office, services, start),
         **extra,
     )
 
@@ -460,6 +508,7 @@ def hold(reference: str) -> Page:
             # A wrong code counts as an attempt and an ended hold frees its seats: both stay.
             with transaction(commit_refused=(WrongCode, HoldExpired)):
                 booking.confirm_hold(db.session, appointment, form.code.data or "", now, _policy())
+                drafts.discard_draft(db.session, session.pop(DRAFT_KEY, None))
         except WrongCode as error:
             form.code.errors = [str(error.message)]
             status = 422
@@ -490,6 +539,7 @@ def _render_hold(
         form=form,
         email_form=email_form or EmailCorrectionForm(formdata=None),
         expired=booking.effective_status(appointment, now) != Status.HELD,
+        too_many_codes=appointment.code_attempts >= _policy().code_max_attempts,
         seconds_left=max(0, int((appointment.hold_expires_at - now).total_seconds())),
         sends_left=max(0, current_app.config["CODE_MAX_SENDS"] - appointment.code_sends),
         services_param=",".join(

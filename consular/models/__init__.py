@@ -10,6 +10,7 @@ from consular.models.appointment import (
 )
 from consular.models.audit import AuditEntry
 from consular.models.base import Base, UTCDateTime, now_utc
+from consular.models.draft import BookingDraft
 from consular.models.email_text import EmailText
 from consular.models.figures import DailyFigure, DailyServiceFigure
 from consular.models.lottery import (
@@ -58,6 +59,7 @@ __all__ = [
     "AppointmentOrigin",
     "AppointmentService",
     "Base",
+    "BookingDraft",
     "Closure",
     "ClosureKind",
     "DailyFigure",

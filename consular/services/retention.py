@@ -29,6 +29,7 @@ from consular.models import (
     Ticket,
 )
 from consular.services import suspicion, waitlist
+from consular.services.drafts import purge_expired_drafts
 from consular.services.lottery import purge_entries
 
 BATCH_SIZE = 500
@@ -57,6 +58,7 @@ class PurgeReport:
     origins: int = 0
     lottery_entries: int = 0
     waitlist_entries: int = 0
+    booking_drafts: int = 0
 
 
 def retention_cutoff(now: datetime, retention_days: int) -> datetime:
@@ -140,6 +142,7 @@ def purge_personal_data(
             _expire_loaded(session, Appointment, purged)
     report.lottery_entries = purge_entries(session, now, cutoff)
     report.waitlist_entries = waitlist.purge_entries(session, now, cutoff)
+    report.booking_drafts = purge_expired_drafts(session, now)
     return report
 
 

@@ -13,6 +13,14 @@ from babel import Locale
 from babel.dates import format_date, format_skeleton, format_time, get_timezone_name
 
 
+def iso_day(text: object) -> date | None:
+    """The day an answer such as "2027-03-01" names, or None when it names none."""
+    try:
+        return date.fromisoformat(str(text)) if text else None
+    except ValueError:
+        return None
+
+
 @lru_cache(maxsize=8192)
 def zone_label(zone: tzinfo, at: datetime, locale: str) -> str:
     """The zone's name in the citizen's language, e.g. "Korean Standard Time"."""

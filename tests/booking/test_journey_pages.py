@@ -42,7 +42,7 @@ def office(make_office, make_service):
 
 
 def details_url(start: datetime, services: str = "passport-renewal") -> str:
-    iso = quote(start.astimezone(UTC).isoformat())
+    iso = quote(start.astimezone(UTC).isoformat(), safe=":")
     return f"/book/seoul/details?services={services}&start={iso}"
 
 
@@ -160,11 +160,85 @@ def test_bad_details_come_back_with_values_kept_and_messages_by_each_field(clien
     assert 'aria-invalid="true"' in page
 
 
+def review_url(start: datetime, services: str = "passport-renewal") -> str:
+    return details_url(start, services).replace("/details?", "/review?")
+
+
 def test_good_details_show_the_review_page_without_booking_anything(client, office) -> None:
     response = client.post(details_url(WEDNESDAY_10), data=passport_form())
-    assert response.status_code == 200
-    assert "Check your booking" in response.text
+    assert response.status_code == 303
+    assert response.headers["Location"] == review_url(WEDNESDAY_10)
+    review = client.get(response.headers["Location"])
+    assert review.status_code == 200
+    assert "Check your booking" in review.text
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Appointment)) == 0
+
+
+def test_the_review_checks_every_answer_with_a_change_link_for_each(client, office) -> None:
+    client.post(details_url(WEDNESDAY_10), data=passport_form())
+    page = client.get(review_url(WEDNESDAY_10)).text
+    assert "Step 5 of 6" in page
+    # The visit's date written out, its start and end, and how long it takes.
+    assert "Wednesday, December 2, 2026" in page and "10:00–10:30" in page
+    assert "The visit takes about 30 minutes." in page
+    # Dates typed in the details are written out like the visit's date.
+    assert "March 1, 2027" in page and "2027-03-01" not in page.split("<form")[0]
+    changes = re.findall(r'<dd class="summary-action"><a href="([^"]+)">', page)
+    details = html.escape(details_url(WEDNESDAY_10))
+    assert changes[:3] == [
+        "/book",
+        "/book/seoul?services=passport-renewal",
+        "/book/seoul/time?services=passport-renewal&amp;day=2026-12-02&amp;month=2026-12",
+    ]
+    assert changes[3:] == [
+        f"{details}#{name}" for name in (*APPLICANT, "current_passport__expiry_date")
+    ]
+
+
+def test_the_review_without_a_draft_goes_back_to_the_details(client, office) -> None:
+    response = client.get(review_url(WEDNESDAY_10))
+    assert response.status_code == 302
+    assert response.headers["Location"] == details_url(WEDNESDAY_10)
+
+
+def test_every_answer_is_kept_for_the_details_page_and_changes_of_time(client, office) -> None:
+    typed = passport_form(iin="not an iin")
+    # Change time keeps what was typed, even before it is right.
+    response = client.post(details_url(WEDNESDAY_10), data=typed | {"change": "time"})
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("/book/seoul/time?services=passport-renewal")
+    later = client.get(details_url(WEDNESDAY_10 + timedelta(hours=2))).text
+    for value in ("Aigerim", "not an iin", "N12345678", "2027-03-01"):
+        assert f'value="{value}"' in later
+    # Back from the review: the details page, with every field as it was sent.
+    client.post(details_url(WEDNESDAY_10), data=passport_form())
+    back = client.get(details_url(WEDNESDAY_10)).text
+    for value in APPLICANT.values():
+        assert f'value="{value}"' in back
+    assert 'value="2027-03-01"' in back
+
+
+def test_the_draft_is_discarded_when_the_booking_is_confirmed(client, office) -> None:
+    from consular.models import BookingDraft
+
+    client.post(details_url(WEDNESDAY_10), data=passport_form())
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(BookingDraft)) == 1
+    book_visit(client)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(BookingDraft)) == 0
+    assert client.get(review_url(WEDNESDAY_10)).status_code == 302
+
+
+def test_the_draft_ends_after_its_lifetime(client, office, clock) -> None:
+    from consular.models import BookingDraft
+
+    client.post(details_url(WEDNESDAY_10), data=passport_form())
+    clock.advance(minutes=61)
+    assert client.get(review_url(WEDNESDAY_10)).status_code == 302
+    # The next draft saved, by anyone, deletes the expired ones.
+    other = client.application.test_client()
+    other.post(details_url(WEDNESDAY_10), data=passport_form(given_name="Dana"))
+    answers = db.session.scalars(sa.select(BookingDraft.answers)).all()
+    assert [a["given_name"] for a in answers] == ["Dana"]
 
 
 def language_switcher(page: str) -> tuple[str, dict[str, list[str]]]:
@@ -180,11 +254,11 @@ def language_switcher(page: str) -> tuple[str, dict[str, list[str]]]:
 
 
 def test_switching_language_on_the_review_page_keeps_the_details(client, office) -> None:
-    review = client.post(details_url(WEDNESDAY_10), data=passport_form()).text
+    client.post(details_url(WEDNESDAY_10), data=passport_form())
+    review = client.get(review_url(WEDNESDAY_10)).text
     action, fields = language_switcher(review)
-    assert action == details_url(WEDNESDAY_10)
-    assert fields["given_name"] == [APPLICANT["given_name"]]
-    again = client.post(action, data=fields | {"language": ["ru"]})
+    assert action == "/language" and fields["next"] == [review_url(WEDNESDAY_10)]
+    again = client.post(action, data=fields | {"language": ["ru"]}, follow_redirects=True)
     assert again.status_code == 200
     assert "Проверьте данные записи" in again.text
     assert APPLICANT["given_name"] in again.text and APPLICANT["iin"] in again.text
@@ -284,7 +358,7 @@ def test_an_expired_hold_says_so_and_prefills_the_next_try(client, office, clock
 
 
 def test_a_time_taken_meanwhile_offers_the_nearest_free_times(client, office, iins) -> None:
-    page = client.post(details_url(WEDNESDAY_10), data=passport_form())
+    page = client.post(details_url(WEDNESDAY_10), data=passport_form(), follow_redirects=True)
     assert "Check your booking" in page.text
     for _ in range(2):  # someone else fills both desks through the API
         body = booking_body(
@@ -428,7 +502,9 @@ def test_a_child_born_today_in_korea_is_accepted_before_utc_midnight(
         "child__family_name": "Nurlanova",
         "child__birth_place": "Seoul",
     }
-    today = client.post(url, data=APPLICANT | child | {"child__birth_date": "2026-12-02"})
+    today = client.post(
+        url, data=APPLICANT | child | {"child__birth_date": "2026-12-02"}, follow_redirects=True
+    )
     assert today.status_code == 200 and "Check your booking" in today.text
     tomorrow = client.post(url, data=APPLICANT | child | {"child__birth_date": "2026-12-03"})
     assert tomorrow.status_code == 422

@@ -34,7 +34,9 @@ def proof_of_work_on(app: Flask) -> None:
 
 
 def review_page(client: FlaskClient, **headers: str) -> str:
-    response = client.post(details_url(WEDNESDAY_10), data=passport_form(), headers=headers)
+    response = client.post(
+        details_url(WEDNESDAY_10), data=passport_form(), headers=headers, follow_redirects=True
+    )
     assert response.status_code == 200
     return response.get_data(as_text=True)
 
