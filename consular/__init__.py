@@ -121,6 +121,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from consular.services.timefmt import iso_day
 
     app.jinja_env.filters["iso_day"] = iso_day
+    from consular.booking.forms import APPLICANT_FIELDS
+
+    # Fields whose messages name them, so that the error summary need not repeat the label.
+    app.jinja_env.globals["SELF_NAMING_FIELDS"] = frozenset(APPLICANT_FIELDS)
     app.add_url_rule("/__ping", "ping", ping)
     return app
 

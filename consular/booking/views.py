@@ -677,7 +677,9 @@ def reschedule(reference: str) -> Page:
     services = [line.service_type for line in appointment.service_lines]
     rules = booking.booked_rules(appointment)
     content = _time_choice(office, services, rules, mode="reschedule", appointment=appointment)
-    return render_template("booking/choose_time.html", content=Markup(content))
+    return render_template(
+        "booking/choose_time.html", content=Markup(content), title=_("Choose a new time")
+    )
 
 
 # Finding an appointment again

@@ -34,16 +34,44 @@ class DetailGroup:
     needs_identity: bool = False
 
 
+# Each person's labels say whose detail it is, so that an error summary listing the mother's
+# and the father's fields can be told apart.
+PERSON_LABELS: dict[str, dict[str, LazyString]] = {
+    "spouse": {
+        "given_name": _l("Spouse's given name as in the passport"),
+        "family_name": _l("Spouse's family name as in the passport"),
+        "birth_date": _l("Spouse's date of birth"),
+        "iin": _l("Spouse's IIN"),
+        "foreign_passport": _l("Spouse's foreign passport number"),
+    },
+    "mother": {
+        "given_name": _l("Mother's given name as in the passport"),
+        "family_name": _l("Mother's family name as in the passport"),
+        "birth_date": _l("Mother's date of birth"),
+        "iin": _l("Mother's IIN"),
+        "foreign_passport": _l("Mother's foreign passport number"),
+    },
+    "father": {
+        "given_name": _l("Father's given name as in the passport"),
+        "family_name": _l("Father's family name as in the passport"),
+        "birth_date": _l("Father's date of birth"),
+        "iin": _l("Father's IIN"),
+        "foreign_passport": _l("Father's foreign passport number"),
+    },
+}
+
+
 def _person(key: str, label: LazyString, *, with_birth_date: bool) -> DetailGroup:
+    labels = PERSON_LABELS[key]
     fields = [
-        DetailField("given_name", "name", _l("Given name as in the passport")),
-        DetailField("family_name", "name", _l("Family name as in the passport")),
+        DetailField("given_name", "name", labels["given_name"]),
+        DetailField("family_name", "name", labels["family_name"]),
     ]
     if with_birth_date:
-        fields.append(DetailField("birth_date", "past_date", _l("Date of birth")))
+        fields.append(DetailField("birth_date", "past_date", labels["birth_date"]))
     fields += [
-        DetailField("iin", "iin", _l("IIN"), required=False),
-        DetailField("foreign_passport", "document", _l("Foreign passport number"), required=False),
+        DetailField("iin", "iin", labels["iin"], required=False),
+        DetailField("foreign_passport", "document", labels["foreign_passport"], required=False),
     ]
     return DetailGroup(key, label, tuple(fields), needs_identity=True)
 
@@ -100,7 +128,7 @@ def _clean_value(field: DetailField, raw: Any, today: date) -> tuple[Any, str | 
         try:
             parsed = date.fromisoformat(value)
         except ValueError:
-            return None, str(_l("Enter a date as YYYY-MM-DD."))
+            return None, str(_l("Enter the full date: day, month and year."))
         if field.kind == "past_date" and not (date(1900, 1, 1) <= parsed <= today):
             return None, str(_l("Enter a date in the past."))
         if parsed.year < 1900 or parsed.year > 2200:

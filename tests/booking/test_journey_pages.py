@@ -577,3 +577,48 @@ def test_a_second_hold_from_the_same_browser_replaces_the_first(client, office) 
     )
     assert statuses == {first: Status.CANCELLED, second: Status.HELD}
     assert db.session.scalar(sa.select(sa.func.sum(Slot.booked))) == 2  # one visit of 30 minutes
+
+
+def test_five_wrong_codes_end_the_hold_with_that_reason(client, office) -> None:
+    reference = hold_visit(client)
+    for _ in range(5):
+        answer = client.post(f"/book/hold/{reference}", data={"code": "000000"})
+    assert answer.status_code == 410
+    assert "<title>The time was not booked" in answer.text
+    assert "A wrong code was entered too many times" in answer.text
+    assert "The hold has ended before the code was entered" not in answer.text
+
+
+def test_an_ended_hold_page_is_titled_as_it_reads(client, office, clock) -> None:
+    reference = hold_visit(client)
+    clock.advance(minutes=11)
+    page = client.get(f"/book/hold/{reference}").text
+    assert "<title>The time was not booked" in page
+    assert "The hold has ended before the code was entered" in page
+
+
+def test_the_error_summary_names_each_field_once_and_says_whose(client, make_service, office):
+    parents = make_service("birth-registration", detail_sets=["parents"])
+    office.services.append(parents)
+    db.session.commit()
+    response = client.post(
+        details_url(WEDNESDAY_10, "birth-registration"),
+        data=APPLICANT | {"iin": "123", "mother__iin": "123", "father__birth_date": "bad"},
+    )
+    assert response.status_code == 422
+    summary = response.text.split('class="error-summary"', 1)[1].split("</div>", 1)[0]
+    items = [html.unescape(i) for i in re.findall(r'<a href="#[^"]+">([^<]+)</a>', summary)]
+    assert "Enter a valid 12-digit IIN." in items  # the applicant's, without its label
+    assert "Mother's IIN: Enter a valid 12-digit IIN." in items
+    assert "Father's given name as in the passport: Enter this detail." in items
+    assert not any(item.startswith("IIN (individual") for item in items)
+
+
+def test_reschedule_marks_the_current_time_and_never_offers_it(client, office) -> None:
+    reference = book_visit(client)
+    page = client.get(f"/appointment/{reference}/reschedule?day=2026-12-02").text
+    assert "<title>Choose a new time" in page and "<h1>Choose a new time</h1>" in page
+    assert "10:00: your current time" in page
+    offered = [datetime.fromisoformat(html.unescape(v))
+               for v in re.findall(r'name="start" value="([^"]+)"', page)]  # fmt: skip
+    assert offered and WEDNESDAY_10 not in offered
