@@ -609,7 +609,6 @@ def appointment(reference: str) -> Page:
         qr_svg=reference_qr_svg(appointment.reference),
         deadline=booking.cancellation_deadline(appointment),
         now=now,
-        cancel_form=CancelForm(),
     )
 
 
@@ -628,24 +627,29 @@ def calendar_file(reference: str) -> Response:
     )
 
 
-@bp.post("/appointment/<reference>/cancel")
+@bp.route("/appointment/<reference>/cancel", methods=["GET", "POST"])
 def cancel(reference: str) -> Page:
-    """Cancel the appointment, with an optional reason."""
+    """Ask whether to cancel the appointment, with an optional reason; cancel on yes."""
     appointment = _appointment_for_browser(reference)
+    now = clock_now()
+    if not predicates.can_change(appointment, now):
+        return redirect(url_for("booking.appointment", reference=appointment.reference))
     form = CancelForm()
-    if form.validate_on_submit():
+    if request.method == "POST" and form.validate_on_submit():
         try:
             with transaction():
                 booking.cancel_appointment(
-                    db.session, appointment, form.reason.data or "", clock_now(), _policy()
+                    db.session, appointment, form.reason.data or "", now, _policy()
                 )
         except DomainError as error:
             flash(str(error.message), "error")
         else:
             flash(_("Your appointment is cancelled. We have sent you an email."), "success")
-    else:
-        flash(" ".join(e for errors in form.errors.values() for e in errors), "error")
-    return redirect(url_for("booking.appointment", reference=appointment.reference))
+        return redirect(url_for("booking.appointment", reference=appointment.reference))
+    page = render_template(
+        "booking/cancel.html", appointment=appointment, office=appointment.office, form=form
+    )
+    return (page, 422) if request.method == "POST" else page
 
 
 @bp.route("/appointment/<reference>/reschedule", methods=["GET", "POST"])

@@ -83,10 +83,18 @@ def test_cancelling_from_the_confirmation_page(citizen: Citizen) -> None:
     page, t = citizen.page, citizen.t
     reference = citizen.book()
 
-    page.locator("summary", has_text=t("Cancel the appointment")).click()
+    page.get_by_role("link", name=t("Cancel the appointment")).click()
+    # A confirmation step of its own: the visit, what cancelling means, yes or no.
+    citizen.heading(t("Cancel your appointment?"))
+    expect(page.locator("main")).to_contain_text(reference)
     page.get_by_label(t("Reason (optional)")).fill("I can come earlier to Busan.")
-    citizen.checkpoint("cancel-form")
-    page.get_by_role("button", name=t("Cancel the appointment")).click()
+    citizen.checkpoint("cancel-confirm")
+    assert_accessible(page)
+    page.get_by_role("link", name=t("No, keep it")).click()
+    citizen.heading(t("Your appointment is booked"))
+    page.get_by_role("link", name=t("Cancel the appointment")).click()
+    page.get_by_label(t("Reason (optional)")).fill("I can come earlier to Busan.")
+    page.get_by_role("button", name=t("Yes, cancel the appointment")).click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text(t("This appointment is cancelled"))
     expect(page.get_by_role("status")).to_contain_text(
@@ -294,11 +302,82 @@ def test_the_whole_journey_by_keyboard_only(citizen: Citizen, texts: Callable) -
     with page.expect_download() as download_info:
         keys.press("Enter")
     assert download_info.value.suggested_filename.endswith(".ics")
-    keys.tab_to(page.locator("details.cancel-box summary"))
-    keys.press("Enter")
-    expect(page.locator("details.cancel-box")).to_have_attribute("open", "")
+    keys.tab_to(page.get_by_role("link", name=t("Cancel the appointment")))
+    keys.follow("Enter")
+    citizen.heading(t("Cancel your appointment?"))
     citizen.checkpoint("cancel-opened")
     assert keys.presses["Shift+Tab"] > 0
+
+
+def test_back_keeps_every_answer_and_never_asks_to_resend_a_form(citizen: Citizen) -> None:
+    page, t = citizen.page, citizen.t
+    citizen.open_home()
+    citizen.start_booking()
+    citizen.choose_office_and_services()
+    citizen.choose_a_day_and_time()
+    citizen.fill_details()
+    citizen.heading(t("Check your booking"))
+    expect(page.locator("main")).to_contain_text(APPLICANT["iin"])
+
+    page.go_back()  # from the review: every field as it was typed
+    citizen.heading(t("Your details"))
+    for name, value in APPLICANT.items():
+        expect(page.locator(f"#{name}")).to_have_value(value)
+    citizen.checkpoint("back-from-review")
+
+    # Change time keeps what was typed, also what was not sent yet.
+    page.locator("#family_name").fill("Nurlanova-Seitkali")
+    page.get_by_role("button", name=t("Change time")).click()
+    citizen.heading(t("Choose a date and time"))
+    time_link = page.locator("#times a.time-button").nth(1)
+    citizen.chosen_time = time_link.inner_text()
+    time_link.click()
+    citizen.heading(t("Your details"))
+    expect(page.locator("#family_name")).to_have_value("Nurlanova-Seitkali")
+    expect(page.locator("#iin")).to_have_value(APPLICANT["iin"])
+    page.get_by_role("button", name=t("Continue")).click()
+
+    # Each part of the review has its own Change link.
+    citizen.heading(t("Check your booking"))
+    changes = page.locator("dd.summary-action a")
+    expect(changes).to_have_count(3 + 6 + 1)  # visit, applicant, the current passport
+    page.locator("dd.summary-action a[href$='#phone']").click()
+    citizen.heading(t("Your details"))
+    expect(page.locator("#phone")).to_have_value(APPLICANT["phone"])
+    page.get_by_role("button", name=t("Continue")).click()
+    citizen.review_and_hold()
+
+    page.go_back()  # from the code page: the review again, never "Confirm Form Resubmission"
+    citizen.heading(t("Check your booking"))
+    expect(page.locator("main")).to_contain_text("Nurlanova-Seitkali")
+    citizen.checkpoint("back-from-code")
+
+
+def test_the_reference_stays_on_one_line_on_a_small_phone(citizen: Citizen) -> None:
+    page = citizen.page
+    page.set_viewport_size({"width": 320, "height": 640})
+    citizen.book()
+    reference = page.locator(".panel-confirmed .reference")
+    box = reference.bounding_box()
+    line_height = reference.evaluate("e => parseFloat(getComputedStyle(e).lineHeight)")
+    assert box is not None and box["height"] < 1.5 * line_height, box
+    assert_fits_the_screen(page)
+    # Printed, the heading and the reference are black on white, not white on nothing.
+    page.emulate_media(media="print")
+    colours = page.evaluate(
+        """() => [".panel-confirmed h1", ".panel-confirmed .reference"].map(
+            selector => getComputedStyle(document.querySelector(selector)).color)"""
+    )
+    assert colours == ["rgb(0, 0, 0)", "rgb(0, 0, 0)"], colours
+    citizen.checkpoint("printed")
+    page.emulate_media(media="screen")
+
+
+def test_korean_text_breaks_between_words(citizen: Citizen) -> None:
+    page = citizen.page
+    citizen.open_home()
+    citizen.choose_language("ko")
+    assert page.evaluate("getComputedStyle(document.body).wordBreak") == "keep-all"
 
 
 @pytest.mark.parametrize("viewport", ["phone", "desktop"])
