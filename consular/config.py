@@ -154,6 +154,18 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # Languages
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
+        # Compression of the static files (CSS, JavaScript, SVG) by the app, for a server
+        # without a proxy that compresses. Pages are never compressed: a compressed page that
+        # holds a secret (a CSRF token, a manage link) next to text an attacker can inject
+        # leaks it by its length (BREACH).
+        "COMPRESS_STATIC": _bool(os.environ.get("COMPRESS_STATIC"), default=True),
+        "COMPRESS_MIMETYPES": [
+            "text/css",
+            "text/javascript",
+            "application/javascript",
+            "image/svg+xml",
+        ],
+        "COMPRESS_ALGORITHM": ["br", "gzip"],
         # Cookies
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

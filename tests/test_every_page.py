@@ -78,6 +78,7 @@ MANAGERS = ("manager", "admin")
 PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
     "static": lambda w, lang: [Visit("anonymous", {"filename": "css/site.css"})],
     "ping": lambda w, lang: [Visit("anonymous")],
+    "favicon": lambda w, lang: [Visit("anonymous", status=301)],
     # The citizen's pages
     "booking.home": lambda w, lang: [Visit("anonymous")],
     "booking.choose_office": lambda w, lang: [Visit("anonymous")],
@@ -127,6 +128,7 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
     "booking.reschedule": lambda w, lang: [
         Visit("citizen", {"reference": w.references["confirmed"]})
     ],
+    "booking.cancel": lambda w, lang: [Visit("citizen", {"reference": w.references["confirmed"]})],
     "booking.manage_lookup": lambda w, lang: [Visit("anonymous")],
     "booking.manage_link": lambda w, lang: [
         Visit(
