@@ -9,8 +9,8 @@ from typing import Any
 from flask import Flask, Response, has_request_context, request, session
 from flask_babel import get_locale
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.wrappers import Response as WerkzeugResponse
 from werkzeug.routing import IntegerConverter
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from consular.config import check_config, load_config
 from consular.extensions import babel, compress, csrf, db, limiter, login_manager, migrate

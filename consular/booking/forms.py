@@ -7,7 +7,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import Field, HiddenField, StringField, TextAreaField
+from wtforms import BooleanField, Field, HiddenField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
 from consular.services.details import DetailGroup
@@ -60,7 +60,7 @@ class ApplicantForm(FlaskForm):
         """The values as the booking service expects them."""
         details: dict[str, dict[str, str]] = {}
         for group, fields in self.detail_fields():
-            details[group.key] = {f.name.split("__", 1)[1]: (f.data or "") for f in fields}
+            details[group.key] = {f.name.split("__", 1)[1]: answer_text(f.data) for f in fields}
         return {
             "applicant": {name: (self[name].data or "") for name in APPLICANT_FIELDS},
             "details": details,
@@ -85,14 +85,26 @@ class ApplicantForm(FlaskForm):
         return unplaced
 
 
+def answer_text(value: Any) -> str:
+    """A field's value as the booking service reads it: a ticked box is "yes"."""
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    return value or ""
+
+
 def applicant_form_class(groups: list[DetailGroup]) -> type[ApplicantForm]:
     """A form class with the applicant's fields and those of the given detail groups."""
     attributes: dict[str, Any] = {"groups": groups}
     for group in groups:
         for field in group.fields:
+            name = f"{group.key}__{field.name}"
+            if field.kind == "flag":
+                attributes[name] = BooleanField(field.label, description=field.hint or "")
+                continue
             input_type = "date" if field.kind in {"date", "past_date", "future_date"} else "text"
-            attributes[f"{group.key}__{field.name}"] = StringField(
+            attributes[name] = StringField(
                 field.label,
+                description=field.hint or "",
                 render_kw={"type": input_type, "autocomplete": "off"},
             )
     return type("VisitApplicantForm", (ApplicantForm,), attributes)

@@ -32,6 +32,7 @@ from consular.booking.forms import (
     EmailCorrectionForm,
     LookupForm,
     RescheduleForm,
+    answer_text,
     applicant_form_class,
 )
 from consular.booking.journey import (
@@ -294,7 +295,7 @@ def _draft_answers() -> dict[str, Any] | None:
 
 def _answers(form) -> dict[str, str]:
     """What the citizen typed in the details form, field by field."""
-    return {field.name: field.data or "" for field in form if field.type != "CSRFTokenField"}
+    return {field.name: answer_text(field.data) for field in form if field.type != "CSRFTokenField"}
 
 
 def _details_url(office: Office, services: list, start: datetime) -> str:

@@ -245,6 +245,8 @@ def detail_value_schema(detail: DetailField) -> dict[str, Any]:
         return {"type": "string", "pattern": IIN_PATTERN}
     if detail.kind == "document":
         return {"type": "string", "pattern": "^[A-Za-z0-9]{3,20}$"}
+    if detail.kind == "flag":
+        return {"type": "string", "enum": ["yes", ""]}
     return {"type": "string", "maxLength": TEXT_MAX_LENGTH}
 
 

@@ -18,9 +18,12 @@ TEXT_MAX_LENGTH = 200
 @dataclass(frozen=True)
 class DetailField:
     name: str
-    kind: str  # "name", "date", "past_date", "future_date", "iin", "document", "text"
+    kind: str  # "name", "date", "past_date", "future_date", "iin", "document", "text", "flag"
     label: LazyString
     required: bool = True
+    # A "flag" field of the same group that, when set, makes this one optional.
+    waived_by: str | None = None
+    hint: LazyString | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,21 @@ DETAIL_SETS: dict[str, tuple[DetailGroup, ...]] = {
         DetailGroup(
             "current_passport",
             _l("Current passport"),
-            (DetailField("expiry_date", "date", _l("Expiry date of the current passport")),),
+            (
+                DetailField(
+                    "expiry_date",
+                    "date",
+                    _l("Expiry date of the current passport"),
+                    waived_by="lost",
+                ),
+                DetailField(
+                    "lost",
+                    "flag",
+                    _l("The passport was lost or stolen"),
+                    required=False,
+                    hint=_l("Then no expiry date is needed. Bring the police report instead."),
+                ),
+            ),
         ),
     ),
     "spouse": (_person("spouse", _l("Spouse"), with_birth_date=True),),
@@ -113,9 +130,20 @@ def groups_for(detail_sets: list[str]) -> list[DetailGroup]:
     return groups
 
 
-def _clean_value(field: DetailField, raw: Any, today: date) -> tuple[Any, str | None]:
+FLAG_VALUES = {"yes", "true", "on", "1"}
+
+
+def _clean_value(
+    field: DetailField, raw: Any, today: date, *, required: bool = True
+) -> tuple[Any, str | None]:
+    if field.kind == "flag":
+        if raw is None or raw is False or (isinstance(raw, str) and raw.strip() == ""):
+            return None, None
+        if raw is True or (isinstance(raw, str) and raw.strip().lower() in FLAG_VALUES):
+            return "yes", None
+        return None, str(_l("Leave this empty or answer yes."))
     if raw is None or (isinstance(raw, str) and raw.strip() == ""):
-        return None, (str(_l("Enter this detail.")) if field.required else None)
+        return None, (str(_l("Enter this detail.")) if field.required and required else None)
     if not isinstance(raw, str):
         return None, str(_l("Enter text."))
     value = raw.strip()
@@ -164,8 +192,14 @@ def clean_details(
         given = source.get(group.key)
         values: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
         group_clean: dict[str, str] = {}
+        flags = {
+            field.name
+            for field in group.fields
+            if field.kind == "flag" and _clean_value(field, values.get(field.name), today)[0]
+        }
         for field in group.fields:
-            value, error = _clean_value(field, values.get(field.name), today)
+            required = field.waived_by not in flags
+            value, error = _clean_value(field, values.get(field.name), today, required=required)
             path = f"details.{group.key}.{field.name}"
             if error:
                 errors.setdefault(path, []).append(error)

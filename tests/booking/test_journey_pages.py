@@ -191,7 +191,8 @@ def test_the_review_checks_every_answer_with_a_change_link_for_each(client, offi
         "/book/seoul/time?services=passport-renewal&amp;day=2026-12-02&amp;month=2026-12",
     ]
     assert changes[3:] == [
-        f"{details}#{name}" for name in (*APPLICANT, "current_passport__expiry_date")
+        f"{details}#{name}"
+        for name in (*APPLICANT, "current_passport__expiry_date", "current_passport__lost")
     ]
 
 
@@ -622,3 +623,18 @@ def test_reschedule_marks_the_current_time_and_never_offers_it(client, office) -
     offered = [datetime.fromisoformat(html.unescape(v))
                for v in re.findall(r'name="start" value="([^"]+)"', page)]  # fmt: skip
     assert offered and WEDNESDAY_10 not in offered
+
+
+def test_a_lost_passport_needs_no_expiry_date(client, office) -> None:
+    without = passport_form(current_passport__expiry_date="")
+    refused = client.post(details_url(WEDNESDAY_10), data=without)
+    assert refused.status_code == 422 and 'id="current_passport__expiry_date-error"' in refused.text
+    lost = client.post(details_url(WEDNESDAY_10), data=without | {"current_passport__lost": "y"})
+    assert lost.status_code == 303
+    review = client.get(lost.headers["Location"]).text
+    assert "The passport was lost or stolen" in review
+    reference = hold_visit(client, current_passport__expiry_date="", current_passport__lost="y")
+    appointment = db.session.scalar(
+        sa.select(Appointment).where(Appointment.reference == reference)
+    )
+    assert appointment.details["current_passport"] == {"lost": "yes"}

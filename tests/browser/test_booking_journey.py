@@ -340,7 +340,7 @@ def test_back_keeps_every_answer_and_never_asks_to_resend_a_form(citizen: Citize
     # Each part of the review has its own Change link.
     citizen.heading(t("Check your booking"))
     changes = page.locator("dd.summary-action a")
-    expect(changes).to_have_count(3 + 6 + 1)  # visit, applicant, the current passport
+    expect(changes).to_have_count(3 + 6 + 2)  # visit, applicant, the current passport
     page.locator("dd.summary-action a[href$='#phone']").click()
     citizen.heading(t("Your details"))
     expect(page.locator("#phone")).to_have_value(APPLICANT["phone"])
