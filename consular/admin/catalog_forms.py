@@ -145,6 +145,11 @@ class OfficeForm(AdminForm):
     phone = StringField(_l("Phone"), validators=[Optional(), Length(max=32)])
     email = StringField(_l("Email"), validators=[Optional(), Length(max=254)])
     map_url = StringField(_l("Map link"), validators=[Optional(), Length(max=500)])
+    postal_code = StringField(
+        _l("Postal code"),
+        description=_l("5 digits, shown with the address in Korean."),
+        validators=[Optional(), Length(max=10)],
+    )
 
 
 def _add_fields(form_class: type[FlaskForm], fields: dict[str, Any]) -> None:

@@ -44,6 +44,7 @@ def _data_from(form: OfficeForm) -> catalog.OfficeData:
         map_url=(form.map_url.data or "").strip(),
         phone=(form.phone.data or "").strip(),
         email=(form.email.data or "").strip(),
+        postal_code=(form.postal_code.data or "").strip(),
         timezone=(form.timezone.data or "").strip(),
         slot_minutes=form.slot_minutes.data or 0,
     )

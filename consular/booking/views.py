@@ -177,6 +177,7 @@ def choose_services(office_code: str) -> Page:
         error=error,
         lotteries=lottery.shown_releases(db.session, office, clock_now()),
         now=clock_now(),
+        opening_hours=opening_hours,
     )
     return (page, status) if error else page
 
@@ -610,6 +611,7 @@ def appointment(reference: str) -> Page:
         qr_svg=reference_qr_svg(appointment.reference),
         deadline=booking.cancellation_deadline(appointment),
         now=now,
+        opening_hours=opening_hours,
     )
 
 

@@ -33,6 +33,8 @@ class Office(Base):
     directions: Mapped[LocalizedText] = mapped_column(sa.JSON, default=dict)
     map_url: Mapped[str] = mapped_column(sa.String(500), default="")
     phone: Mapped[str] = mapped_column(sa.String(32), default="")
+    # The Korean postal code, shown with the address in Korean script for taxis and map apps.
+    postal_code: Mapped[str] = mapped_column(sa.String(10), default="", server_default="")
     email: Mapped[str] = mapped_column(sa.String(254), default="")
     timezone: Mapped[str] = mapped_column(sa.String(64))
     slot_minutes: Mapped[int] = mapped_column(default=15)

@@ -69,6 +69,7 @@ class OfficeData:
     map_url: str = ""
     phone: str = ""
     email: str = ""
+    postal_code: str = ""
     timezone: str = "Asia/Seoul"
     slot_minutes: int = 15
 
@@ -306,6 +307,7 @@ def office_audit_values(office: Office) -> dict[str, Any]:
         "map_url": office.map_url,
         "phone": office.phone,
         "email": office.email,
+        "postal_code": office.postal_code,
         "timezone": office.timezone,
         "slot_minutes": office.slot_minutes,
     }
@@ -345,6 +347,9 @@ def check_office(session: SessionLike, data: OfficeData, office: Office | None) 
         email = normalize_email(data.email) or ""
         if not email:
             errors["email"] = [_("Enter an email address such as name@example.com.")]
+    data.postal_code = (data.postal_code or "").strip()
+    if data.postal_code and not re.fullmatch(r"\d{5}", data.postal_code):
+        errors["postal_code"] = [_("Enter the 5-digit Korean postal code, e.g. 04520.")]
     if data.map_url and not re.fullmatch(r"https://\S+", data.map_url):
         errors["map_url"] = [_("Enter a web address starting with https://.")]
     if errors:
@@ -363,6 +368,7 @@ def _apply_office(office: Office, data: OfficeData) -> None:
     office.map_url = data.map_url.strip()
     office.phone = data.phone
     office.email = data.email
+    office.postal_code = data.postal_code
     office.timezone = data.timezone
     office.slot_minutes = data.slot_minutes
 

@@ -638,3 +638,25 @@ def test_a_lost_passport_needs_no_expiry_date(client, office) -> None:
         sa.select(Appointment).where(Appointment.reference == reference)
     )
     assert appointment.details["current_passport"] == {"lost": "yes"}
+
+
+@pytest.mark.parametrize("language", ["kk", "ru", "en", "ko"])
+def test_the_services_page_and_the_confirmation_say_what_to_know_before_going(
+    client, office, language
+) -> None:
+    office.address = {"en": "1 Demo-daero, Jung-gu, Seoul", "ko": "서울특별시 중구 데모대로 1"}
+    office.postal_code = "04520"
+    office.phone = "+82 2 000 0000"
+    db.session.commit()
+    reference = book_visit(client)
+    headers = {"Accept-Language": language}
+    for url in ("/book/seoul", f"/appointment/{reference}"):
+        page = client.get(url, headers=headers).text
+        # The Korean address, whatever the page's language, marked as Korean for screen readers.
+        korean = '<span lang="ko" class="address-ko">(04520) 서울특별시 중구 데모대로 1</span>'
+        assert korean in page
+        assert 'href="tel:+82 2 000 0000"' in page
+        assert "09:00–12:30, 14:00–17:00" in page  # the opening hours
+        assert "Fee paid at the desk" in page  # the service's fee text
+        if language == "en":
+            assert "More than 15 minutes after your time, the booking may be marked" in page
