@@ -26,10 +26,11 @@ from consular.models import (
     Office,
     ServiceType,
     Status,
+    User,
 )
 from consular.models.appointment import line_counts_as_booking
 from consular.models.base import UTCDateTime
-from consular.services import notifications, transitions
+from consular.services import audit, notifications, transitions
 from consular.services.availability import (
     FreeSeats,
     VisitRules,
@@ -357,6 +358,54 @@ def place_hold(
     )
 
 
+def book_for_caller(
+    session: SessionLike,
+    actor: User,
+    request: BookingRequest,
+    now: datetime,
+    policy: BookingPolicy,
+) -> HoldPlaced:
+    """Book a visit for someone who called or came to the counter, confirmed at once.
+
+    The services' booking rules apply as they do online (notice, horizon, capacity, one
+    booking per IIN and service, the IIN window, the live bookings of one IIN); the limits
+    against automated booking by address, phone, domain and office rate do not: an
+    accountable clerk books, and the audit log names them. The confirmation is emailed when
+    the caller gave an address; otherwise the clerk tells them the reference.
+    """
+    rules = VisitRules.for_services(request.services)
+    _check_rules(session, request.office, request.starts_at, rules, now)
+    clerk_quotas = replace(
+        policy.quotas, per_email=0, per_phone=0, per_private_domain=0, per_office_minute=0
+    )
+    placed = _hold(
+        session,
+        request,
+        rules,
+        now,
+        replace(policy, quotas=clerk_quotas),
+        hold_expires_at=now + timedelta(minutes=policy.hold_minutes),
+        send_code=False,
+        first_come=True,
+    )
+    _confirm(session, placed.appointment, now, policy)
+    audit.record(
+        session,
+        actor,
+        now,
+        "appointment.booked_for_caller",
+        placed.appointment,
+        office_id=request.office.id,
+        after={
+            "reference": placed.appointment.reference,
+            "starts_at": placed.appointment.starts_at.isoformat(),
+            "services": [service.code for service in request.services],
+            "emailed": bool(placed.appointment.email),
+        },
+    )
+    return placed
+
+
 def place_lottery_hold(
     session: SessionLike,
     request: BookingRequest,
@@ -449,8 +498,8 @@ def _hold(
         iin=applicant.iin,
         passport_number=applicant.passport_number,
         email=applicant.email,
-        email_key=normalized_email(applicant.email),
-        email_domain=email_domain(applicant.email),
+        email_key=normalized_email(applicant.email) if applicant.email else None,
+        email_domain=email_domain(applicant.email) if applicant.email else None,
         phone=applicant.phone,
         details=request.details,
         code_hash=hash_secret(policy.secret, f"{reference}:{code}"),
@@ -648,9 +697,10 @@ def _confirm(
         raise HoldExpired(_("This hold has ended. Please book again."))
     _take_places(session, appointment)
     settle_hold(session, appointment.id)
-    notifications.queue_confirmation_email(
-        session, appointment, issue_manage_token(session, appointment, now, policy), now
-    )
+    if appointment.email:  # a caller booked by staff may have given none
+        notifications.queue_confirmation_email(
+            session, appointment, issue_manage_token(session, appointment, now, policy), now
+        )
     return appointment
 
 

@@ -76,17 +76,17 @@ MEMBER_MESSAGES: dict[str, LazyString] = {
 }
 
 
-def online_services_query(office_id: int) -> sa.Select[tuple[ServiceType]]:
-    """The active services an office offers for booking online, in display order."""
-    return (
-        sa.select(ServiceType)
-        .where(
-            ServiceType.is_active.is_(True),
-            ServiceType.is_online.is_(True),
-            ServiceType.offices.any(Office.id == office_id),
-        )
-        .order_by(ServiceType.sort_order, ServiceType.id)
+def online_services_query(
+    office_id: int, *, with_staff_only: bool = False
+) -> sa.Select[tuple[ServiceType]]:
+    """The active services an office offers for booking online, in display order (with those
+    only staff may book, when asked)."""
+    query = sa.select(ServiceType).where(
+        ServiceType.is_active.is_(True), ServiceType.offices.any(Office.id == office_id)
     )
+    if not with_staff_only:
+        query = query.where(ServiceType.is_online.is_(True))
+    return query.order_by(ServiceType.sort_order, ServiceType.id)
 
 
 def combination_problem(services: list[ServiceType], locale: str | None = None) -> str | None:
@@ -162,6 +162,16 @@ def _valid_iin(value: str) -> str | None:
     return value if parse_iin(value) else None
 
 
+def _email(value: Any, info: ValidationInfo) -> str:
+    # A caller booked by staff may have no address: the clerk tells them the reference.
+    if _context(info).get("by_staff") and isinstance(value, str) and not value.strip():
+        return ""
+    cleaned = normalize_email(value) if isinstance(value, str) else None
+    if cleaned is None:
+        _refuse(str(APPLICANT_MESSAGES["email"]))
+    return cleaned
+
+
 def _passport(value: Any, info: ValidationInfo) -> str:
     pattern = _context(info).get("passport_pattern", r"[A-Z][0-9]{8}")
     cleaned = normalize_passport(value, pattern) if isinstance(value, str) else None
@@ -212,7 +222,7 @@ class ApplicantInput(BaseModel):
     ]
     email: Annotated[
         str,
-        _checked_text(normalize_email, APPLICANT_MESSAGES["email"]),
+        PlainValidator(_email, json_schema_input_type=str),
         Field(
             description="Where the confirmation code and the manage link are sent.",
             json_schema_extra={
@@ -357,7 +367,9 @@ def _services(value: Any, info: ValidationInfo) -> list[ServiceType]:
     found = {
         s.code: s
         for s in session.scalars(
-            online_services_query(office.id).where(ServiceType.code.in_(value))
+            online_services_query(
+                office.id, with_staff_only=bool(_context(info).get("by_staff"))
+            ).where(ServiceType.code.in_(value))
         )
     }
     missing = [code for code in value if code not in found]
@@ -513,13 +525,25 @@ def translated_errors(error: ValidationError) -> dict[str, list[str]]:
 
 
 def parse_booking_request(
-    session: SessionLike, data: Mapping[str, Any], now: datetime, policy: BookingPolicy
+    session: SessionLike,
+    data: Mapping[str, Any],
+    now: datetime,
+    policy: BookingPolicy,
+    *,
+    by_staff: bool = False,
 ) -> BookingRequest:
-    """Check a booking request member by member; raise ValidationFailed with every problem."""
+    """Check a booking request member by member; raise ValidationFailed with every problem.
+
+    A request `by_staff` may name the services only staff book, and may leave out the email."""
     try:
         body = BookingRequestBody.model_validate(
             data,
-            context={"session": session, "now": now, "passport_pattern": policy.passport_pattern},
+            context={
+                "session": session,
+                "now": now,
+                "passport_pattern": policy.passport_pattern,
+                "by_staff": by_staff,
+            },
         )
     except ValidationError as error:
         raise ValidationFailed(translated_errors(error)) from None
