@@ -30,6 +30,7 @@ from consular.models.proof_of_work import SpentProof
 from consular.models.queue import (
     OPEN_TICKET_STATUSES,
     Desk,
+    DeskClaim,
     Ticket,
     TicketCounter,
     TicketStatus,
@@ -49,6 +50,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "AuditEntry",
     "Desk",
+    "DeskClaim",
     "OPEN_TICKET_STATUSES",
     "ReleaseState",
     "Ticket",

@@ -118,7 +118,9 @@ def test_without_a_desk_the_focus_stays_with_the_check_in_and_walk_in(
 def test_a_no_show_returns_to_the_appointments_row(clerk, offices, visits, clock) -> None:
     _first, second, _tuesday = visits
     clock.set(MONDAY_9 + timedelta(hours=2))
-    response = clerk.post(f"/staff/seoul/appointments/{second.reference}/no-show")
+    response = clerk.post(
+        f"/staff/seoul/appointments/{second.reference}/no-show", data={"confirm": "y"}
+    )
     _after(clerk, response, f"appointment-{second.reference}")
     db.session.refresh(second)
     assert second.status == Status.NO_SHOW
@@ -153,7 +155,7 @@ def test_todays_confirmed_appointments_can_be_checked_in_from_the_list(
         "/staff/seoul/check-in", data={"reference": first.reference, "origin": "list"}
     )
     page = _after(clerk, response, f"appointment-{first.reference}")
-    assert "Checked in: ticket S-001." in page
+    assert f"Checked in: ticket S-001 for {first.given_name} {first.family_name}." in page
     db.session.refresh(first)
     assert first.status == Status.CHECKED_IN
     assert _check_in_buttons(page) == [second.reference]  # checked in once only
@@ -301,13 +303,16 @@ def test_the_appointment_page_offers_check_in_only_when_the_rule_allows_it(
         page = clerk.get(f"/staff/seoul/appointments/{appointment.reference}").text
         return (">Check in</button>" in page, "Mark as no-show" in page)
 
-    assert controls(first) == (True, True)
-    assert controls(tuesday) == (False, True)  # confirmed, but not for today
+    # At 09:00 nobody is late yet: a no-show only after the visit's time and the grace.
+    assert controls(first) == (True, False) and not can_mark_no_show(first, clock())
+    assert controls(tuesday) == (False, False)  # confirmed, but not for today
+    clock.advance(minutes=15)
+    assert controls(first) == (True, True) and can_mark_no_show(first, clock())
     assert can_check_in(first, clock()) and not can_check_in(tuesday, clock())
     clerk.post("/staff/seoul/check-in", data={"reference": first.reference})
     db.session.refresh(first)
     assert controls(first) == (False, False)
-    assert not can_check_in(first, clock()) and not can_mark_no_show(first)
+    assert not can_check_in(first, clock()) and not can_mark_no_show(first, clock())
     # The day's list follows the same rule.
     assert _check_in_buttons(clerk.get("/staff/seoul").text) == [second.reference]
 
