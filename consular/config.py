@@ -95,6 +95,10 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # Days after a visit (or a cancelled or expired booking) before its personal data
         # is erased by `flask retention purge`.
         "RETENTION_DAYS": _int("RETENTION_DAYS", 180),
+        # The queue: minutes after a visit's start before it may be marked a no-show, and
+        # minutes without an action after which a clerk's desk is free for another clerk.
+        "NO_SHOW_GRACE_MINUTES": _int("NO_SHOW_GRACE_MINUTES", 15),
+        "DESK_IDLE_MINUTES": _int("DESK_IDLE_MINUTES", 30),
         # How many days after a day ends `flask reports rollup` stores its figures.
         "REPORT_SETTLE_DAYS": _int("REPORT_SETTLE_DAYS", 1),
         # Mail

@@ -210,6 +210,11 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
         ]
         + [Visit("manager", {"office_code": "seoul", "reference": w.references["affected"]})]
     ),
+    # The confirmation asked before a no-show, and what it says once the visit is one.
+    "staff.no_show": lambda w, lang: [
+        Visit("clerk", {"office_code": "seoul", "reference": w.references[name]})
+        for name in ("confirmed", "no_show")
+    ],
     "staff.day_csv": lambda w, lang: _all(("clerk", "admin"), office_code="seoul"),
     "staff.day_print": lambda w, lang: _all(("clerk", "admin"), office_code="seoul"),
     "staff.display": lambda w, lang: [Visit("anonymous", {"office_code": "seoul"})],
@@ -530,7 +535,8 @@ def world(app, offices, accounts, make_service, clock, iins) -> World:  # noqa: 
     _redirects(clerk.post("/staff/seoul/desk", data={"desk": desk.id}))
     for name in ("served", "parked", "missed", "checked_in"):
         _redirects(clerk.post("/staff/seoul/check-in", data={"reference": references[name]}))
-    _redirects(clerk.post(f"/staff/seoul/appointments/{references['no_show']}/no-show"))
+    no_show = f"/staff/seoul/appointments/{references['no_show']}/no-show"
+    _redirects(clerk.post(no_show, data={"confirm": "y"}))
     for urgent in ("", "y", ""):
         walk_in = {"service": passport.id, "note": "Lost passport", "urgent": urgent}
         _redirects(clerk.post("/staff/seoul/walk-in", data=walk_in))

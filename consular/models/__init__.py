@@ -31,6 +31,7 @@ from consular.models.proof_of_work import SpentProof
 from consular.models.queue import (
     OPEN_TICKET_STATUSES,
     Desk,
+    DeskClaim,
     Ticket,
     TicketCounter,
     TicketStatus,
@@ -50,6 +51,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "AuditEntry",
     "Desk",
+    "DeskClaim",
     "OPEN_TICKET_STATUSES",
     "ReleaseState",
     "Ticket",

@@ -135,6 +135,12 @@ WATCHES: tuple[Watch, ...] = (
         columns=("office_id", "starts_at", "desks", "outside_schedule"),
     ),
     Watch("desk", "SELECT {row}.office_id AS office", scope="office"),
+    # The services a desk serves: its count of those waiting.
+    Watch(
+        "desk_service",
+        "SELECT d.office_id AS office FROM desk d WHERE d.id = {row}.desk_id",
+        scope="office",
+    ),
     Watch("office_service", "SELECT {row}.office_id AS office", scope="office"),
     # A new service is nowhere yet, and one deleted leaves its offices through office_service.
     Watch(

@@ -18,6 +18,17 @@ if TYPE_CHECKING:
     from consular.models.user import User
 
 
+# The services a desk serves; a desk without rows here serves every service of its office.
+desk_service = sa.Table(
+    "desk_service",
+    Base.metadata,
+    sa.Column("desk_id", sa.ForeignKey("desk.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "service_type_id", sa.ForeignKey("service_type.id", ondelete="CASCADE"), primary_key=True
+    ),
+)
+
+
 class Desk(Base):
     """A counter where one clerk serves one visitor at a time."""
 
@@ -30,6 +41,30 @@ class Desk(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
 
     office: Mapped[Office] = relationship()
+    services: Mapped[list[ServiceType]] = relationship(secondary=desk_service)
+
+
+class DeskClaim(Base):
+    """The clerk working at a desk: taken for the clerk's signed-in session, renewed by each
+    of their actions, and free for another clerk once the session ended (the account's
+    session version moved on) or the clerk was idle for DESK_IDLE_MINUTES."""
+
+    __tablename__ = "desk_claim"
+    # A clerk works at one desk of an office at a time.
+    __table_args__ = (sa.UniqueConstraint("office_id", "clerk_id"),)
+
+    desk_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("desk.id", ondelete="CASCADE"), primary_key=True
+    )
+    office_id: Mapped[int] = mapped_column(sa.ForeignKey("office.id", ondelete="CASCADE"))
+    clerk_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"))
+    # The account's session version when the desk was taken (User.session_version).
+    session_version: Mapped[int]
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    desk: Mapped[Desk] = relationship()
+    clerk: Mapped[User] = relationship()
 
 
 class TicketStatus(StrEnum):
@@ -43,6 +78,9 @@ class TicketStatus(StrEnum):
 
 OPEN_TICKET_STATUSES = (TicketStatus.WAITING, TicketStatus.CALLED, TicketStatus.PARKED)
 
+# The condition of the index that keeps one visitor at a desk.
+CALLED_AT_DESK = "status = 'called'"
+
 
 class Ticket(Base):
     """A visitor's place in the day's queue, issued at check-in or for a walk-in."""
@@ -55,6 +93,15 @@ class Ticket(Base):
         sa.Index("ix_ticket_queue", "office_id", "service_day", "status"),
         # Reports over all offices read a period's tickets by day.
         sa.Index("ix_ticket_service_day", "service_day"),
+        # A desk serves one visitor at a time: one called ticket per desk and day.
+        sa.Index(
+            "uq_ticket_called_at_desk",
+            "desk_id",
+            "service_day",
+            unique=True,
+            sqlite_where=sa.text(CALLED_AT_DESK),
+            postgresql_where=sa.text(CALLED_AT_DESK),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

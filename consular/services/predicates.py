@@ -6,7 +6,9 @@ day the rule changes; pages call these instead (they are template globals).
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+
+from flask import current_app
 
 from consular.models import Appointment, Role, Status, User
 from consular.services import booking, queue
@@ -31,9 +33,11 @@ def can_check_in_on(status: str, visit_day: date, today: date) -> bool:
     return status == Status.CONFIRMED and visit_day == today
 
 
-def can_mark_no_show(appointment: Appointment) -> bool:
-    """Whether the visit can be marked as a no-show: it is confirmed and nobody checked in."""
-    return appointment.status == Status.CONFIRMED
+def can_mark_no_show(appointment: Appointment, now: datetime) -> bool:
+    """Whether the visit can be marked as a no-show now: it is confirmed (nobody checked
+    in) and its time plus NO_SHOW_GRACE_MINUTES has passed (the queue's rule)."""
+    grace = timedelta(minutes=int(current_app.config["NO_SHOW_GRACE_MINUTES"]))
+    return queue.can_mark_no_show_at(appointment.status, appointment.starts_at, now, grace)
 
 
 def can_change(appointment: Appointment, now: datetime) -> bool:

@@ -11,9 +11,11 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from consular.database import SessionLike, rows_changed
 from consular.models import (
@@ -29,11 +31,12 @@ from consular.models import (
     User,
 )
 from consular.models.base import UTCDateTime
-from consular.models.queue import OPEN_TICKET_STATUSES
+from consular.models.queue import OPEN_TICKET_STATUSES, desk_service
 from consular.services import transitions
 from consular.services.audit import record
 from consular.services.errors import InvalidState, NotFound
 from consular.services.schedule import local_day_bounds, walk_in_seats
+from consular.services.timefmt import local_time_text
 
 MAX_CALLS = 3
 EARLY_MARGIN = timedelta(minutes=30)
@@ -238,17 +241,120 @@ def waiting_order() -> list[sa.SQLColumnExpression[Any]]:
     return [Ticket.is_priority.desc(), Ticket.queue_at, Ticket.arrived_at, Ticket.id]
 
 
+class DeskBusy(InvalidState):
+    """The desk has a visitor already: they must be finished first."""
+
+    code = "desk_busy"
+
+
+def can_go_to_desk(desk_id: Any) -> sa.ColumnElement[bool]:
+    """SQL condition: the ticket may be called to the desk (a column or a parameter): it was
+    transferred to that desk, or to none and is of a service the desk serves (a desk with no
+    services listed serves them all)."""
+    desk_services = sa.select(desk_service.c.service_type_id).where(
+        desk_service.c.desk_id == desk_id
+    )
+    return sa.or_(
+        Ticket.assigned_desk_id == desk_id,
+        sa.and_(
+            Ticket.assigned_desk_id.is_(None),
+            sa.or_(
+                Ticket.service_type_id.is_(None),
+                ~desk_services.exists(),
+                Ticket.service_type_id.in_(desk_services),
+            ),
+        ),
+    )
+
+
+def _desk_busy(label: str, desk: Desk) -> DeskBusy:
+    return DeskBusy(
+        _(
+            "Ticket %(ticket)s is still at desk %(desk)s. Finish with them first: served, "
+            "park or transfer.",
+            ticket=label,
+            desk=desk.name,
+        )
+    )
+
+
+def visitor_at_desk(session: SessionLike, desk: Desk, now: datetime) -> str | None:
+    """The label of the ticket called to the desk today, if any."""
+    return session.scalar(
+        sa.select(Ticket.label).where(
+            Ticket.office_id == desk.office_id,
+            Ticket.desk_id == desk.id,
+            Ticket.service_day == service_day(desk.office, now),
+            Ticket.status == TicketStatus.CALLED,
+        )
+    )
+
+
+def _check_desk(session: SessionLike, office: Office, desk: Desk, now: datetime) -> None:
+    """Refuse a call to a desk of another office, a closed desk or a desk with a visitor."""
+    if desk.office_id != office.id or not desk.is_active:
+        raise NotFound(_("There is no such desk."))
+    busy = visitor_at_desk(session, desk, now)
+    if busy is not None:
+        raise _desk_busy(busy, desk)
+
+
+def _call(
+    session: SessionLike, office: Office, desk: Desk, ticket_id: int, actor: User, now: datetime
+) -> Ticket | None:
+    """Call the waiting ticket to the desk by a conditional update; None if it is no longer
+    waiting. The database keeps one called ticket a desk (uq_ticket_called_at_desk): a
+    second call racing to the same desk is refused as DeskBusy."""
+    try:
+        with session.begin_nested():
+            called = session.execute(
+                sa.update(Ticket)
+                .where(Ticket.id == ticket_id, Ticket.status == TicketStatus.WAITING)
+                .values(
+                    status=TicketStatus.CALLED,
+                    desk_id=desk.id,
+                    clerk_id=actor.id,
+                    call_count=1,
+                    # Typed, so that the time is stored in UTC like every other (SQLite
+                    # keeps text).
+                    first_called_at=sa.func.coalesce(
+                        Ticket.first_called_at, sa.literal(now, type_=UTCDateTime)
+                    ),
+                    last_called_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+    except IntegrityError:
+        raise _desk_busy(visitor_at_desk(session, desk, now) or "?", desk) from None
+    if rows_changed(called) != 1:
+        return None
+    ticket = session.get(Ticket, ticket_id)
+    assert ticket is not None
+    session.refresh(ticket)
+    _mirror_on_appointment(session, ticket, now)
+    record(
+        session,
+        actor,
+        now,
+        "call",
+        ticket,
+        office_id=office.id,
+        after={"ticket": ticket.label, "desk": desk.name},
+    )
+    return ticket
+
+
 def call_next(
     session: SessionLike, office: Office, desk: Desk, actor: User, now: datetime
 ) -> Ticket | None:
-    """Call the next waiting ticket to the desk, or None when nobody waits.
+    """Call the next waiting ticket the desk may take, or None when nobody waits for it;
+    DeskBusy while a visitor is at the desk.
 
     On PostgreSQL the candidate row is locked with SKIP LOCKED, so clerks pressing at the
     same instant take different tickets; everywhere, the conditional update on the status
     is what guarantees that a ticket is called once.
     """
-    if desk.office_id != office.id or not desk.is_active:
-        raise NotFound(_("There is no such desk."))
+    _check_desk(session, office, desk, now)
     for _attempt in range(20):
         query = (
             sa.select(Ticket.id)
@@ -256,7 +362,7 @@ def call_next(
                 Ticket.office_id == office.id,
                 Ticket.service_day == service_day(office, now),
                 Ticket.status == TicketStatus.WAITING,
-                sa.or_(Ticket.assigned_desk_id.is_(None), Ticket.assigned_desk_id == desk.id),
+                can_go_to_desk(desk.id),
             )
             .order_by((Ticket.assigned_desk_id == desk.id).desc(), *waiting_order())
             .limit(1)
@@ -266,38 +372,38 @@ def call_next(
         ticket_id = session.scalar(query)
         if ticket_id is None:
             return None
-        called = session.execute(
-            sa.update(Ticket)
-            .where(Ticket.id == ticket_id, Ticket.status == TicketStatus.WAITING)
-            .values(
-                status=TicketStatus.CALLED,
-                desk_id=desk.id,
-                clerk_id=actor.id,
-                call_count=1,
-                # Typed, so that the time is stored in UTC like every other (SQLite keeps text).
-                first_called_at=sa.func.coalesce(
-                    Ticket.first_called_at, sa.literal(now, type_=UTCDateTime)
-                ),
-                last_called_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if rows_changed(called) == 1:
-            ticket = session.get(Ticket, ticket_id)
-            assert ticket is not None
-            session.refresh(ticket)
-            _mirror_on_appointment(session, ticket, now)
-            record(
-                session,
-                actor,
-                now,
-                "call",
-                ticket,
-                office_id=office.id,
-                after={"ticket": ticket.label, "desk": desk.name},
-            )
+        ticket = _call(session, office, desk, ticket_id, actor, now)
+        if ticket is not None:
             return ticket
     return None
+
+
+def call_ticket(
+    session: SessionLike, office: Office, desk: Desk, ticket: Ticket, actor: User, now: datetime
+) -> Ticket:
+    """Call one particular waiting ticket to the desk, out of the queue's order (the same
+    one-visitor-a-desk rule as Call next)."""
+    _check_desk(session, office, desk, now)
+    allowed = session.scalar(
+        sa.select(Ticket.id).where(
+            Ticket.id == ticket.id,
+            Ticket.office_id == office.id,
+            Ticket.service_day == service_day(office, now),
+            can_go_to_desk(desk.id),
+        )
+    )
+    if allowed is None:
+        raise InvalidState(
+            _(
+                "Ticket %(ticket)s can't be called to desk %(desk)s.",
+                ticket=ticket.label,
+                desk=desk.name,
+            )
+        )
+    called = _call(session, office, desk, ticket.id, actor, now)
+    if called is None:
+        raise InvalidState(_("This ticket has changed meanwhile. Reload the page."))
+    return called
 
 
 def _change(
@@ -479,12 +585,61 @@ def _mirror_on_appointment(session: SessionLike, ticket: Ticket, now: datetime) 
         raise InvalidState(_("This ticket has changed meanwhile. Reload the page."))
 
 
+def no_show_from(starts_at: datetime, grace: timedelta) -> datetime:
+    """When a visit starting at `starts_at` may be marked a no-show: its time plus the grace."""
+    return starts_at + grace
+
+
+def can_mark_no_show_at(status: str, starts_at: datetime, now: datetime, grace: timedelta) -> bool:
+    """Whether a visit may be marked a no-show now: confirmed (nobody checked in), and its
+    time and the grace period have passed, so that a visitor on time is never refused."""
+    return status == Status.CONFIRMED and now >= no_show_from(starts_at, grace)
+
+
+def can_undo_no_show_on(status: str, has_ticket: bool, visit_day: date, today: date) -> bool:
+    """Whether a no-show can be undone: marked before any check-in (a missed ticket goes
+    back to the queue instead), on the visit's own day."""
+    return status == Status.NO_SHOW and not has_ticket and visit_day == today
+
+
+def _has_ticket(session: SessionLike, appointment: Appointment) -> bool:
+    return (
+        session.scalar(sa.select(Ticket.id).where(Ticket.appointment_id == appointment.id))
+        is not None
+    )
+
+
 def mark_no_show(
-    session: SessionLike, appointment: Appointment, actor: User | None, now: datetime
+    session: SessionLike,
+    appointment: Appointment,
+    actor: User | None,
+    now: datetime,
+    *,
+    grace: timedelta,
 ) -> None:
-    """Mark a confirmed appointment whose visitor never came."""
+    """Mark a confirmed appointment whose visitor never came, once its time and the grace
+    period have passed."""
+    if appointment.status == Status.CONFIRMED and not can_mark_no_show_at(
+        appointment.status, appointment.starts_at, now, grace
+    ):
+        raise InvalidState(
+            _(
+                "The visit has not started long enough ago: it can be marked as a no-show "
+                "from %(time)s.",
+                time=local_time_text(
+                    no_show_from(appointment.starts_at, grace),
+                    appointment.office.zone,
+                    str(get_locale() or "en"),
+                ),
+            )
+        )
     if not transitions.change_one(
-        session, appointment, Status.NO_SHOW, now, only_from=[Status.CONFIRMED]
+        session,
+        appointment,
+        Status.NO_SHOW,
+        now,
+        only_from=[Status.CONFIRMED],
+        where=[Appointment.starts_at <= now - grace],
     ):
         raise InvalidState(_("Only a confirmed appointment can be marked as a no-show."))
     record(
@@ -496,6 +651,40 @@ def mark_no_show(
         office_id=appointment.office_id,
         before={"status": "confirmed"},
         after={"status": "no_show"},
+    )
+
+
+def undo_no_show(
+    session: SessionLike, appointment: Appointment, actor: User, now: datetime
+) -> None:
+    """Undo a no-show marked by mistake: the visit is confirmed again and can be checked in."""
+    office = appointment.office
+    if not can_undo_no_show_on(
+        appointment.status,
+        _has_ticket(session, appointment),
+        appointment.starts_at.astimezone(office.zone).date(),
+        service_day(office, now),
+    ):
+        raise InvalidState(_("This no-show can't be undone."))
+    try:
+        with session.begin_nested():
+            restored = transitions.restore_no_show(session, appointment.id)
+    except IntegrityError:
+        raise InvalidState(
+            _("This no-show can't be undone: the person has booked the service again.")
+        ) from None
+    if not restored:
+        raise InvalidState(_("This appointment has changed meanwhile. Reload the page."))
+    session.refresh(appointment)
+    record(
+        session,
+        actor,
+        now,
+        "undo_no_show",
+        appointment,
+        office_id=appointment.office_id,
+        before={"status": "no_show"},
+        after={"status": "confirmed"},
     )
 
 
@@ -513,7 +702,7 @@ def close_day(session: SessionLike, office: Office, day: date, now: datetime) ->
         )
     ).all()
     for appointment in absent:
-        mark_no_show(session, appointment, None, now)
+        mark_no_show(session, appointment, None, now, grace=timedelta(0))
     still_open = session.scalars(
         sa.select(Ticket)
         .where(

@@ -115,3 +115,30 @@ def change_one(
     moved = bool(change_status(session, [appointment.id], new, now, **options))
     session.refresh(appointment)
     return moved
+
+
+def restore_no_show(session: SessionLike, appointment_id: int) -> bool:
+    """Undo a no-show marked by mistake: the visit is confirmed again, as it was, and its
+    service lines count as bookings again; whether it moved. The confirmation time stays;
+    the no-show's is cleared. A line that can't count again (the person has booked the
+    service since) makes the database refuse it with an IntegrityError."""
+    result = session.execute(
+        sa.update(Appointment)
+        .where(Appointment.id == appointment_id, Appointment.status == Status.NO_SHOW)
+        .values(status=Status.CONFIRMED, no_show_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if rows_changed(result) != 1:
+        return False
+    session.execute(
+        sa.update(AppointmentService)
+        .where(AppointmentService.appointment_id == appointment_id)
+        .values(is_active=True)
+        .execution_options(synchronize_session=False)
+    )
+    for loaded in list(session.identity_map.values()):
+        if isinstance(loaded, Appointment) and loaded.id == appointment_id:
+            session.expire(loaded)
+        elif isinstance(loaded, AppointmentService) and loaded.appointment_id == appointment_id:
+            session.expire(loaded)
+    return True

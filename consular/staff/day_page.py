@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from consular.database import SessionLike
 from consular.models import (
@@ -24,11 +25,14 @@ from consular.models import (
     Desk,
     Office,
     OfficePageVersion,
+    ServiceType,
     Status,
     Ticket,
+    TicketStatus,
+    User,
 )
 from consular.models.i18n import localized
-from consular.services import predicates, queue
+from consular.services import desks, predicates, queue
 from consular.services.schedule import local_day_bounds
 from consular.services.timefmt import local_time_text
 
@@ -90,6 +94,7 @@ _VISITS = (
 )
 _UNSEARCHED_VISITS = _VISITS.where(*_BOOKED_ON_DAY)
 
+_ASSIGNED_DESK = aliased(Desk)
 _TICKETS = (
     sa.select(
         Ticket.id,
@@ -101,16 +106,52 @@ _TICKETS = (
         Ticket.desk_id,
         Ticket.service_type_id,
         Ticket.appointment_id,
+        Ticket.arrived_at,
         Desk.name.label("desk_name"),
+        _ASSIGNED_DESK.name.label("assigned_desk_name"),
+        sa.cast(ServiceType.name, sa.Text).label("service_name"),
         Appointment.given_name,
         Appointment.family_name,
         Appointment.reference,
+        Appointment.passport_number,
+        # Whether the ticket may be called to the clerk's desk (none: no desk, never).
+        sa.case((queue.can_go_to_desk(sa.bindparam("desk_id")), True), else_=False).label(
+            "for_desk"
+        ),
     )
     .outerjoin(Desk, Desk.id == Ticket.desk_id)
+    .outerjoin(_ASSIGNED_DESK, _ASSIGNED_DESK.id == Ticket.assigned_desk_id)
+    .outerjoin(ServiceType, ServiceType.id == Ticket.service_type_id)
     .outerjoin(Appointment, Appointment.id == Ticket.appointment_id)
     .where(Ticket.office_id == sa.bindparam("office_id"), Ticket.service_day == sa.bindparam("day"))
     .order_by(*queue.waiting_order())
 )
+
+
+@dataclass(slots=True)
+class DayTicket:
+    """One row of the day's tickets, as the page writes it."""
+
+    id: int
+    label: str
+    status: TicketStatus
+    is_priority: bool
+    note: str
+    call_count: int
+    desk_id: int | None
+    service_type_id: int | None
+    appointment_id: int | None
+    desk_name: str | None
+    # The desk a transfer sent the ticket to, which alone may call it.
+    assigned_desk_name: str | None
+    service: str
+    given_name: str | None
+    family_name: str | None
+    reference: str | None
+    passport_number: str | None
+    # Whole minutes since the visitor arrived, while waiting.
+    waited_minutes: int | None
+    for_desk: bool
 
 
 def masked_iin(iin: str) -> str:
@@ -132,6 +173,9 @@ class DayVisit:
     # The label of the visit's ticket once checked in.
     ticket: str | None
     can_check_in: bool
+    # Whether it may be marked a no-show now, or a no-show undone (the queue's rules).
+    can_mark_no_show: bool = False
+    can_undo_no_show: bool = False
     # The services' names as booked (their snapshots), in the page's language.
     services: str = ""
 
@@ -143,10 +187,13 @@ def day_visits(
     today: date,
     locale: str,
     ticket_labels: dict[int, str],
+    now: datetime,
+    no_show_grace: timedelta,
     search: str = "",
 ) -> list[DayVisit]:
     """The day's appointments in time order, each with its services, ticket and whether it
-    can be checked in now (the rule of consular.services.predicates), in one statement."""
+    can be checked in, marked a no-show or have its no-show undone now (the rules of
+    consular.services.predicates and the queue), in one statement."""
     statement = _VISITS.where(*day_conditions(search)) if search.strip() else _UNSEARCHED_VISITS
     rows = session.execute(statement, day_parameters(office, day))
     zone = office.zone
@@ -174,6 +221,8 @@ def day_visits(
                     ticket_labels.get(id_),
                     # Every row of the list is a visit of `day` (the bounds above).
                     predicates.can_check_in_on(status, day, today),
+                    queue.can_mark_no_show_at(status, starts_at, now, no_show_grace),
+                    queue.can_undo_no_show_on(status, id_ in ticket_labels, day, today),
                 )
             )
             services.append([])
@@ -187,10 +236,70 @@ def day_visits(
     return visits
 
 
-def day_tickets(session: SessionLike, office: Office, day: date) -> Sequence[sa.Row[Any]]:
-    """The day's tickets in the queue's order, with their desk's name and their visitor's
-    name and reference (none for a walk-in)."""
-    return session.execute(_TICKETS, {"office_id": office.id, "day": day}).all()
+def day_tickets(
+    session: SessionLike,
+    office: Office,
+    day: date,
+    now: datetime | None = None,
+    locale: str = "en",
+    desk_id: int | None = None,
+) -> list[DayTicket]:
+    """The day's tickets in the queue's order, with their service, their desk's name and the
+    desk a transfer sent them to, their visitor's name and reference (none for a walk-in),
+    the minutes waited, and whether they may be called to the clerk's desk `desk_id`."""
+    rows = session.execute(_TICKETS, {"office_id": office.id, "day": day, "desk_id": desk_id})
+    names: dict[str | None, str] = {None: ""}
+    tickets = []
+    for row in rows:
+        service = names.get(row.service_name)
+        if service is None:
+            service = names[row.service_name] = localized(json.loads(row.service_name), locale)
+        waited = (
+            max(0, int((now - row.arrived_at).total_seconds() // 60))
+            if now is not None and row.status == TicketStatus.WAITING
+            else None
+        )
+        tickets.append(
+            DayTicket(
+                row.id,
+                row.label,
+                row.status,
+                row.is_priority,
+                row.note,
+                row.call_count,
+                row.desk_id,
+                row.service_type_id,
+                row.appointment_id,
+                row.desk_name,
+                row.assigned_desk_name,
+                service,
+                row.given_name,
+                row.family_name,
+                row.reference,
+                row.passport_number,
+                waited,
+                bool(row.for_desk),
+            )
+        )
+    return tickets
+
+
+def current_visitor_services(
+    session: SessionLike, ticket: DayTicket, visits: Sequence[DayVisit], locale: str
+) -> str:
+    """The services of the visitor at the desk: the booking's (from the day's list, or read
+    when a search left the visit out), else the walk-in ticket's service."""
+    if ticket.appointment_id is None:
+        return ticket.service
+    visit = next((v for v in visits if v.id == ticket.appointment_id), None)
+    if visit is not None:
+        return visit.services
+    snapshots = session.scalars(
+        sa.select(AppointmentService.snapshot)
+        .where(AppointmentService.appointment_id == ticket.appointment_id)
+        .order_by(AppointmentService.id)
+    )
+    return ", ".join(localized(snapshot.get("name"), locale) for snapshot in snapshots)
 
 
 # What the page of a day shows changes when its office's version or the version of one of
@@ -222,13 +331,27 @@ def utc_dates(office: Office, day: date) -> tuple[date, date]:
 def page_version(session: SessionLike, office: Office, day: date, today: date) -> str:
     """The version of what the office's page of `day` shows on `today`, in one statement:
     it changes with every committed write the page would show."""
+    return page_state(session, office, day, today, None)[0]
+
+
+def page_state(
+    session: SessionLike, office: Office, day: date, today: date, clerk: User | None
+) -> tuple[str, int | None]:
+    """The version of what the office's page of `day` shows on `today` (it changes with
+    every committed write the page would show), and the desk the clerk works at, in one
+    statement."""
     first, last = utc_dates(office, day)
     today_first, today_last = utc_dates(office, today)
+    statement = _VERSIONS
+    if clerk is not None:
+        statement = statement.add_columns(
+            desks.held_desk_query(office.id, clerk).limit(1).scalar_subquery()
+        )
     # Through the connection: a Core statement needs none of the ORM's handling of results.
-    office_version, day_version = (
+    row = (
         session.connection()
         .execute(
-            _VERSIONS,
+            statement,
             {
                 "office_id": office.id,
                 "first": first,
@@ -239,4 +362,6 @@ def page_version(session: SessionLike, office: Office, day: date, today: date) -
         )
         .one()
     )
-    return f"{office_version or 0}.{day_version or 0}"
+    office_version, day_version = row[0], row[1]
+    desk_id = row[2] if clerk is not None else None
+    return f"{office_version or 0}.{day_version or 0}", desk_id

@@ -30,3 +30,7 @@ class DeskForm(FlaskForm):
 class TransferForm(FlaskForm):
     service = SelectField(_l("Transfer to service"), coerce=int, validate_choice=True)
     desk = SelectField(_l("or to desk"), coerce=int, validate_choice=True)
+
+
+class NoShowForm(FlaskForm):
+    confirm = BooleanField(_l("Yes, the visitor did not come"))

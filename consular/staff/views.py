@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask import (
     Response,
     abort,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -42,20 +43,21 @@ from consular.models import (
     User,
 )
 from consular.models.i18n import localized
-from consular.services import booking, queue
+from consular.services import booking, desks, queue
 from consular.services.details import DETAIL_SETS
 from consular.services.errors import DomainError
 from consular.services.timefmt import day_text
 from consular.staff import bp
 from consular.staff.day_page import (
+    current_visitor_services,
     day_conditions,
     day_parameters,
     day_tickets,
     day_visits,
     masked_iin,
-    page_version,
+    page_state,
 )
-from consular.staff.forms import CheckInForm, DeskForm, TransferForm, WalkInForm
+from consular.staff.forms import CheckInForm, DeskForm, NoShowForm, TransferForm, WalkInForm
 from consular.transaction import transaction
 
 Page = str | WerkzeugResponse | tuple[str, int]
@@ -98,15 +100,19 @@ def staff_page(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
-def _chosen_desk_id(office: Office) -> int | None:
-    """The desk this clerk said they work at in the office (not checked)."""
-    return session.get("desks", {}).get(str(office.id))
-
-
 def _desk(office: Office) -> Desk | None:
-    desk_id = _chosen_desk_id(office)
-    desk = db.session.get(Desk, desk_id) if desk_id else None
-    return desk if desk is not None and desk.office_id == office.id and desk.is_active else None
+    """The desk of the office this clerk works at in this session (services/desks.py)."""
+    return desks.held_desk(db.session, office, _user())
+
+
+def desk_idle() -> timedelta:
+    """How long a clerk may do nothing at a desk before another clerk may take it."""
+    return timedelta(minutes=int(current_app.config["DESK_IDLE_MINUTES"]))
+
+
+def no_show_grace() -> timedelta:
+    """How long after a visit's time it may be marked a no-show."""
+    return timedelta(minutes=int(current_app.config["NO_SHOW_GRACE_MINUTES"]))
 
 
 # A day's bounds in a zone, and the weeks before and after it, are computed from its
@@ -164,26 +170,33 @@ def day(office_code: str) -> str | Response:
     today = queue.service_day(office, moment)
     shown = requested_day(office)
     search = request.args.get("q", "")[:100]
-    if search.strip() or not page_cache.current().enabled or page_cache.has_own_content(FOCUS_KEY):
-        return _day_page(office, moment, today, shown, search)
     user = _user()
+    own_content = page_cache.has_own_content(FOCUS_KEY, STATUS_KEY)
+    if request.headers.get(POLL_HEADER) and own_content:
+        # The page's script refreshes its lists: what this session has to show is for the
+        # next page the clerk opens, not for a refresh.
+        return Response(status=204)
     # Read first: what the page then reads is at least as new as this version.
-    version = page_version(db.session, office, shown, today)
+    version, desk_id = page_state(db.session, office, shown, today, user)
+    if search.strip() or not page_cache.current().enabled or own_content:
+        return _day_page(office, moment, today, shown, search, desk_id)
     key = (
         "staff-day",
         office.id,
         shown,
         today,
+        # The waiting times are in whole minutes.
+        moment.replace(second=0, microsecond=0),
         # The language's code, as Flask-Babel gets it (without parsing it into a Locale).
         select_locale(),
         user.role,
-        _chosen_desk_id(office),
+        desk_id,
         request.full_path,
     )
     return page_cache.cached_page(
         key,
         version,
-        lambda holes: _day_page(office, moment, today, shown, "", holes),
+        lambda holes: _day_page(office, moment, today, shown, "", desk_id, holes),
         {"account_name": user.name},
     )
 
@@ -194,21 +207,20 @@ def _day_page(
     today: date,
     shown: date,
     search: str,
+    desk_id: int | None,
     holes: Mapping[str, Markup] | None = None,
 ) -> str:
-    """The day page as the request sees it (`holes`: the markers of what a kept page fills
-    in for each request)."""
+    """The day page as the request sees it (`desk_id`: the clerk's desk; `holes`: the
+    markers of what a kept page fills in for each request)."""
     locale = _locale()
-    desks = db.session.execute(
+    office_desks = db.session.execute(
         sa.select(Desk.id, Desk.name)
         .where(Desk.office_id == office.id, Desk.is_active.is_(True))
         .order_by(Desk.name)
     ).all()
-    # The chosen desk counts if it is one of these (the office's, active), as in _desk.
-    chosen = _chosen_desk_id(office)
-    desk = next((d for d in desks if d.id == chosen), None) if chosen else None
+    desk = next((d for d in office_desks if d.id == desk_id), None) if desk_id else None
     desk_form = DeskForm()
-    desk_form.desk.choices = [(d.id, d.name) for d in desks]
+    desk_form.desk.choices = [(d.id, d.name) for d in office_desks]
     if desk is not None:
         desk_form.desk.data = desk.id
     services = db.session.execute(
@@ -221,8 +233,8 @@ def _day_page(
     walk_in_form.service.choices = [(s.id, localized(s.name, locale)) for s in services]
     transfer_form = TransferForm()
     transfer_form.service.choices = walk_in_form.service.choices
-    transfer_form.desk.choices = [(0, _("any desk"))] + [(d.id, d.name) for d in desks]
-    tickets = day_tickets(db.session, office, shown)
+    transfer_form.desk.choices = [(0, _("any desk"))] + [(d.id, d.name) for d in office_desks]
+    tickets = day_tickets(db.session, office, shown, moment, locale, desk.id if desk else None)
     visits = day_visits(
         db.session,
         office,
@@ -230,6 +242,8 @@ def _day_page(
         today,
         locale,
         {t.appointment_id: t.label for t in tickets if t.appointment_id},
+        moment,
+        no_show_grace(),
         search,
     )
     current = next(
@@ -240,9 +254,12 @@ def _day_page(
         ),
         None,
     )
+    current_services = ""
     if current is not None:
         # A transfer to a desk alone must not change the service: start from the current one.
         transfer_form.service.data = current.service_type_id
+        current_services = current_visitor_services(db.session, current, visits, locale)
+    waiting = [t for t in tickets if t.status == TicketStatus.WAITING]
     return render_template(
         "staff/day.html",
         office=office,
@@ -258,10 +275,15 @@ def _day_page(
         walk_in_form=walk_in_form,
         transfer_form=transfer_form,
         current=current,
-        waiting=sum(1 for t in tickets if t.status == TicketStatus.WAITING),
+        current_services=current_services,
+        # At a desk, those who may be called to it; else everybody waiting.
+        waiting=sum(1 for t in waiting if t.for_desk) if desk is not None else len(waiting),
+        waiting_all=len(waiting),
         walk_in_left=queue.walk_in_places_left(db.session, office, moment),
+        poll_seconds=POLL_SECONDS,
         # Asked for once, by the action that led here (a reload keeps the focus at the top).
         focus=session.pop(FOCUS_KEY) if FOCUS_KEY in session else None,
+        status_message=session.pop(STATUS_KEY) if STATUS_KEY in session else None,
         **(holes or {}),
     )
 
@@ -276,6 +298,13 @@ def _locale() -> str:
 # keyboard user need not Tab through the page again: the target is kept in the session for
 # site.js (data-focus-on-load) and is the URL's fragment, which scrolls to it without script.
 FOCUS_KEY = "staff_focus"
+# What the last action did, as a sentence naming the ticket: the page says it in its live
+# region (role=status), where a screen reader reads it out.
+STATUS_KEY = "staff_status"
+# The page's script asks for the page again this often, with this header, and puts in the
+# new lists (static/js/staff-day.js).
+POLL_SECONDS = 20
+POLL_HEADER = "X-Queue-Refresh"
 
 
 def _back(office: Office, focus: str | None = None, day: date | None = None) -> WerkzeugResponse:
@@ -314,48 +343,92 @@ def _counter_focus(office: Office, otherwise: str) -> str:
     return _queue_focus(office) if _desk(office) is not None else otherwise
 
 
+def _say(message: str) -> None:
+    """Say what the action did in the day page's live region (and as the page's banner)."""
+    session[STATUS_KEY] = message
+
+
 def _run(
     office: Office,
     action: Callable[[], Any],
-    success: str | None = None,
+    success: Callable[[Any], str] | None = None,
     *,
     focus: str | None = None,
     day: date | None = None,
 ) -> WerkzeugResponse:
-    """Run one queue action in one transaction; say why if it is refused."""
+    """Run one queue action in one transaction; say what it did, or why it is refused."""
     if not FlaskForm().validate_on_submit():
         flash(_("The form has expired. Please try again."), "error")
         return _back(office, focus or _queue_focus(office), day)
     try:
         with transaction():
             result = action()
+            message = success(result) if success is not None else None
     except DomainError as error:
         flash(str(error.message), "error")
         return _back(office, focus or _queue_focus(office), day)
-    if success:
-        flash(success.format(result=result) if result is not None else success, "success")
+    if message:
+        _say(message)
     return _back(office, focus or _queue_focus(office), day)
 
 
-@bp.post("/<office_code>/desk")
-@staff_page
-def choose_desk(office_code: str) -> WerkzeugResponse:
-    """Remember which desk this clerk works at."""
-    office = office_for_user(office_code)
-    form = DeskForm()
-    form.desk.choices = [
+def _office_desk_choices(office: Office) -> list[tuple[int, str]]:
+    return [
         (d.id, d.name)
         for d in db.session.scalars(
             sa.select(Desk).where(Desk.office_id == office.id, Desk.is_active.is_(True))
         )
     ]
-    if form.validate_on_submit():
-        desks = dict(session.get("desks", {}))
-        desks[str(office.id)] = form.desk.data
-        session["desks"] = desks
-    else:
+
+
+@bp.post("/<office_code>/desk")
+@staff_page
+def choose_desk(office_code: str) -> WerkzeugResponse:
+    """Take a desk for this clerk's session (leaving their other desk of the office)."""
+    office = office_for_user(office_code)
+    form = DeskForm()
+    form.desk.choices = _office_desk_choices(office)
+    if not form.validate_on_submit():
         flash(_("Choose one of this office's desks."), "error")
+        return _back(office, "desk")
+    desk = db.session.get(Desk, form.desk.data)
+    assert desk is not None
+    try:
+        with transaction():
+            desks.take_desk(db.session, desk, _user(), now(), desk_idle())
+    except DomainError as error:
+        flash(str(error.message), "error")
+        return _back(office, "desk")
+    _say(_("You work at desk %(desk)s.", desk=desk.name))
     return _back(office, _queue_focus(office))
+
+
+@bp.post("/<office_code>/desk/leave")
+@staff_page
+def leave_desk(office_code: str) -> WerkzeugResponse:
+    """Leave this clerk's desk, free for another clerk."""
+    office = office_for_user(office_code)
+    if not FlaskForm().validate_on_submit():
+        flash(_("The form has expired. Please try again."), "error")
+        return _back(office, "desk")
+    desk = _desk(office)
+    if desk is not None:
+        label = queue.visitor_at_desk(db.session, desk, now())
+        if label is not None:
+            flash(
+                _(
+                    "Ticket %(ticket)s is still at desk %(desk)s. Finish with them first: "
+                    "served, park or transfer.",
+                    ticket=label,
+                    desk=desk.name,
+                ),
+                "error",
+            )
+            return _back(office, "served")
+        with transaction():
+            desks.leave_desk(db.session, office, _user())
+        _say(_("You have left desk %(desk)s.", desk=desk.name))
+    return _back(office, "desk")
 
 
 @bp.post("/<office_code>/check-in")
@@ -378,15 +451,25 @@ def check_in(office_code: str) -> WerkzeugResponse:
         with transaction():
             ticket = queue.check_in(db.session, appointment, _user(), now())
             label, note = ticket.label, ticket.note
+            name = f"{appointment.given_name} {appointment.family_name}"
     except DomainError as error:
         flash(str(error.message), "error")
         return _back(office, row if from_list else "reference")
-    message = _("Checked in: ticket %(ticket)s.", ticket=label)
     if note == "early":
-        message += " " + _("The visitor is early.")
+        message = _(
+            "Checked in: ticket %(ticket)s for %(name)s. The visitor is early.",
+            ticket=label,
+            name=name,
+        )
     elif note == "late":
-        message += " " + _("The visitor is late.")
-    flash(message, "success")
+        message = _(
+            "Checked in: ticket %(ticket)s for %(name)s. The visitor is late.",
+            ticket=label,
+            name=name,
+        )
+    else:
+        message = _("Checked in: ticket %(ticket)s for %(name)s.", ticket=label, name=name)
+    _say(message)
     return _back(office, _counter_focus(office, row if from_list else "reference"))
 
 
@@ -417,8 +500,12 @@ def walk_in(office_code: str) -> WerkzeugResponse:
     except DomainError as error:
         flash(str(error.message), "error")
         return _back(office, "walkin-service")
-    flash(_("Walk-in ticket issued: %(ticket)s.", ticket=label), "success")
+    _say(_("Walk-in ticket issued: %(ticket)s.", ticket=label))
     return _back(office, _counter_focus(office, "walkin-service"))
+
+
+def _called_message(ticket: Ticket, desk: Desk) -> str:
+    return _("Called %(ticket)s to desk %(desk)s.", ticket=ticket.label, desk=desk.name)
 
 
 @bp.post("/<office_code>/call-next")
@@ -426,30 +513,89 @@ def walk_in(office_code: str) -> WerkzeugResponse:
 def call_next(office_code: str) -> WerkzeugResponse:
     """Call the next waiting visitor to this clerk's desk."""
     office = office_for_user(office_code)
-    desk = _desk(office)
-    if desk is None:
-        flash(_("Choose your desk first."), "error")
-        return _back(office, "desk")
+    if not FlaskForm().validate_on_submit():
+        flash(_("The form has expired. Please try again."), "error")
+        return _back(office, _queue_focus(office))
     try:
         with transaction():
+            desk = desks.work_at_desk(db.session, office, _user(), now())
             ticket = queue.call_next(db.session, office, desk, _user(), now())
-            label = ticket.label if ticket is not None else None
+            message = _called_message(ticket, desk) if ticket is not None else None
     except DomainError as error:
         flash(str(error.message), "error")
-        return _back(office, _queue_focus(office))
-    if label is None:
+        return _back(office, "desk" if error.field == "desk" else _queue_focus(office))
+    if message is None:
         flash(_("Nobody is waiting."), "info")
         return _back(office, _queue_focus(office))
-    flash(_("Called %(ticket)s to desk %(desk)s.", ticket=label, desk=desk.name), "success")
+    _say(message)
     return _back(office, "served")
 
 
-TICKET_ACTIONS = {
-    "recall": queue.recall,
-    "park": queue.park,
-    "resume": queue.resume,
-    "serve": queue.serve,
+def _ticket_of_office(office: Office, ticket_id: int) -> Ticket:
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None or ticket.office_id != office.id:
+        abort(404)
+    return ticket
+
+
+@bp.post("/<office_code>/tickets/<id:ticket_id>/call")
+@staff_page
+def call_ticket(office_code: str, ticket_id: int) -> WerkzeugResponse:
+    """Call this waiting ticket to this clerk's desk, out of the queue's order."""
+    office = office_for_user(office_code)
+    ticket = _ticket_of_office(office, ticket_id)
+    if not FlaskForm().validate_on_submit():
+        flash(_("The form has expired. Please try again."), "error")
+        return _back(office, _queue_focus(office))
+    try:
+        with transaction():
+            desk = desks.work_at_desk(db.session, office, _user(), now())
+            message = _called_message(
+                queue.call_ticket(db.session, office, desk, ticket, _user(), now()), desk
+            )
+    except DomainError as error:
+        flash(str(error.message), "error")
+        return _back(office, "desk" if error.field == "desk" else _queue_focus(office))
+    _say(message)
+    return _back(office, "served")
+
+
+def _recalled(ticket: Ticket) -> str:
+    if ticket.status == TicketStatus.MISSED:
+        return _(
+            "Ticket %(ticket)s marked missed after %(num)d calls.",
+            ticket=ticket.label,
+            num=ticket.call_count,
+        )
+    desk = ticket.desk.name if ticket.desk else ""
+    return _("Called %(ticket)s again to desk %(desk)s.", ticket=ticket.label, desk=desk)
+
+
+TICKET_ACTIONS: dict[str, tuple[Callable[..., Ticket], Callable[[Ticket], str]]] = {
+    "recall": (queue.recall, _recalled),
+    "park": (queue.park, lambda t: _("Ticket %(ticket)s parked.", ticket=t.label)),
+    "resume": (
+        queue.resume,
+        lambda t: _("Ticket %(ticket)s is back in the queue.", ticket=t.label),
+    ),
+    "serve": (queue.serve, lambda t: _("Ticket %(ticket)s served.", ticket=t.label)),
 }
+
+
+def _transferred(ticket: Ticket) -> str:
+    service = ticket.service_type.display_name(_locale()) if ticket.service_type else ""
+    if ticket.assigned_desk is not None:
+        return _(
+            "Ticket %(ticket)s transferred to desk %(desk)s for %(service)s.",
+            ticket=ticket.label,
+            desk=ticket.assigned_desk.name,
+            service=service,
+        )
+    return _(
+        "Ticket %(ticket)s transferred to the queue for %(service)s.",
+        ticket=ticket.label,
+        service=service,
+    )
 
 
 @bp.post("/<office_code>/tickets/<id:ticket_id>/<action>")
@@ -457,12 +603,8 @@ TICKET_ACTIONS = {
 def ticket_action(office_code: str, ticket_id: int, action: str) -> WerkzeugResponse:
     """Recall, park, resume, serve or transfer a ticket of this office."""
     office = office_for_user(office_code)
-    ticket = db.session.get(Ticket, ticket_id)
-    if (
-        ticket is None
-        or ticket.office_id != office.id
-        or action not in {*TICKET_ACTIONS, "transfer"}
-    ):
+    ticket = _ticket_of_office(office, ticket_id)
+    if action not in {*TICKET_ACTIONS, "transfer"}:
         abort(404)
     if action == "transfer":
         form = TransferForm()
@@ -477,8 +619,10 @@ def ticket_action(office_code: str, ticket_id: int, action: str) -> WerkzeugResp
         return _run(
             office,
             lambda: queue.transfer(db.session, ticket, _user(), now(), service=service, desk=desk),
+            _transferred,
         )
-    return _run(office, lambda: TICKET_ACTIONS[action](db.session, ticket, _user(), now()))
+    change, said = TICKET_ACTIONS[action]
+    return _run(office, lambda: change(db.session, ticket, _user(), now()), said)
 
 
 @bp.get("/<office_code>/waitlist")
@@ -503,28 +647,70 @@ def appointment(office_code: str, reference: str) -> str:
     office = office_for_user(office_code)
     found = appointment_of_office(office, reference)
     ticket = db.session.scalar(sa.select(Ticket).where(Ticket.appointment_id == found.id))
+    moment = now()
     return render_template(
         "staff/appointment.html",
         office=office,
         appointment=found,
         details=detail_rows(found.details, _locale()),
         ticket=ticket,
-        now=now(),
+        now=moment,
+        no_show_from=queue.no_show_from(found.starts_at, no_show_grace()),
+        can_undo_no_show=queue.can_undo_no_show_on(
+            found.status,
+            ticket is not None,
+            found.starts_at.astimezone(office.zone).date(),
+            queue.service_day(office, moment),
+        ),
         action_form=FlaskForm(),
         check_in_form=CheckInForm(reference=found.reference),
     )
 
 
-@bp.post("/<office_code>/appointments/<reference>/no-show")
+@bp.route("/<office_code>/appointments/<reference>/no-show", methods=["GET", "POST"])
 @staff_page
-def no_show(office_code: str, reference: str) -> WerkzeugResponse:
-    """Mark a booked visitor who did not come."""
+def no_show(office_code: str, reference: str) -> str | WerkzeugResponse:
+    """Ask to confirm, then mark a booked visitor who did not come (once the visit's time
+    and the grace period have passed)."""
+    office = office_for_user(office_code)
+    found = appointment_of_office(office, reference)
+    visit_day = found.starts_at.astimezone(office.zone).date()
+    form = NoShowForm()
+    if request.method == "POST" and form.validate_on_submit() and form.confirm.data:
+        return _run(
+            office,
+            lambda: queue.mark_no_show(db.session, found, _user(), now(), grace=no_show_grace()),
+            lambda _result: _(
+                "%(reference)s (%(name)s) marked as a no-show. You can undo it today.",
+                reference=found.reference,
+                name=f"{found.given_name} {found.family_name}",
+            ),
+            focus=f"appointment-{found.reference}",
+            day=visit_day,
+        )
+    return render_template(
+        "staff/no_show.html",
+        office=office,
+        appointment=found,
+        form=form,
+        now=now(),
+        no_show_from=queue.no_show_from(found.starts_at, no_show_grace()),
+    )
+
+
+@bp.post("/<office_code>/appointments/<reference>/undo-no-show")
+@staff_page
+def undo_no_show(office_code: str, reference: str) -> WerkzeugResponse:
+    """Undo a no-show marked by mistake: the visit is confirmed again."""
     office = office_for_user(office_code)
     found = appointment_of_office(office, reference)
     return _run(
         office,
-        lambda: queue.mark_no_show(db.session, found, _user(), now()),
-        _("Marked as a no-show."),
+        lambda: queue.undo_no_show(db.session, found, _user(), now()),
+        lambda _result: _(
+            "The no-show of %(reference)s is undone: the visit is confirmed again.",
+            reference=found.reference,
+        ),
         focus=f"appointment-{found.reference}",
         day=found.starts_at.astimezone(office.zone).date(),
     )

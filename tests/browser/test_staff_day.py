@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from babel.dates import format_date
-from playwright.sync_api import BrowserContext, Locator, Page, expect
+from playwright.sync_api import BrowserContext, Locator, Page, ViewportSize, expect
 
 from tests.browser.conftest import VIEWPORTS, LiveServer, Screenshots, StaffAccount
 from tests.browser.test_booking_journey import Keyboard, assert_accessible
@@ -38,6 +38,7 @@ POLL_MS = 3_000
 PASSPORT = "Passport renewal / replacement"
 MARRIAGE = "State registration of marriage"
 MASK = "•" * 8
+CLERK_SCREEN: ViewportSize = {"width": 1366, "height": 768}
 
 
 def in_seoul(day: date, hour: int, minute: int = 0) -> datetime:
@@ -113,6 +114,7 @@ def test_a_clerks_day_with_the_waiting_room_display(
 ) -> None:
     page, t, server = staff.page, staff.t, staff.server
     alma, bota, chingiz = book_the_visit_day(server)
+    page.set_viewport_size(CLERK_SCREEN)  # a common office laptop's screen
     staff.sign_in(staff_accounts["clerk.seoul"])
     expect(page).to_have_url(re.compile(r"/staff/seoul$"))
     expect(page.get_by_role("button", name=t("Call next"))).to_have_count(0)
@@ -129,8 +131,13 @@ def test_a_clerks_day_with_the_waiting_room_display(
     # Two visitors arrive. One gives the reference, which is typed in, and is early; the other
     # is found in the day's list and checked in from her row, and is late.
     staff.check_in(bota.reference)
-    staff.says(t("Checked in: ticket %(ticket)s.", ticket="S-001"))
-    staff.says(t("The visitor is early."))
+    staff.says(
+        t(
+            "Checked in: ticket %(ticket)s for %(name)s. The visitor is early.",
+            ticket="S-001",
+            name=bota.name,
+        )
+    )
     expect(staff.appointment(bota.reference).get_by_role("button")).to_have_count(0)
     row_check_in = staff.appointment(alma.reference).get_by_role(
         "button", name=f"{t('Check in')} {alma.reference}"
@@ -139,8 +146,17 @@ def test_a_clerks_day_with_the_waiting_room_display(
         t("Compare the passport with the booking before you check the visitor in.")
     )
     row_check_in.click()
-    staff.says(t("Checked in: ticket %(ticket)s.", ticket="S-002"))
-    staff.says(t("The visitor is late."))
+    staff.says(
+        t(
+            "Checked in: ticket %(ticket)s for %(name)s. The visitor is late.",
+            ticket="S-002",
+            name=alma.name,
+        )
+    )
+    # Chingiz's time has not come: no no-show offered yet.
+    expect(
+        staff.appointment(chingiz.reference).get_by_role("link", name=re.compile(t("No-show")))
+    ).to_have_count(0)
     expect(staff.appointment(alma.reference).get_by_role("button")).to_have_count(0)
     # At a desk, the next step is to call: the focus is on Call next.
     expect(page.get_by_role("button", name=t("Call next"))).to_be_focused()
@@ -148,6 +164,10 @@ def test_a_clerks_day_with_the_waiting_room_display(
     expect(staff.ticket("S-002").get_by_role("cell").first).to_have_text(f"S-002 {t('late')}")
     staff.ticket_has("S-001", t("waiting"), "", bota.name)
     staff.ticket_has("S-002", t("waiting"), "", alma.name)
+    # The service and how long each has waited.
+    expect(staff.ticket("S-001").get_by_role("cell").nth(2)).to_have_text(PASSPORT)
+    expect(staff.ticket("S-001").get_by_role("cell").nth(4)).to_have_text(t("%(num)d min", num=0))
+    expect(page.locator("#waiting-count")).to_have_text(t("%(num)d waiting for this desk", num=2))
     staff.checkpoint("checked-in", audit=False)
 
     # The waiting-room screen, in a second window.
@@ -160,11 +180,31 @@ def test_a_clerks_day_with_the_waiting_room_display(
     display.evaluate("window.stillTheSamePage = true")
 
     # The earlier booking goes first, whoever came first.
+    server.clock.advance(minutes=3)
     staff.press(t("Call next"))
     staff.says(t("Called %(ticket)s to desk %(desk)s.", ticket="S-002", desk="1"))
     staff.current_is("S-002", alma.name)
     expect(staff.current).to_contain_text(t("Called %(num)d time", num=1))
+    # Whom the clerk called, and the passport number to compare, are in view at once.
+    expect(staff.current.locator(".ticket-label")).to_be_in_viewport()
+    expect(staff.current.locator(".passport")).to_have_text("N12345678")
+    expect(staff.current.locator(".passport")).to_be_in_viewport()
+    expect(staff.current).to_contain_text(PASSPORT)
+    expect(staff.ticket("S-001").get_by_role("cell").nth(4)).to_have_text(t("%(num)d min", num=3))
     staff.checkpoint("called")
+    # One visitor at a time: calling again asks to finish with her first, and nothing moves.
+    staff.press(t("Call next"))
+    expect(page.get_by_role("alert")).to_have_text(
+        t(
+            "Ticket %(ticket)s is still at desk %(desk)s. Finish with them first: served, "
+            "park or transfer.",
+            ticket="S-002",
+            desk="1",
+        )
+    )
+    staff.current_is("S-002", alma.name)
+    staff.ticket_has("S-001", t("waiting"), "", bota.name)
+    staff.checkpoint("call-while-busy", audit=False)
 
     # One polling interval later the screen shows the call without a reload, chimes, and
     # shows no names.
@@ -206,6 +246,7 @@ def test_a_clerks_day_with_the_waiting_room_display(
     staff.press(t("Call next"))
     staff.current_is("S-002", alma.name)
     staff.press(t("Served"))
+    staff.says(t("Ticket %(ticket)s served.", ticket="S-002"))
     staff.ticket_has("S-002", t("served"), "1", alma.name)
 
     # The next visitor fetches a document: parked, then back in the queue.
@@ -215,9 +256,11 @@ def test_a_clerks_day_with_the_waiting_room_display(
     staff.display_polls()
     expect(calls.first.locator("td")).to_have_text(["S-001", "1"])
     staff.press(t("Park"))
+    staff.says(t("Ticket %(ticket)s parked.", ticket="S-001"))
     staff.ticket_has("S-001", t("parked"), "1", bota.name)
     staff.checkpoint("parked", audit=False)
     staff.back_to_the_queue("S-001")
+    staff.says(t("Ticket %(ticket)s is back in the queue.", ticket="S-001"))
     staff.ticket_has("S-001", t("waiting"), "", bota.name)
 
     # Her case is for another service: transferred, she keeps her place in the queue.
@@ -227,7 +270,15 @@ def test_a_clerks_day_with_the_waiting_room_display(
     expect(staff.transfer_service.locator("option:checked")).to_have_text(PASSPORT)
     staff.transfer_service.select_option(label=MARRIAGE)
     staff.press(t("Transfer"))
+    staff.says(
+        t(
+            "Ticket %(ticket)s transferred to the queue for %(service)s.",
+            ticket="S-001",
+            service=MARRIAGE,
+        )
+    )
     staff.ticket_has("S-001", t("waiting"), "", bota.name)
+    expect(staff.ticket("S-001").get_by_role("cell").nth(2)).to_have_text(MARRIAGE)
 
     # Called again, she is sent to desk 2; the transfer keeps her new service.
     server.clock.advance(minutes=5)
@@ -237,7 +288,11 @@ def test_a_clerks_day_with_the_waiting_room_display(
     staff.transfer_desk.select_option(label="2")
     staff.checkpoint("transfer-to-desk", audit=False)
     staff.press(t("Transfer"))
-    staff.ticket_has("S-001", t("waiting"), "", bota.name)
+    staff.ticket_has("S-001", t("waiting"), t("to desk %(desk)s", desk="2"), bota.name)
+    # Only desk 2 may call her now: desk 1 counts nobody waiting for it.
+    expect(page.locator("#waiting-count")).to_have_text(
+        t("%(num)d waiting for this desk", num=0) + " · " + t("%(num)d waiting in all", num=1)
+    )
     staff.press(t("Call next"))
     staff.says(t("Nobody is waiting."))
     staff.display_polls()
@@ -262,13 +317,17 @@ def test_a_clerks_day_with_the_waiting_room_display(
     staff.walk_in(urgent=True)
     staff.says(t("Walk-in ticket issued: %(ticket)s.", ticket="S-004"))
     expect(staff.ticket("S-004").get_by_role("cell").first).to_have_text(f"S-004 {t('Urgent')}")
+    # The clerk may call a particular ticket, out of the queue's order.
+    staff.ticket("S-003").get_by_role("button", name=f"{t('Call')} S-003").click()
+    staff.says(t("Called %(ticket)s to desk %(desk)s.", ticket="S-003", desk="2"))
+    staff.current_is("S-003", t("Walk-in"))
+    # While she is at the desk, no other ticket can be called to it.
+    expect(staff.ticket("S-004").get_by_role("button", name=f"{t('Call')} S-004")).to_have_count(0)
+    staff.press(t("Served"))
     staff.press(t("Call next"))
     staff.current_is("S-004", t("Walk-in"))
     expect(staff.current).to_contain_text(t("Urgent"))
     staff.checkpoint("urgent-walk-in", audit=False)
-    staff.press(t("Served"))
-    staff.press(t("Call next"))
-    staff.current_is("S-003", t("Walk-in"))
     staff.press(t("Served"))
     # Nobody is called now; with visitors served, the screen can estimate the wait.
     staff.display_polls()
@@ -295,8 +354,32 @@ def test_a_clerks_day_with_the_waiting_room_display(
     expect(expiry.locator("dt")).to_have_text(t("Expiry date of the current passport"))
     expect(expiry.locator("dd")).to_have_text(format_date(date(2027, 3, 1), "long", locale="en"))
     staff.checkpoint("appointment")
-    staff.press(t("Mark as no-show"))
-    staff.says(t("Marked as a no-show."))
+    # A no-show asks to be confirmed, and can be undone the same day.
+    page.get_by_role("link", name=t("Mark as no-show")).click()
+    staff.heading(t("Mark as no-show"))
+    staff.checkpoint("no-show-confirm")
+    staff.press(t("Yes, the visitor did not come"))
+    marked = t(
+        "%(reference)s (%(name)s) marked as a no-show. You can undo it today.",
+        reference=chingiz.reference,
+        name=chingiz.name,
+    )
+    staff.says(marked)
+    row = staff.appointment(chingiz.reference)
+    expect(row).to_contain_text(re.compile("no.show", re.I))
+    row.get_by_role("button", name=f"{t('Undo the no-show')} {chingiz.reference}").click()
+    staff.says(
+        t(
+            "The no-show of %(reference)s is undone: the visit is confirmed again.",
+            reference=chingiz.reference,
+        )
+    )
+    expect(staff.appointment(chingiz.reference)).to_contain_text(t("confirmed"))
+    staff.appointment(chingiz.reference).get_by_role(
+        "link", name=f"{t('No-show')} {chingiz.reference}"
+    ).click()
+    staff.press(t("Yes, the visitor did not come"))
+    staff.says(marked)
     expect(staff.appointment(chingiz.reference)).to_contain_text(re.compile("no.show", re.I))
 
     # The day's appointments can be searched by name or IIN (which the list shows masked).
@@ -335,6 +418,41 @@ def test_a_clerks_day_with_the_waiting_room_display(
     assert rows[bota.reference]["ticket"] == "S-001"
 
 
+def test_the_day_page_refreshes_its_lists_without_losing_what_is_typed(
+    staff: Staff, staff_accounts: dict[str, StaffAccount], context: BrowserContext
+) -> None:
+    """static/js/staff-day.js asks for the page again every 20 seconds and puts in the new
+    lists; a field being typed in, and the focus in it, stay as they are."""
+    page, t, server = staff.page, staff.t, staff.server
+    _alma, bota, _chingiz = book_the_visit_day(server)
+    page.set_viewport_size(CLERK_SCREEN)
+    context.clock.install()  # the page's timers are the test's, for every tab
+    staff.sign_in(staff_accounts["clerk.seoul"])
+    staff.use_desk("1")
+    expect(page.locator("#waiting-count")).to_have_text(t("%(num)d waiting for this desk", num=0))
+    typed = page.get_by_role("textbox", name=t("Booking reference"))
+    typed.fill("SEL-HALF")
+
+    # Another tab checks a visitor in.
+    other = context.new_page()
+    other.goto("/staff/seoul")
+    other.get_by_role("textbox", name=t("Booking reference")).fill(bota.reference)
+    other.get_by_role("button", name=t("Check in"), exact=True).click()
+    expect(other.get_by_role("region", name=t("Tickets"), exact=True)).to_contain_text("S-001")
+    other.close()
+    expect(staff.ticket("S-001")).to_have_count(0)
+
+    with page.expect_response(lambda response: "x-queue-refresh" in response.request.headers):
+        context.clock.run_for(20_000)
+    expect(staff.ticket("S-001")).to_have_count(1)
+    staff.ticket_has("S-001", t("waiting"), "", bota.name)
+    expect(page.locator("#waiting-count")).to_have_text(t("%(num)d waiting for this desk", num=1))
+    expect(staff.appointment(bota.reference)).to_contain_text("S-001")
+    expect(typed).to_have_value("SEL-HALF")
+    expect(typed).to_be_focused()
+    staff.checkpoint("refreshed-by-itself", audit=False)
+
+
 def test_the_core_clerk_flow_by_keyboard_only(
     staff: Staff, staff_accounts: dict[str, StaffAccount]
 ) -> None:
@@ -361,7 +479,7 @@ def test_the_core_clerk_flow_by_keyboard_only(
     keys.tab_to(page.get_by_role("textbox", name=t("Booking reference")))
     page.keyboard.type(alma.reference)
     keys.follow("Enter")
-    staff.says(t("Checked in: ticket %(ticket)s.", ticket="S-001"))
+    staff.says(t("Checked in: ticket %(ticket)s for %(name)s.", ticket="S-001", name=alma.name))
 
     # After each action the focus is on the control to use next: no Tab needed.
     tabs = keys.presses["Tab"] + keys.presses["Shift+Tab"]
@@ -543,7 +661,8 @@ class Staff:
         expect(self.page.get_by_role("heading", level=1)).to_have_text(text)
 
     def says(self, text: str) -> None:
-        expect(self.page.get_by_role("status")).to_contain_text(text)
+        """The page says it in a live region (role=status)."""
+        expect(self.page.get_by_role("status").filter(has_text=text)).to_have_count(1)
 
     def press(self, name: str) -> None:
         self.page.get_by_role("button", name=name, exact=True).click()
@@ -610,10 +729,11 @@ class Staff:
         return tickets.get_by_role("row").filter(has_text=label)
 
     def ticket_has(self, label: str, status: str, desk: str, visitor: str) -> None:
+        """The ticket's row: ticket, status, service, desk, waiting time, visitor, actions."""
         cells = self.ticket(label).get_by_role("cell")
         expect(cells.nth(1)).to_have_text(status)
-        expect(cells.nth(2)).to_have_text(desk)
-        expect(cells.nth(3)).to_have_text(visitor)
+        expect(cells.nth(3)).to_have_text(desk)
+        expect(cells.nth(5)).to_have_text(visitor)
 
     def back_to_the_queue(self, label: str) -> None:
         self.ticket(label).get_by_role(

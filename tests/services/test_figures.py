@@ -447,7 +447,7 @@ def _close_a_day_late(staff: User) -> tuple[Office, date]:
 
 def _mark_a_late_no_show(staff: User) -> tuple[Office, date]:
     late = _late_visit()
-    queue.mark_no_show(db.session, late, staff, NOW)
+    queue.mark_no_show(db.session, late, staff, NOW, grace=timedelta(minutes=15))
     return _day_of(late)
 
 

@@ -127,7 +127,9 @@ def world(make_office, make_service, clock, iins) -> World:
     ticket = queue.call_next(db.session, office, desk, clerk, clock())
     assert ticket is not None and ticket.appointment_id == served.id
     queue.serve(db.session, ticket, clerk, clock())
-    queue.mark_no_show(db.session, no_show, clerk, clock())
+    # A no-show once the visit's time has passed.
+    clock.set(no_show.starts_at)
+    queue.mark_no_show(db.session, no_show, clerk, clock(), grace=timedelta(0))
     db.session.commit()
 
     clock.set(recent.starts_at - timedelta(minutes=30))

@@ -13,7 +13,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from consular.extensions import db
-from consular.models import Appointment, Desk, Office, Status, Ticket
+from consular.models import Appointment, AuditEntry, Desk, Office, Status, Ticket
 from consular.services import booking, queue
 from tests.conftest import booking_body
 from tests.staff.conftest import MONDAY_9, POLICY, book, sign_in
@@ -118,7 +118,9 @@ def test_without_a_desk_the_focus_stays_with_the_check_in_and_walk_in(
 def test_a_no_show_returns_to_the_appointments_row(clerk, offices, visits, clock) -> None:
     _first, second, _tuesday = visits
     clock.set(MONDAY_9 + timedelta(hours=2))
-    response = clerk.post(f"/staff/seoul/appointments/{second.reference}/no-show")
+    response = clerk.post(
+        f"/staff/seoul/appointments/{second.reference}/no-show", data={"confirm": "y"}
+    )
     _after(clerk, response, f"appointment-{second.reference}")
     db.session.refresh(second)
     assert second.status == Status.NO_SHOW
@@ -153,7 +155,7 @@ def test_todays_confirmed_appointments_can_be_checked_in_from_the_list(
         "/staff/seoul/check-in", data={"reference": first.reference, "origin": "list"}
     )
     page = _after(clerk, response, f"appointment-{first.reference}")
-    assert "Checked in: ticket S-001." in page
+    assert f"Checked in: ticket S-001 for {first.given_name} {first.family_name}." in page
     db.session.refresh(first)
     assert first.status == Status.CHECKED_IN
     assert _check_in_buttons(page) == [second.reference]  # checked in once only
@@ -301,13 +303,16 @@ def test_the_appointment_page_offers_check_in_only_when_the_rule_allows_it(
         page = clerk.get(f"/staff/seoul/appointments/{appointment.reference}").text
         return (">Check in</button>" in page, "Mark as no-show" in page)
 
-    assert controls(first) == (True, True)
-    assert controls(tuesday) == (False, True)  # confirmed, but not for today
+    # At 09:00 nobody is late yet: a no-show only after the visit's time and the grace.
+    assert controls(first) == (True, False) and not can_mark_no_show(first, clock())
+    assert controls(tuesday) == (False, False)  # confirmed, but not for today
+    clock.advance(minutes=15)
+    assert controls(first) == (True, True) and can_mark_no_show(first, clock())
     assert can_check_in(first, clock()) and not can_check_in(tuesday, clock())
     clerk.post("/staff/seoul/check-in", data={"reference": first.reference})
     db.session.refresh(first)
     assert controls(first) == (False, False)
-    assert not can_check_in(first, clock()) and not can_mark_no_show(first)
+    assert not can_check_in(first, clock()) and not can_mark_no_show(first, clock())
     # The day's list follows the same rule.
     assert _check_in_buttons(clerk.get("/staff/seoul").text) == [second.reference]
 
@@ -383,3 +388,111 @@ def test_the_day_page_reads_a_day_of_any_size_in_seven_statements_and_two_when_k
     assert "page_version" in many[1]
     # Kept: the account and the versions.
     assert len(many_kept) == len(few_kept) == 2, "\n".join(s[:90] for s in many_kept)
+
+
+# One visitor and one clerk at a desk, through the pages
+
+
+def test_a_desk_taken_by_another_clerk_says_who_has_it(app, clerk, offices, accounts) -> None:
+    seoul, _busan = offices
+    _use_desk(clerk, seoul)
+    manager = app.test_client()
+    sign_in(manager, accounts["manager_seoul"].email)
+    desk = db.session.scalar(sa.select(Desk).where(Desk.office_id == seoul.id))
+    response = manager.post("/staff/seoul/desk", data={"desk": desk.id})
+    page = _after(manager, response, "desk")
+    assert "Desk 1 is taken by Clerk Seoul." in page
+    assert 'id="call-next"' not in page
+    # Left, it is free for the next clerk.
+    _after(clerk, clerk.post("/staff/seoul/desk/leave"), "desk")
+    _after(manager, manager.post("/staff/seoul/desk", data={"desk": desk.id}), "call-next")
+    assert 'id="call-next"' not in clerk.get("/staff/seoul").text
+
+
+def test_call_next_with_a_visitor_at_the_desk_changes_nothing(clerk, offices, visits) -> None:
+    seoul, _busan = offices
+    first, second, _tuesday = visits
+    _use_desk(clerk, seoul)
+    for visit in (first, second):
+        clerk.post("/staff/seoul/check-in", data={"reference": visit.reference})
+    clerk.post("/staff/seoul/call-next")
+    page = _after(clerk, clerk.post("/staff/seoul/call-next"), "served")
+    assert "Ticket S-001 is still at desk 1. Finish with them first" in page
+    assert 'role="alert"' in page
+    statuses = db.session.scalars(sa.select(Ticket.status).order_by(Ticket.number)).all()
+    assert statuses == ["called", "waiting"]
+    # Nor can a particular ticket be called to the busy desk.
+    waiting = _ticket_id(second)
+    page = _after(clerk, clerk.post(f"/staff/seoul/tickets/{waiting}/call"), "served")
+    assert "still at desk 1" in page
+    clerk.post(f"/staff/seoul/tickets/{_ticket_id(first)}/serve")
+    page = _after(clerk, clerk.post(f"/staff/seoul/tickets/{waiting}/call"), "served")
+    assert 'role="status"' in page and "Called S-002 to desk 1." in page
+
+
+def test_the_display_shows_one_ticket_a_desk(app, offices, accounts, clock) -> None:
+    seoul, _busan = offices
+    clock.set(MONDAY_9)
+    clerk = accounts["clerk_seoul"]
+    first = db.session.scalar(sa.select(Desk).where(Desk.office_id == seoul.id))
+    second = Desk(office=seoul, name="2")
+    db.session.add(second)
+    for _visitor in range(3):
+        queue.issue_walk_in(db.session, seoul, seoul.services[0], clerk, clock(), urgent=True)
+    for desk in (first, second):
+        queue.call_next(db.session, seoul, desk, clerk, clock())
+    with pytest.raises(queue.DeskBusy):
+        queue.call_next(db.session, seoul, first, clerk, clock())
+    db.session.commit()
+    feed = app.test_client().get("/staff/seoul/display.json").get_json()
+    assert sorted(call["desk"] for call in feed["calls"]) == ["1", "2"]
+    assert feed["waiting"] == 1
+
+
+def test_a_no_show_is_confirmed_and_can_be_undone(clerk, offices, visits, clock) -> None:
+    _first, second, _tuesday = visits
+    url = f"/staff/seoul/appointments/{second.reference}/no-show"
+    # 10:10 for the 10:00 visit: within the grace, the page says from when.
+    clock.set(MONDAY_9 + timedelta(hours=1, minutes=10))
+    page = clerk.get(url).text
+    assert "It can be marked as a no-show from 10:15" in page and 'name="confirm"' not in page
+    refused = clerk.post(url, data={"confirm": "y"})
+    assert "from 10:15" in clerk.get(refused.headers["Location"]).text
+    db.session.refresh(second)
+    assert second.status == Status.CONFIRMED
+    clock.advance(minutes=5)
+    assert 'name="confirm"' in clerk.get(url).text
+    assert clerk.post(url).status_code == 200  # without the confirmation: asked again
+    db.session.refresh(second)
+    assert second.status == Status.CONFIRMED
+    page = _after(clerk, clerk.post(url, data={"confirm": "y"}), f"appointment-{second.reference}")
+    assert "marked as a no-show. You can undo it today." in page
+    db.session.refresh(second)
+    assert second.status == Status.NO_SHOW
+    assert f"/appointments/{second.reference}/undo-no-show" in page
+    undo = clerk.post(f"/staff/seoul/appointments/{second.reference}/undo-no-show")
+    page = _after(clerk, undo, f"appointment-{second.reference}")
+    assert "is undone: the visit is confirmed again." in page
+    db.session.refresh(second)
+    assert second.status == Status.CONFIRMED
+    actions = db.session.scalars(
+        sa.select(AuditEntry.action).where(AuditEntry.entity_id == str(second.id))
+    ).all()
+    assert actions[-2:] == ["no_show", "undo_no_show"]
+
+
+def test_the_pages_refresh_is_skipped_while_the_session_has_something_to_say(
+    clerk, offices
+) -> None:
+    seoul, _busan = offices
+    _use_desk_without_loading = clerk.post(
+        "/staff/seoul/desk",
+        data={"desk": db.session.scalar(sa.select(Desk.id).where(Desk.office_id == seoul.id))},
+    )
+    assert _use_desk_without_loading.status_code == 302
+    refresh = {"X-Queue-Refresh": "1"}
+    assert clerk.get("/staff/seoul", headers=refresh).status_code == 204
+    page = clerk.get("/staff/seoul").text
+    assert "You work at desk 1." in page
+    refreshed = clerk.get("/staff/seoul", headers=refresh)
+    assert refreshed.status_code == 200 and "You work at desk 1." not in refreshed.text

@@ -131,8 +131,8 @@ def day(app, offices, accounts, visits, clock, iins, clerk) -> Day:
     other = Desk(office=seoul, name="2")
     db.session.add(other)
     db.session.commit()
-    with clerk.session_transaction() as browser:
-        browser["desks"] = {str(seoul.id): desk.id}
+    assert clerk.post("/staff/seoul/desk", data={"desk": desk.id}).status_code == 302
+    clerk.get("/staff/seoul")  # what choosing the desk said: rendered, not kept
     return Day(
         seoul.id,
         desk.id,
@@ -178,7 +178,7 @@ def serve(day: Day) -> Iterator[None]:
 def no_show(day: Day) -> Iterator[None]:
     day.clock.advance(hours=1, minutes=30)
     yield
-    queue.mark_no_show(db.session, day.visit(1), day.actor, day.clock())
+    queue.mark_no_show(db.session, day.visit(1), day.actor, day.clock(), grace=timedelta(0))
 
 
 def park(day: Day) -> Iterator[None]:
@@ -490,6 +490,9 @@ def test_a_kept_page_is_each_sessions_own(app, accounts, day) -> None:
     first, second = app.test_client(), app.test_client()
     assert sign_in(first, accounts["clerk_seoul"].email).status_code == 302
     assert sign_in(second, other.email).status_code == 302
+    # The first clerk leaves the desk the fixture took: neither works at one.
+    assert first.post("/staff/seoul/desk/leave").status_code == 302
+    _page(first)  # what leaving said: rendered, not kept
     app.config["WTF_CSRF_ENABLED"] = True
 
     def tokens(html: str) -> set[str]:
@@ -502,15 +505,17 @@ def test_a_kept_page_is_each_sessions_own(app, accounts, day) -> None:
     assert tokens(first_page) != tokens(second_page)
     assert "<span>Clerk Seoul</span>" in first_page
     assert "<span>Second &lt;Clerk&gt;</span>" in second_page and "Clerk Seoul" not in second_page
-    # Each session's token is its own: its forms post (both clerks now work at desk 1).
-    for client, page in ((first, first_page), (second, second_page)):
+    # Each session's token is its own: its forms post (the first clerk takes desk 1, and
+    # the second is told that the first works there).
+    for client, page, target in ((first, first_page, "call-next"), (second, second_page, "desk")):
         (token,) = tokens(page)
         chosen = client.post("/staff/seoul/desk", data={"desk": day.desk_id, "csrf_token": token})
         assert chosen.status_code == 302
-        assert chosen.headers["Location"].endswith("#call-next")
+        assert chosen.headers["Location"].endswith(f"#{target}")
     # A message flashed to the first is shown in its next page (rendered for it alone), in
-    # no other, not even the page kept for the same key.
-    _page(first), _page(second)  # their pages at desk 1, the focus asked for shown
+    # no other.
+    assert "Desk 1 is taken by Clerk Seoul." in _page(second)
+    _page(first)  # its page at desk 1, the focus asked for shown
     first_page = _page(first)
     assert _statements(second) == 2
     with first.session_transaction() as browser:
@@ -557,7 +562,7 @@ def test_each_role_and_desk_has_its_own_page(app, accounts, day, clerk) -> None:
 def test_a_search_is_never_kept(clerk, day) -> None:
     path = f"/staff/seoul?q={day.visit(0).reference}"
     _page(clerk, path)
-    assert _statements(clerk, path) == 6  # no versions read, nothing kept
+    assert _statements(clerk, path) == 7  # the versions and the desk read, nothing kept
     page = _page(clerk, path)
     assert day.visit(0).reference in page and day.visit(1).reference not in page
 
@@ -624,7 +629,7 @@ def test_redis_away_means_rendering(app) -> None:
 def test_the_cache_can_be_turned_off(app, clerk, day) -> None:
     app.extensions["page_cache"].ttl = 0
     _page(clerk)
-    assert _statements(clerk) == 6  # no versions read, nothing kept
+    assert _statements(clerk) == 7  # the versions and the desk read, nothing kept
 
 
 def test_a_cache_lifetime_is_bounded(monkeypatch, tmp_path) -> None:
