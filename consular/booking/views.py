@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,6 +61,7 @@ from consular.services import (
     lottery,
     predicates,
     proof_of_work,
+    schedule,
     suspicion,
     timefmt,
     waitlist,
@@ -270,6 +271,13 @@ def _time_choice(
         zone=timefmt.zone_label(office.zone, now, _locale()),
         lotteries=releases,
         lottery_days={d: r for r in releases for d in lottery.release_days(r)},
+        closed_days=schedule.public_closed_days(
+            db.session,
+            office,
+            max(today, view.month),
+            (view.month + timedelta(days=31)).replace(day=1) - timedelta(days=1),
+            _locale(),
+        ),
         now=now,
     )
 

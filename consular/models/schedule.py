@@ -57,6 +57,8 @@ class Closure(Base):
     first_day: Mapped[date]
     last_day: Mapped[date]
     reason: Mapped[str] = mapped_column(sa.String(500), default="")
+    # The public calendar shows the reason of the days closed; a reason for staff only stays off it.
+    is_reason_public: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     kind: Mapped[str] = mapped_column(sa.String(16), default=ClosureKind.MANUAL)
     # "KR:2026-01-01" for a loaded public holiday, so reloading never duplicates or revives it.
     holiday_key: Mapped[str | None] = mapped_column(sa.String(32))

@@ -291,6 +291,39 @@ def load_public_holidays(session: SessionLike, office: Office, years: list[int])
     return added
 
 
+def closure_text(closure: Closure, locale: str) -> str:
+    """The reason of a closure as a reader of `locale` should see it."""
+    return closure.reason
+
+
+def public_closed_days(
+    session: SessionLike, office: Office, first_day: date, last_day: date, locale: str
+) -> dict[date, str | None]:
+    """The office's closed days between two local days, inclusive, with the reasons the
+    public may read (joined when several closures share a day); None for a day whose every
+    reason is for staff only."""
+    closures = session.scalars(
+        sa.select(Closure)
+        .where(
+            Closure.office_id == office.id,
+            Closure.is_active.is_(True),
+            Closure.first_day <= last_day,
+            Closure.last_day >= first_day,
+        )
+        .order_by(Closure.first_day, Closure.id)
+    )
+    reasons: dict[date, list[str]] = {}
+    for closure in closures:
+        text = closure_text(closure, locale) if closure.is_reason_public else ""
+        day = max(closure.first_day, first_day)
+        while day <= min(closure.last_day, last_day):
+            known = reasons.setdefault(day, [])
+            if text and text not in known:
+                known.append(text)
+            day += timedelta(days=1)
+    return {day: "; ".join(texts) or None for day, texts in sorted(reasons.items())}
+
+
 def affected_appointments_query(office: Office) -> sa.Select:
     """Active appointments holding seats in slots the schedule no longer has, not yet kept."""
     return (
@@ -385,8 +418,11 @@ def add_closure(
     actor: User,
     now: datetime,
     horizon_days: int,
+    *,
+    is_reason_public: bool = True,
 ) -> SlotChanges:
-    """Close the office for a day or a range of days, then regenerate its slots."""
+    """Close the office for a day or a range of days, then regenerate its slots. The reason
+    is shown to the public unless it is for staff only."""
     if last_day < first_day:
         raise ValidationFailed({"last_day": [_("The last day is before the first day.")]})
     if (last_day - first_day).days > 366:
@@ -397,6 +433,7 @@ def add_closure(
         last_day=last_day,
         reason=reason.strip()[:500],
         kind=ClosureKind.MANUAL,
+        is_reason_public=is_reason_public,
     )
     session.add(closure)
     session.flush()
@@ -411,6 +448,7 @@ def add_closure(
             "first_day": first_day.isoformat(),
             "last_day": last_day.isoformat(),
             "reason": closure.reason,
+            "public": is_reason_public,
         },
     )
     session.refresh(office, ["closures"])

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
@@ -44,6 +45,10 @@ def manager_page(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(office, *args, **kwargs)
 
     return wrapped
+
+
+def _locale() -> str:
+    return str(get_locale() or "en")
 
 
 def _horizon() -> int:
@@ -107,6 +112,7 @@ def schedule_page(office: Office) -> str:
         "staff/schedule.html",
         office=office,
         closures=closures,
+        closure_text=lambda closure: schedule.closure_text(closure, _locale()),
         affected=db.session.scalars(schedule.affected_appointments_query(office)).all(),
         languages=LANGUAGES,
         form=FlaskForm(),
@@ -170,13 +176,22 @@ def add_closure(office: Office) -> Response:
     first = _parse_date(request.form.get("first_day"))
     last = _parse_date(request.form.get("last_day")) or first
     reason = (request.form.get("reason") or "").strip()
+    is_public = request.form.get("reason_shown", "public") != "staff"
     if first is None or last is None or not reason:
-        flash(_("Give the first day, and a reason the public will see."), "error")
+        flash(_("Give the first day and a reason."), "error")
         return _back(office)
     return _changed(
         office,
         lambda: schedule.add_closure(
-            db.session, office, first, last, reason, _user(), now(), _horizon()
+            db.session,
+            office,
+            first,
+            last,
+            reason,
+            _user(),
+            now(),
+            _horizon(),
+            is_reason_public=is_public,
         ),
         _("The closure is saved and the slots updated."),
     )

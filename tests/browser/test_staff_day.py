@@ -434,7 +434,7 @@ def test_the_manager_closes_a_day_and_online_booking(
 
     # Closing a day with bookings lists them for a decision.
     page.get_by_label(t("From"), exact=True).fill(CLOSED_DAY.isoformat())
-    page.get_by_label(t("Reason (shown to the public)")).fill("Staff training")
+    page.get_by_label(t("Reason"), exact=True).fill("Staff training")
     page.get_by_role("button", name=t("Close these days")).click()
     staff.says(t("The closure is saved and the slots updated."))
     closures = page.get_by_role("region", name=t("Closures"))

@@ -179,3 +179,23 @@ def test_appointment_statuses_are_shown_in_the_staffs_language(app, offices, acc
     page = client.get("/staff/seoul?day=2026-12-01").text
     assert appointment.reference in page
     assert "подтверждена" in page and ">confirmed" not in page
+
+
+def test_a_closure_reason_is_public_unless_the_manager_keeps_it_for_staff(app, offices, accounts):
+    client = _manager(app, accounts)
+    client.post(
+        "/staff/seoul/schedule/closures",
+        data={"first_day": "2026-12-01", "reason": "Staff training", "reason_shown": "public"},
+    )
+    client.post(
+        "/staff/seoul/schedule/closures",
+        data={"first_day": "2026-12-02", "reason": "Inspection", "reason_shown": "staff"},
+    )
+    shown = dict(
+        db.session.execute(
+            sa.select(Closure.reason, Closure.is_reason_public).where(Closure.kind == "manual")
+        ).all()
+    )
+    assert shown == {"Staff training": True, "Inspection": False}
+    page = client.get("/staff/seoul/schedule").text
+    assert 'Inspection <span class="tag">staff only</span>' in page

@@ -1,0 +1,75 @@
+"""The manager's schedule in a real browser, and what citizens see of it.
+
+Every step saves a full-page screenshot to artifacts/screenshots/<test>/<nn>-<step>.png; the
+citizen's window is numbered in the same row, its steps named citizen-<step>.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import LiveServer, Screenshots, StaffAccount
+from tests.browser.test_staff_day import Staff
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def manager(page: Page, shots: Screenshots, live_server: LiveServer, texts: Callable) -> Staff:
+    """Seoul's demo manager at the browser, in English."""
+    return Staff(page, shots, live_server, texts("en"))
+
+
+@pytest.fixture
+def citizen_page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
+    """A citizen's browser of its own, in English."""
+    context = browser.new_context(base_url=live_server.url, locale="en-US")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def test_closed_days_show_their_public_reason_to_citizens_and_hide_staff_only_ones(
+    manager: Staff, citizen_page: Page, staff_accounts: dict[str, StaffAccount]
+) -> None:
+    page, t = manager.page, manager.t
+    manager.sign_in(staff_accounts["manager.seoul"])
+    page.goto("/staff/seoul/schedule")
+    closures = page.get_by_role("region", name=t("Closures"))
+
+    page.get_by_label(t("From"), exact=True).fill("2026-12-10")
+    page.get_by_label(t("Reason"), exact=True).fill("Staff training day")
+    page.get_by_role("button", name=t("Close these days")).click()
+    manager.says(t("The closure is saved and the slots updated."))
+
+    page.get_by_label(t("From"), exact=True).fill("2026-12-11")
+    page.get_by_label(t("Reason"), exact=True).fill("Burst pipe, insurer visit (ticket 4471)")
+    page.get_by_label(t("Staff only: the public sees that the office is closed")).check()
+    page.get_by_role("button", name=t("Close these days")).click()
+    manager.says(t("The closure is saved and the slots updated."))
+    expect(closures.get_by_role("row").filter(has_text="ticket 4471")).to_contain_text(
+        t("staff only")
+    )
+    manager.checkpoint("closures", audit=False)
+
+    citizen_page.goto("/book/seoul/time?services=passport-renewal&month=2026-12")
+    public = citizen_page.locator("td.day-closed").filter(has_text="10")
+    expect(public.locator("span").first).to_have_attribute(
+        "aria-label", "Thursday, December 10, 2026: closed (Staff training day)"
+    )
+    private = citizen_page.locator("td.day-closed").filter(has_text="11")
+    expect(private.locator("span").first).to_have_attribute(
+        "aria-label", "Friday, December 11, 2026: closed"
+    )
+    expect(citizen_page.locator(".closed-days")).to_contain_text(
+        "Thursday, December 10, 2026: Staff training day"
+    )
+    expect(citizen_page.locator("main")).not_to_contain_text("4471")
+    manager.checkpoint_of(citizen_page, "citizen-calendar", audit=True)
