@@ -6,10 +6,12 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import holidays
 import sqlalchemy as sa
+from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from consular.database import SessionLike, rows_changed
@@ -24,9 +26,13 @@ from consular.models import (
     User,
     appointment_slot,
 )
-from consular.services import seats
+from consular.models.i18n import LANGUAGES
+from consular.services import notifications, seats
 from consular.services.audit import record
 from consular.services.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from consular.services.booking import BookingPolicy
 
 HOLIDAY_COUNTRIES: dict[str, str] = {"KR": "Korean public holiday", "KZ": "Kazakh public holiday"}
 
@@ -344,6 +350,55 @@ def affected_appointments_query(office: Office) -> sa.Select:
         )
         .order_by(Appointment.starts_at)
     )
+
+
+def has_affected_appointments(session: SessionLike, office: Office) -> bool:
+    """Whether some appointments wait for a manager's decision (affected_appointments_query)."""
+    return bool(session.scalar(sa.select(affected_appointments_query(office).exists())))
+
+
+def default_cancellation_messages() -> dict[str, str]:
+    """The message to citizens whose visit a schedule change cancels, in each language, for
+    the manager to start from."""
+    messages = {}
+    for language in LANGUAGES:
+        with force_locale(language):
+            messages[language] = _(
+                "We are sorry: the office had to change its opening hours, and your visit no "
+                "longer fits in them. Please choose a new time at the link below."
+            )
+    return messages
+
+
+def cancel_affected(
+    session: SessionLike,
+    appointment: Appointment,
+    messages: dict[str, str],
+    actor: User,
+    now: datetime,
+    policy: BookingPolicy,
+) -> str:
+    """Cancel an appointment whose slots left the schedule and email the citizen, in their
+    language, the manager's message written in it (none if that one was left empty); return
+    the message sent."""
+    # Booking reads the schedule's day bounds (through availability): imported when used.
+    from consular.services import booking
+
+    message = (messages.get(appointment.language) or "").strip()[:1000]
+    booking.cancel_appointment(
+        session, appointment, message, now, policy, enforce_cutoff=False, notify=False
+    )
+    notifications.queue_schedule_change_email(session, appointment, message, now)
+    record(
+        session,
+        actor,
+        now,
+        "cancel_for_schedule",
+        appointment,
+        office_id=appointment.office_id,
+        after={"message": message, "language": appointment.language},
+    )
+    return message
 
 
 def keep_affected(

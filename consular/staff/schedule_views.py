@@ -18,9 +18,8 @@ from werkzeug.wrappers import Response
 from consular.clock import now
 from consular.extensions import db
 from consular.models import Closure, Office, Slot
-from consular.models.i18n import LANGUAGES
-from consular.services import booking, notifications, predicates, queue, schedule
-from consular.services.audit import record
+from consular.models.i18n import LANGUAGE_NAMES, LANGUAGES
+from consular.services import booking, predicates, queue, schedule
 from consular.services.errors import DomainError
 from consular.staff import bp
 from consular.staff.views import (
@@ -67,7 +66,12 @@ def _changed(office: Office, action: Callable[[], Any], success: str) -> Respons
     try:
         with transaction():
             changes = action()
-            orphaned = isinstance(changes, schedule.SlotChanges) and bool(changes.orphaned)
+            # Said only when the page lists them: bookings already kept need no decision.
+            orphaned = (
+                isinstance(changes, schedule.SlotChanges)
+                and bool(changes.orphaned)
+                and schedule.has_affected_appointments(db.session, office)
+            )
     except DomainError as error:
         flash(refusal_text(error), "error")
         return _back(office)
@@ -114,6 +118,8 @@ def schedule_page(office: Office) -> str:
         closures=closures,
         closure_text=lambda closure: schedule.closure_text(closure, _locale()),
         affected=db.session.scalars(schedule.affected_appointments_query(office)).all(),
+        cancellation_messages=schedule.default_cancellation_messages(),
+        language_names=LANGUAGE_NAMES,
         languages=LANGUAGES,
         form=FlaskForm(),
     )
@@ -246,33 +252,22 @@ def keep_affected(office: Office, reference: str) -> Response:
 @bp.post("/<office_code>/schedule/affected/<reference>/cancel")
 @manager_page
 def cancel_affected(office: Office, reference: str) -> Response:
-    """Cancel an appointment outside the new schedule and email the citizen with a message."""
+    """Cancel an appointment outside the new schedule and email the citizen the message
+    written in their language."""
     appointment = appointment_of_office(office, reference)
-    message = (request.form.get("message") or "").strip()[:1000]
-
-    def cancel() -> None:
-        moment = now()
-        booking.cancel_appointment(
+    messages = {lang: request.form.get(f"message_{lang}") or "" for lang in LANGUAGES}
+    return _changed(
+        office,
+        lambda: schedule.cancel_affected(
             db.session,
             appointment,
-            message,
-            moment,
-            booking.policy_from_config(current_app.config),
-            enforce_cutoff=False,
-            notify=False,
-        )
-        notifications.queue_schedule_change_email(db.session, appointment, message, moment)
-        record(
-            db.session,
+            messages,
             _user(),
-            moment,
-            "cancel_for_schedule",
-            appointment,
-            office_id=office.id,
-            after={"message": message},
-        )
-
-    return _changed(office, cancel, _("The appointment is cancelled and the citizen emailed."))
+            now(),
+            booking.policy_from_config(current_app.config),
+        ),
+        _("The appointment is cancelled and the citizen emailed."),
+    )
 
 
 @bp.get("/<office_code>/week")

@@ -51,7 +51,7 @@ def test_closed_days_show_their_public_reason_to_citizens_and_hide_staff_only_on
 
     page.get_by_label(t("From"), exact=True).fill("2026-12-11")
     page.get_by_label(t("Reason"), exact=True).fill("Burst pipe, insurer visit (ticket 4471)")
-    page.get_by_label(t("Staff only: the public sees that the office is closed")).check()
+    page.get_by_label(t("Staff only: not shown to the public")).check()
     page.get_by_role("button", name=t("Close these days")).click()
     manager.says(t("The closure is saved and the slots updated."))
     expect(closures.get_by_role("row").filter(has_text="ticket 4471")).to_contain_text(

@@ -447,7 +447,7 @@ def test_the_manager_closes_a_day_and_online_booking(
     # One is cancelled with a message, which the citizen gets by email.
     message = "The consular section is closed for staff training; please book another day."
     row = affected.get_by_role("row").filter(has_text=dana.reference)
-    row.get_by_label(t("Message to the citizen")).fill(message)
+    affected.get_by_label("English", exact=True).fill(message)
     row.get_by_role("button", name=f"{t('Cancel and email')} {dana.reference}").click()
     staff.says(t("The appointment is cancelled and the citizen emailed."))
     expect(affected.get_by_role("row").filter(has_text=dana.reference)).to_have_count(0)
