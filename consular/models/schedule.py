@@ -25,6 +25,10 @@ class OpeningPeriod(Base):
         sa.CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
         sa.CheckConstraint("opens_at < closes_at", name="opens_before_closes"),
         sa.CheckConstraint("desks BETWEEN 1 AND 100", name="desks_range"),
+        sa.CheckConstraint(
+            "valid_from IS NULL OR valid_until IS NULL OR valid_from <= valid_until",
+            name="valid_in_order",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -33,8 +37,18 @@ class OpeningPeriod(Base):
     opens_at: Mapped[time]
     closes_at: Mapped[time]
     desks: Mapped[int] = mapped_column(default=1)
+    # The office's local days the period applies on, both included; None: no bound. A change
+    # that takes effect on a later day ends the old period the day before and starts a new one.
+    valid_from: Mapped[date | None]
+    valid_until: Mapped[date | None]
 
     office: Mapped[Office] = relationship(back_populates="opening_periods")
+
+    def applies_on(self, day: date) -> bool:
+        """Whether the period is part of the schedule on this local day (of its weekday)."""
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_until is None or day <= self.valid_until
+        )
 
 
 class ClosureKind:

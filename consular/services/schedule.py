@@ -104,7 +104,8 @@ def planned_slots(
     day = first_day
     while day <= last_day:
         if not any(closure.covers(day) for closure in closures):
-            for period in sorted(by_weekday.get(day.weekday(), []), key=lambda p: p.opens_at):
+            periods_of_day = [p for p in by_weekday.get(day.weekday(), []) if p.applies_on(day)]
+            for period in sorted(periods_of_day, key=lambda p: p.opens_at):
                 start = local_instant(day, period.opens_at, zone)
                 closes = local_instant(day, period.closes_at, zone)
                 while start + length <= closes:
@@ -420,31 +421,82 @@ def keep_affected(
     )
 
 
+@dataclass(frozen=True)
+class PeriodSpec:
+    """Opening hours as a manager asks for them: a weekday's block, on the days between
+    `valid_from` and `valid_until` (both included, None: no bound)."""
+
+    weekday: int
+    opens_at: time
+    closes_at: time
+    desks: int
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+    @classmethod
+    def of(cls, period: OpeningPeriod) -> PeriodSpec:
+        return cls(
+            period.weekday,
+            period.opens_at,
+            period.closes_at,
+            period.desks,
+            period.valid_from,
+            period.valid_until,
+        )
+
+    def shares_days_with(self, other: PeriodSpec) -> bool:
+        """Whether both apply on some same day: the same weekday and overlapping dates."""
+        return (
+            self.weekday == other.weekday
+            and (self.valid_from or date.min) <= (other.valid_until or date.max)
+            and (other.valid_from or date.min) <= (self.valid_until or date.max)
+        )
+
+
+def _check_periods(periods: Sequence[PeriodSpec]) -> None:
+    for period in periods:
+        if not period.opens_at < period.closes_at:
+            raise ValidationFailed({"periods": [_("A period must close after it opens.")]})
+        if not 1 <= period.desks <= 100:
+            raise ValidationFailed({"periods": [_("Desks must be between 1 and 100.")]})
+        if period.valid_from and period.valid_until and period.valid_until < period.valid_from:
+            raise ValidationFailed({"periods": [_("A period must end after it begins.")]})
+    for n, first in enumerate(periods):
+        for second in periods[n + 1 :]:
+            if (
+                first.shares_days_with(second)
+                and first.opens_at < second.closes_at
+                and second.opens_at < first.closes_at
+            ):
+                raise ValidationFailed({"periods": [_("Two periods of the same day overlap.")]})
+
+
 def replace_opening_periods(
     session: SessionLike,
     office: Office,
-    periods: list[tuple[int, time, time, int]],
+    periods: Sequence[PeriodSpec],
     actor: User,
     now: datetime,
     horizon_days: int,
 ) -> SlotChanges:
-    """Set the office's weekly hours and desks, then regenerate its slots."""
-    for weekday in range(7):
-        day = sorted((p for p in periods if p[0] == weekday), key=lambda p: p[1])
-        for _weekday, opens, closes, desks in day:
-            if not opens < closes:
-                raise ValidationFailed({"periods": [_("A period must close after it opens.")]})
-            if not 1 <= desks <= 100:
-                raise ValidationFailed({"periods": [_("Desks must be between 1 and 100.")]})
-        for first, second in zip(day, day[1:], strict=False):
-            if second[1] < first[2]:
-                raise ValidationFailed({"periods": [_("Two periods of the same day overlap.")]})
-    before = [_period_text(p) for p in office.opening_periods]
+    """Set the office's weekly hours and desks in one step, then regenerate its slots; periods
+    that ended before today are dropped."""
+    today = now.astimezone(office.zone).date()
+    kept = [p for p in periods if p.valid_until is None or p.valid_until >= today]
+    _check_periods(kept)
+    before = [_period_text(PeriodSpec.of(p)) for p in office.opening_periods]
     office.opening_periods.clear()
     session.flush()
-    for weekday, opens, closes, desks in periods:
+    for spec in kept:
         office.opening_periods.append(
-            OpeningPeriod(weekday=weekday, opens_at=opens, closes_at=closes, desks=desks)
+            OpeningPeriod(
+                weekday=spec.weekday,
+                opens_at=spec.opens_at,
+                closes_at=spec.closes_at,
+                desks=spec.desks,
+                valid_from=spec.valid_from,
+                valid_until=spec.valid_until,
+            )
         )
     session.flush()
     record(
@@ -455,13 +507,168 @@ def replace_opening_periods(
         office,
         office_id=office.id,
         before={"periods": before},
-        after={"periods": [_period_text(p) for p in office.opening_periods]},
+        after={"periods": [_period_text(PeriodSpec.of(p)) for p in office.opening_periods]},
     )
     return sync_slots(session, office, now, horizon_days)
 
 
-def _period_text(period: OpeningPeriod) -> str:
-    return f"{period.weekday} {period.opens_at:%H:%M}-{period.closes_at:%H:%M} x{period.desks}"
+def _period_text(period: PeriodSpec) -> str:
+    text = f"{period.weekday} {period.opens_at:%H:%M}-{period.closes_at:%H:%M} x{period.desks}"
+    if period.valid_from:
+        text += f" from {period.valid_from.isoformat()}"
+    if period.valid_until:
+        text += f" until {period.valid_until.isoformat()}"
+    return text
+
+
+def _period_of(office: Office, period_id: int) -> OpeningPeriod:
+    period = next((p for p in office.opening_periods if p.id == period_id), None)
+    if period is None:
+        raise ValidationFailed({"periods": [_("This period is no longer in the schedule.")]})
+    return period
+
+
+def _from_day(period: OpeningPeriod, effective_from: date | None, today: date) -> date | None:
+    """The first day a change of the period takes effect on, or None for the whole period
+    (a change from today, or from before the period begins)."""
+    if effective_from is None or effective_from <= max(today, period.valid_from or today):
+        return None
+    if period.valid_until is not None and effective_from > period.valid_until:
+        raise ValidationFailed(
+            {"effective_from": [_("The period ends before that day: choose an earlier day.")]}
+        )
+    return effective_from
+
+
+def _changed_from(
+    office: Office,
+    period: OpeningPeriod,
+    replacement: list[PeriodSpec],
+    effective_from: date | None,
+    today: date,
+) -> list[PeriodSpec]:
+    """The office's periods with `period` replaced by `replacement` (dates left unset) from
+    a day on: before it, the period stays as it was."""
+    others = [PeriodSpec.of(p) for p in office.opening_periods if p.id != period.id]
+    start = _from_day(period, effective_from, today)
+    old = PeriodSpec.of(period)
+    if start is None:
+        dated = [
+            PeriodSpec(r.weekday, r.opens_at, r.closes_at, r.desks, old.valid_from, old.valid_until)
+            for r in replacement
+        ]
+        return others + dated
+    ended = PeriodSpec(
+        old.weekday, old.opens_at, old.closes_at, old.desks, old.valid_from, start - timedelta(1)
+    )
+    dated = [
+        PeriodSpec(r.weekday, r.opens_at, r.closes_at, r.desks, start, old.valid_until)
+        for r in replacement
+    ]
+    return [*others, ended, *dated]
+
+
+def change_period(
+    session: SessionLike,
+    office: Office,
+    period_id: int,
+    opens_at: time,
+    closes_at: time,
+    desks: int,
+    effective_from: date | None,
+    actor: User,
+    now: datetime,
+    horizon_days: int,
+) -> SlotChanges:
+    """Change one period's hours and desks in place, from a day on (from today if none)."""
+    period = _period_of(office, period_id)
+    today = now.astimezone(office.zone).date()
+    changed = PeriodSpec(period.weekday, opens_at, closes_at, desks)
+    periods = _changed_from(office, period, [changed], effective_from, today)
+    return replace_opening_periods(session, office, periods, actor, now, horizon_days)
+
+
+def add_break(
+    session: SessionLike,
+    office: Office,
+    period_id: int,
+    starts_at: time,
+    ends_at: time,
+    effective_from: date | None,
+    actor: User,
+    now: datetime,
+    horizon_days: int,
+) -> SlotChanges:
+    """Split one period by a break, in one step, from a day on (from today if none)."""
+    period = _period_of(office, period_id)
+    if not period.opens_at < starts_at < ends_at < period.closes_at:
+        raise ValidationFailed(
+            {
+                "break": [
+                    _(
+                        "A break must begin after %(opens)s and end before %(closes)s.",
+                        opens=f"{period.opens_at:%H:%M}",
+                        closes=f"{period.closes_at:%H:%M}",
+                    )
+                ]
+            }
+        )
+    today = now.astimezone(office.zone).date()
+    parts = [
+        PeriodSpec(period.weekday, period.opens_at, starts_at, period.desks),
+        PeriodSpec(period.weekday, ends_at, period.closes_at, period.desks),
+    ]
+    periods = _changed_from(office, period, parts, effective_from, today)
+    return replace_opening_periods(session, office, periods, actor, now, horizon_days)
+
+
+def remove_period(
+    session: SessionLike,
+    office: Office,
+    period_id: int,
+    effective_from: date | None,
+    actor: User,
+    now: datetime,
+    horizon_days: int,
+) -> SlotChanges:
+    """Take one period out of the schedule from a day on (from today if none)."""
+    period = _period_of(office, period_id)
+    today = now.astimezone(office.zone).date()
+    periods = _changed_from(office, period, [], effective_from, today)
+    return replace_opening_periods(session, office, periods, actor, now, horizon_days)
+
+
+def removal_impact_query(
+    office: Office, period: OpeningPeriod, effective_from: date | None, now: datetime
+) -> sa.Select:
+    """Active appointments that start in the period's hours on its days, from a day on (from
+    today if none), after now: those a removal would leave outside the schedule."""
+    zone = office.zone
+    today = now.astimezone(zone).date()
+    first = max(today, effective_from or today, period.valid_from or today)
+    # No booking is further ahead than a year and a month.
+    last = min(period.valid_until or date.max, today + timedelta(days=400))
+    windows = []
+    day = first + timedelta(days=(period.weekday - first.weekday()) % 7)
+    while day <= last:
+        opens = local_instant(day, period.opens_at, zone)
+        closes = local_instant(day, period.closes_at, zone)
+        windows.append(
+            sa.and_(
+                Appointment.starts_at >= max(opens, now),
+                Appointment.starts_at < closes,
+            )
+        )
+        day += timedelta(days=7)
+    return (
+        sa.select(Appointment)
+        .where(
+            Appointment.office_id == office.id,
+            Appointment.status.in_([Status.HELD, Status.CONFIRMED]),
+            sa.or_(sa.false(), *windows),
+        )
+        .order_by(Appointment.starts_at)
+    )
 
 
 def add_closure(

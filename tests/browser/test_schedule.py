@@ -73,3 +73,51 @@ def test_closed_days_show_their_public_reason_to_citizens_and_hide_staff_only_on
     )
     expect(citizen_page.locator("main")).not_to_contain_text("4471")
     manager.checkpoint_of(citizen_page, "citizen-calendar", audit=True)
+
+
+def test_opening_hours_changed_in_place_split_by_a_break_and_removed_once_confirmed(
+    manager: Staff, staff_accounts: dict[str, StaffAccount]
+) -> None:
+    page, t = manager.page, manager.t
+    manager.sign_in(staff_accounts["manager.seoul"])
+    page.goto("/staff/seoul/schedule")
+    hours = page.get_by_role("region", name=t("Opening hours and desks"))
+    monday_morning = hours.get_by_role("row").filter(has_text="Monday").filter(has_text="09:00")
+    monday_morning.get_by_role("link", name=t("Change or add a break")).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Monday 09:00")
+    manager.checkpoint("period")
+
+    # A break in one step.
+    split = page.get_by_role("region", name=t("Add a break"))
+    split.get_by_label(t("Break begins")).fill("10:30")
+    split.get_by_label(t("Break ends")).fill("11:00")
+    split.get_by_role("button", name=t("Add the break")).click()
+    manager.says(t("The break is added and the slots updated."))
+    mondays = hours.get_by_role("row").filter(has_text="Monday")
+    expect(mondays.filter(has_text="10:30")).to_have_count(1)
+    expect(mondays.filter(has_text="11:00")).to_have_count(1)
+    manager.checkpoint("break-added", audit=False)
+
+    # The morning's first part starts later from a Monday on; the Mondays before keep it.
+    mondays.filter(has_text="09:00").get_by_role("link", name=t("Change or add a break")).click()
+    change = page.get_by_role("region", name=t("Change the hours"))
+    change.get_by_label(t("Opens"), exact=True).fill("09:30")
+    change.get_by_label(t("From (optional)")).fill("2026-12-14")
+    change.get_by_role("button", name=t("Save the change")).click()
+    manager.says(t("The opening hours are saved and the slots updated."))
+    expect(page.get_by_role("status")).not_to_contain_text("decide below")
+    expect(mondays.filter(has_text="09:30")).to_contain_text("Dec 14, 2026")
+    manager.checkpoint("changed-from-a-day", audit=False)
+
+    # Removing asks for a confirmation first.
+    mondays.filter(has_text="11:00").get_by_role("link", name=t("Remove")).click()
+    removal = page.get_by_role("region", name=t("Remove these hours"))
+    removal.get_by_role("button", name=t("Remove")).click()
+    expect(removal.get_by_role("alert")).to_contain_text(t("Tick the box to confirm the removal."))
+    manager.checkpoint("removal-unconfirmed")
+    removal = page.get_by_role("region", name=t("Remove these hours"))
+    removal.get_by_label(t("Yes, remove these hours")).check()
+    removal.get_by_role("button", name=t("Remove")).click()
+    manager.says(t("The opening hours are saved and the slots updated."))
+    expect(mondays.filter(has_text="11:00")).to_have_count(0)
+    manager.checkpoint("removed", audit=False)
