@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,13 @@ if TYPE_CHECKING:
     from consular.services.booking import BookingPolicy
 
 HOLIDAY_COUNTRIES: dict[str, str] = {"KR": "Korean public holiday", "KZ": "Kazakh public holiday"}
+# The language of the `holidays` package's names for each of ours, by country: its own
+# language where it has it, else English (its Ukrainian is no Russian).
+HOLIDAY_LANGUAGES: dict[str, dict[str, str]] = {
+    "KR": {"ko": "ko"},
+    "KZ": {"kk": "kk"},
+}
+HOLIDAY_FALLBACK_LANGUAGE = "en_US"
 
 
 @dataclass(frozen=True)
@@ -298,8 +306,32 @@ def load_public_holidays(session: SessionLike, office: Office, years: list[int])
     return added
 
 
+@functools.lru_cache(maxsize=64)
+def _holiday_names(country: str, year: int, language: str) -> dict[date, str]:
+    return dict(holidays.country_holidays(country, years=year, language=language).items())
+
+
+def holiday_name(country: str, day: date, locale: str) -> str | None:
+    """The name of a public holiday in the reader's language (English where the `holidays`
+    package has none in it), or None if the package knows no holiday that day."""
+    language = (locale or "en").split("_")[0]
+    wanted = HOLIDAY_LANGUAGES.get(country, {}).get(language, HOLIDAY_FALLBACK_LANGUAGE)
+    return _holiday_names(country, day.year, wanted).get(day)
+
+
 def closure_text(closure: Closure, locale: str) -> str:
-    """The reason of a closure as a reader of `locale` should see it."""
+    """The reason of a closure as a reader of `locale` should see it: a public holiday's
+    name in that language, a manager's reason as written."""
+    if closure.kind == ClosureKind.HOLIDAY and closure.holiday_key:
+        country, _sep, iso_day = closure.holiday_key.partition(":")
+        try:
+            name = holiday_name(country, date.fromisoformat(iso_day), locale)
+        except ValueError:
+            name = None
+        if name and country == "KR":
+            return _("Korean public holiday: %(name)s", name=name)
+        if name and country == "KZ":
+            return _("Kazakh public holiday: %(name)s", name=name)
     return closure.reason
 
 

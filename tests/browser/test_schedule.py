@@ -121,3 +121,33 @@ def test_opening_hours_changed_in_place_split_by_a_break_and_removed_once_confir
     manager.says(t("The opening hours are saved and the slots updated."))
     expect(mondays.filter(has_text="11:00")).to_have_count(0)
     manager.checkpoint("removed", audit=False)
+
+
+def test_public_holidays_are_collapsed_and_named_in_the_pages_language(
+    manager: Staff, staff_accounts: dict[str, StaffAccount]
+) -> None:
+    page, t = manager.page, manager.t
+    manager.sign_in(staff_accounts["manager.seoul"])
+    page.goto("/staff/seoul/schedule")
+    holidays = page.locator("details.holidays")
+    expect(holidays).not_to_have_attribute("open", "")
+    expect(holidays.get_by_role("row").filter(has_text="Christmas Day").first).to_be_hidden()
+    booking = page.get_by_role("heading", name=t("Online booking and walk-ins"))
+    summary = holidays.locator("summary").bounding_box()
+    heading = booking.bounding_box()
+    assert summary is not None and heading is not None
+    # The holidays take one line (not 52 rows): only the closure form comes before the
+    # booking settings.
+    assert heading["y"] - summary["y"] < 700
+    manager.checkpoint("holidays-collapsed")
+    holidays.locator("summary").click()
+    expect(holidays.get_by_role("row").filter(has_text="Christmas Day").first).to_be_visible()
+    manager.checkpoint("holidays-open", audit=False)
+
+    page.locator("#language-select").select_option("ko")
+    expect(page.locator("html")).to_have_attribute("lang", "ko")
+    page.locator("details.holidays summary").click()
+    expect(page.locator("details.holidays")).to_contain_text("신정연휴")
+    expect(page.locator("details.holidays")).to_contain_text("기독탄신일")  # Christmas Day
+    expect(page.locator("details.holidays")).not_to_contain_text(": Christmas Day")
+    manager.checkpoint("holidays-in-korean", audit=False)
