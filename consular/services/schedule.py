@@ -809,7 +809,11 @@ def update_booking_settings(
         raise ValidationFailed(
             {"message": [_("When online booking is closed, write a message for the public.")]}
         )
-    before = {"open": office.booking_open, "walk_in_share": office.walk_in_share}
+    before = {
+        "open": office.booking_open,
+        "message": dict(office.booking_closed_message or {}),
+        "walk_in_share": office.walk_in_share,
+    }
     office.booking_open = is_open
     office.booking_closed_message = cleaned
     office.walk_in_share = walk_in_share
@@ -822,6 +826,6 @@ def update_booking_settings(
         office,
         office_id=office.id,
         before=before,
-        after={"open": is_open, "walk_in_share": walk_in_share},
+        after={"open": is_open, "message": cleaned, "walk_in_share": walk_in_share},
     )
     return sync_slots(session, office, now, horizon_days)
