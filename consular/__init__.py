@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, Response, has_request_context, request, session
 from flask_babel import get_locale
+from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -20,13 +21,26 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def select_locale() -> str:
-    """Choose the language: the one the visitor picked, else the browser's preference."""
+    """Choose the language: the one picked in this session, else a signed-in account's own,
+    else the browser's preference."""
     if not has_request_context():
         return "en"
     chosen = session.get("language")
     if chosen in LANGUAGES:
         return chosen
+    account = _account_language()
+    if account is not None:
+        return account
     return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+def _account_language() -> str | None:
+    """The language chosen for the signed-in account, if any (citizens have no account: their
+    sessions never load one)."""
+    if "_user_id" not in session:
+        return None
+    language = getattr(current_user, "language", None)
+    return language if current_user.is_authenticated and language in LANGUAGES else None
 
 
 class RowIdConverter(IntegerConverter):

@@ -223,6 +223,9 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
         *_all(MANAGERS, office_code="seoul"),
         Visit("admin", {"office_code": "busan"}),
     ],
+    "staff.period_page": lambda w, lang: _all(
+        MANAGERS, office_code="seoul", period_id=w.ids["seoul_monday_morning"]
+    ),
     "staff.waiting_list": lambda w, lang: _all(STAFF, office_code="seoul"),
     "staff.week": lambda w, lang: [
         *_all(MANAGERS, office_code="seoul"),
@@ -571,6 +574,9 @@ def world(app, offices, accounts, make_service, clock, iins) -> World:  # noqa: 
             "busan": busan.id,
             **{name: user.id for name, user in accounts.items()},
             **lottery_ids,
+            "seoul_monday_morning": min(
+                (p for p in seoul.opening_periods if p.weekday == 0), key=lambda p: p.opens_at
+            ).id,
         },
         service_ids=[s.id for s in (passport, birth, marriage)],
         services=[passport.code, birth.code, marriage.code],

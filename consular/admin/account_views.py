@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import flash, make_response, redirect, render_template, request, session, url_for
+from flask import (
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
@@ -121,6 +130,7 @@ def account_new() -> str | Response | tuple[str, int]:
                     form.role.data or "",
                     _chosen_offices(form, offices),
                     form.language.data or "",
+                    allow_localhost=bool(current_app.debug or current_app.config["DEBUG_MODE"]),
                 )
         except DomainError as error:
             general = _attach_errors(form, error)

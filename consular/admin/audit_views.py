@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from babel.dates import format_date, get_day_names
 from flask import render_template, request, stream_with_context, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -25,7 +26,7 @@ from consular.admin import bp
 from consular.admin.access import admin_page
 from consular.admin.form_base import AdminForm, choice_values
 from consular.extensions import db
-from consular.models import AuditEntry, Office, User
+from consular.models import Appointment, AuditEntry, Office, Slot, User
 from consular.services.audit import audit_entries_query, audit_rows_in_pages
 from consular.services.schedule import local_day_bounds
 
@@ -70,6 +71,27 @@ ACTION_LABELS = {
     "create_office": _l("Office created"),
     "update_office": _l("Office changed"),
 }
+
+
+# The values entries record, named in the reader's language.
+KEY_LABELS = {
+    "open": _l("Online booking open"),
+    "message": _l("Public message when closed"),
+    "walk_in_share": _l("Walk-in share (percent)"),
+    "blocked": _l("Blocked"),
+    "first_day": _l("First day"),
+    "last_day": _l("Last day"),
+    "reason": _l("Reason"),
+    "public": _l("Reason shown to the public"),
+    "language": _l("Language"),
+    "added": _l("Added"),
+    "removed": _l("Removed"),
+}
+# How services/schedule.py writes a period: "0 09:00-12:30 x3 from 2026-12-14 until ...".
+_PERIOD = re.compile(
+    r"(?P<weekday>[0-6]) (?P<opens>\d\d:\d\d)-(?P<closes>\d\d:\d\d) x(?P<desks>\d+)"
+    r"(?: from (?P<first>\d{4}-\d\d-\d\d))?(?: until (?P<last>\d{4}-\d\d-\d\d))?"
+)
 
 
 def korea_time(moment: datetime) -> str:
@@ -207,14 +229,111 @@ class Change:
     after: str
 
 
-def changes_of(entry: AuditEntry) -> list[Change]:
-    """The values before and after, key by key, as text ("—" where there was none)."""
+def key_label(key: str) -> str:
+    """A recorded value's name in the reader's language, or its code if it has none."""
+    label = KEY_LABELS.get(key)
+    return str(label) if label is not None else key
+
+
+def period_text(text: str, locale: str) -> str:
+    """A recorded period as the reader says it: "Monday 09:00–12:30, 3 desks"."""
+    found = _PERIOD.fullmatch(text)
+    if found is None:
+        return text
+    weekday = get_day_names("wide", locale=locale)[int(found["weekday"])]
+    hours = _(
+        "%(weekday)s %(opens)s–%(closes)s, %(desks)s desks",
+        weekday=weekday,
+        opens=found["opens"],
+        closes=found["closes"],
+        desks=found["desks"],
+    )
+    first = (
+        format_date(date.fromisoformat(found["first"]), "medium", locale)
+        if found["first"]
+        else None
+    )
+    last = (
+        format_date(date.fromisoformat(found["last"]), "medium", locale) if found["last"] else None
+    )
+    if first and last:
+        return _("%(hours)s, from %(first)s until %(last)s", hours=hours, first=first, last=last)
+    if first:
+        return _("%(hours)s, from %(first)s", hours=hours, first=first)
+    if last:
+        return _("%(hours)s, until %(last)s", hours=hours, last=last)
+    return hours
+
+
+def changes_of(entry: AuditEntry, locale: str = "en") -> list[Change]:
+    """The values before and after, key by key, as text ("—" where there was none); a change
+    of opening hours as the periods it added and removed."""
     before = entry.before if isinstance(entry.before, dict) else {}
     after = entry.after if isinstance(entry.after, dict) else {}
+    if entry.action == "opening_hours":
+        old = [str(p) for p in before.get("periods") or []]
+        new = [str(p) for p in after.get("periods") or []]
+        added = [period_text(p, locale) for p in new if p not in old]
+        removed = [period_text(p, locale) for p in old if p not in new]
+        return [
+            Change(key_label(key), "", "; ".join(items))
+            for key, items in (("added", added), ("removed", removed))
+            if items
+        ]
     keys = list(dict.fromkeys([*before, *after]))
     return [
-        Change(str(key), _value_text(before.get(key)), _value_text(after.get(key))) for key in keys
+        Change(key_label(str(key)), _value_text(before.get(key)), _value_text(after.get(key)))
+        for key in keys
     ]
+
+
+def _entity_number(entry: AuditEntry) -> int | None:
+    raw = entry.entity_id or ""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
+
+
+def record_texts(entries: list[AuditEntry], locale: str) -> dict[int, str]:
+    """What each entry is about, as its reader names it: an appointment by its reference,
+    a slot by its local time; other records by kind and number."""
+    numbers = {e.id: _entity_number(e) for e in entries}
+    appointment_ids = {numbers[e.id] for e in entries if e.entity == "appointment"} - {None}
+    slot_ids = {numbers[e.id] for e in entries if e.entity == "slot"} - {None}
+    references: dict[int | None, str] = {
+        row.id: row.reference
+        for row in (
+            db.session.execute(
+                sa.select(Appointment.id, Appointment.reference).where(
+                    Appointment.id.in_(appointment_ids)
+                )
+            )
+            if appointment_ids
+            else []
+        )
+    }
+    slots = {
+        slot.id: slot
+        for slot in (
+            db.session.scalars(sa.select(Slot).where(Slot.id.in_(slot_ids))) if slot_ids else []
+        )
+    }
+    texts: dict[int, str] = {}
+    for entry in entries:
+        number = numbers[entry.id]
+        if entry.entity == "appointment" and number in references:
+            texts[entry.id] = _("Appointment %(reference)s", reference=references[number])
+        elif entry.entity == "slot" and number in slots:
+            slot = slots[number]
+            start = slot.starts_at.astimezone(slot.office.zone)
+            texts[entry.id] = _(
+                "Slot of %(date)s at %(time)s",
+                date=format_date(start.date(), "medium", locale),
+                time=f"{start:%H:%M}",
+            )
+        elif entry.entity_id:
+            texts[entry.id] = f"{entry.entity} #{entry.entity_id}"
+        else:
+            texts[entry.id] = entry.entity
+    return texts
 
 
 def _filters(locale: str) -> tuple[AuditFilterForm, bool]:
@@ -252,17 +371,18 @@ def audit_log() -> tuple[str, int]:
         sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
     )
     pages = max(1, -(-int(total or 0) // PER_PAGE))
+    found = db.session.execute(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    records = record_texts([entry for entry, _account, _office in found], _locale())
     rows = [
         {
             "entry": entry,
             "account": account,
             "office": office,
             "action": action_label(entry.action),
-            "changes": changes_of(entry),
+            "record": records[entry.id],
+            "changes": changes_of(entry, _locale()),
         }
-        for entry, account, office in db.session.execute(
-            query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)
-        )
+        for entry, account, office in found
     ]
     arguments: dict[str, Any] = form.arguments()  # Any: for url_for's **values
     pagination = {

@@ -192,6 +192,18 @@ class LotteryPeriod(Answer):
     url: str = Field(description="The lottery's page, where citizens enter.")
 
 
+class ClosedDay(Answer):
+    """A day of the range on which the office is closed (a public holiday or a closure)."""
+
+    day: str = Field(json_schema_extra={"format": "date"}, description="Local day.")
+    reason: str | None = Field(
+        description=(
+            "Why the office is closed, in the asked language where it is known (public "
+            "holidays); null when the reason is not public."
+        )
+    )
+
+
 class Availability(Answer):
     office: str = Field(description="The office's code.")
     timezone: str = Field(description="The office's IANA time zone.")
@@ -207,6 +219,9 @@ class Availability(Answer):
     )
     lottery: list[LotteryPeriod] = Field(
         description="Lotteries that give out days of the range for one of the services."
+    )
+    closed_days: list[ClosedDay] = Field(
+        description="Days of the range on which the office is closed, in order."
     )
 
 
@@ -384,6 +399,7 @@ ANSWER_MODELS: tuple[type[BaseModel], ...] = (
     Office,
     Service,
     Availability,
+    ClosedDay,
     LotteryPeriod,
     StartTime,
     Hold,

@@ -21,7 +21,7 @@ from consular.extensions import db, limiter
 from consular.models import Appointment, Office, ServiceType
 from consular.models.i18n import localized, localized_list
 from consular.rate_limits import limit_holds, limit_looks
-from consular.services import booking, booking_request, proof_of_work, suspicion
+from consular.services import booking, booking_request, proof_of_work, schedule, suspicion
 from consular.services.availability import VisitRules, visit_start_times
 from consular.services.errors import (
     DomainError,
@@ -240,7 +240,9 @@ def availability(code: str) -> Response:
     """List the start times of a visit for the given services in a range of days."""
     now = now_utc()
     # The answer depends on nothing else than these (and the time), so it may be shared.
-    key = json.dumps([code, *(request.args.get(name, "") for name in ("services", "from", "to"))])
+    key = json.dumps(
+        [code, *(request.args.get(name, "") for name in ("services", "from", "to")), _locale()]
+    )
     body = availability_cache.cached_answer(key, now, lambda: _availability_body(code, now))
     return current_app.response_class(body, mimetype="application/json")
 
@@ -317,6 +319,12 @@ def _availability_body(code: str, now: datetime) -> bytes:
                         "url": url_for("lottery.release", release_id=r.id, _external=True),
                     }
                     for r in releases
+                ],
+                "closed_days": [
+                    {"day": day.isoformat(), "reason": reason}
+                    for day, reason in schedule.public_closed_days(
+                        db.session, office, first_day, last_day, _locale()
+                    ).items()
                 ],
                 "slots": [
                     {

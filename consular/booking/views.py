@@ -63,6 +63,7 @@ from consular.services import (
     lottery,
     predicates,
     proof_of_work,
+    schedule,
     suspicion,
     timefmt,
     waitlist,
@@ -245,6 +246,13 @@ def _time_choice(
         zone=timefmt.zone_label(office.zone, now, _locale()),
         lotteries=releases,
         lottery_days={d: r for r in releases for d in lottery.release_days(r)},
+        closed_days=schedule.public_closed_days(
+            db.session,
+            office,
+            max(today, view.month),
+            (view.month + timedelta(days=31)).replace(day=1) - timedelta(days=1),
+            _locale(),
+        ),
         now=now,
     )
 

@@ -25,6 +25,10 @@ class OpeningPeriod(Base):
         sa.CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),
         sa.CheckConstraint("opens_at < closes_at", name="opens_before_closes"),
         sa.CheckConstraint("desks BETWEEN 1 AND 100", name="desks_range"),
+        sa.CheckConstraint(
+            "valid_from IS NULL OR valid_until IS NULL OR valid_from <= valid_until",
+            name="valid_in_order",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -33,8 +37,18 @@ class OpeningPeriod(Base):
     opens_at: Mapped[time]
     closes_at: Mapped[time]
     desks: Mapped[int] = mapped_column(default=1)
+    # The office's local days the period applies on, both included; None: no bound. A change
+    # that takes effect on a later day ends the old period the day before and starts a new one.
+    valid_from: Mapped[date | None]
+    valid_until: Mapped[date | None]
 
     office: Mapped[Office] = relationship(back_populates="opening_periods")
+
+    def applies_on(self, day: date) -> bool:
+        """Whether the period is part of the schedule on this local day (of its weekday)."""
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_until is None or day <= self.valid_until
+        )
 
 
 class ClosureKind:
@@ -57,6 +71,8 @@ class Closure(Base):
     first_day: Mapped[date]
     last_day: Mapped[date]
     reason: Mapped[str] = mapped_column(sa.String(500), default="")
+    # The public calendar shows the reason of the days closed; a reason for staff only stays off it.
+    is_reason_public: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     kind: Mapped[str] = mapped_column(sa.String(16), default=ClosureKind.MANUAL)
     # "KR:2026-01-01" for a loaded public holiday, so reloading never duplicates or revives it.
     holiday_key: Mapped[str | None] = mapped_column(sa.String(32))

@@ -157,6 +157,21 @@ def _duplicate_email() -> ValidationFailed:
     return ValidationFailed({"email": [_("An account with this email address exists already.")]})
 
 
+LOCAL_DOMAIN = ".localhost"
+
+
+def account_email(value: str, *, allow_localhost: bool = False) -> str | None:
+    """An account's email address, normalised, or None if it is not one. With
+    `allow_localhost` (debug mode), an address under `.localhost`, as the demo's accounts
+    have, is accepted too: it is checked like the same address under a public domain."""
+    value = (value or "").strip()
+    domain = value.rpartition("@")[2].lower()
+    if allow_localhost and domain.endswith(LOCAL_DOMAIN) and domain != LOCAL_DOMAIN[1:]:
+        stand_in = normalize_email(value[: -len(LOCAL_DOMAIN)] + ".com")
+        return None if stand_in is None else stand_in[: -len(".com")] + LOCAL_DOMAIN
+    return normalize_email(value)
+
+
 def create_account(
     session: SessionLike,
     actor: User,
@@ -166,10 +181,13 @@ def create_account(
     role: str,
     offices: Sequence[Office],
     language: str,
+    *,
+    allow_localhost: bool = False,
 ) -> tuple[User, str]:
-    """Create an account with a temporary password, to be changed at the first sign-in."""
+    """Create an account with a temporary password, to be changed at the first sign-in;
+    `allow_localhost` accepts the demo's own `.localhost` addresses (debug mode only)."""
     cleaned_name, errors = _check_details(name, role, offices, language)
-    normalized = normalize_email((email or "").strip())
+    normalized = account_email(email, allow_localhost=allow_localhost)
     if normalized is None:
         errors["email"] = [_("Enter an email address like name@example.org.")]
     else:

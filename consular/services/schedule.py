@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import holidays
 import sqlalchemy as sa
+from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from consular.database import SessionLike, rows_changed
@@ -24,11 +27,22 @@ from consular.models import (
     User,
     appointment_slot,
 )
-from consular.services import seats
+from consular.models.i18n import LANGUAGES
+from consular.services import notifications, seats
 from consular.services.audit import record
 from consular.services.errors import ValidationFailed
 
+if TYPE_CHECKING:
+    from consular.services.booking import BookingPolicy
+
 HOLIDAY_COUNTRIES: dict[str, str] = {"KR": "Korean public holiday", "KZ": "Kazakh public holiday"}
+# The language of the `holidays` package's names for each of ours, by country: its own
+# language where it has it, else English (its Ukrainian is no Russian).
+HOLIDAY_LANGUAGES: dict[str, dict[str, str]] = {
+    "KR": {"ko": "ko"},
+    "KZ": {"kk": "kk"},
+}
+HOLIDAY_FALLBACK_LANGUAGE = "en_US"
 
 
 @dataclass(frozen=True)
@@ -98,7 +112,8 @@ def planned_slots(
     day = first_day
     while day <= last_day:
         if not any(closure.covers(day) for closure in closures):
-            for period in sorted(by_weekday.get(day.weekday(), []), key=lambda p: p.opens_at):
+            periods_of_day = [p for p in by_weekday.get(day.weekday(), []) if p.applies_on(day)]
+            for period in sorted(periods_of_day, key=lambda p: p.opens_at):
                 start = local_instant(day, period.opens_at, zone)
                 closes = local_instant(day, period.closes_at, zone)
                 while start + length <= closes:
@@ -291,6 +306,63 @@ def load_public_holidays(session: SessionLike, office: Office, years: list[int])
     return added
 
 
+@functools.lru_cache(maxsize=64)
+def _holiday_names(country: str, year: int, language: str) -> dict[date, str]:
+    return dict(holidays.country_holidays(country, years=year, language=language).items())
+
+
+def holiday_name(country: str, day: date, locale: str) -> str | None:
+    """The name of a public holiday in the reader's language (English where the `holidays`
+    package has none in it), or None if the package knows no holiday that day."""
+    language = (locale or "en").split("_")[0]
+    wanted = HOLIDAY_LANGUAGES.get(country, {}).get(language, HOLIDAY_FALLBACK_LANGUAGE)
+    return _holiday_names(country, day.year, wanted).get(day)
+
+
+def closure_text(closure: Closure, locale: str) -> str:
+    """The reason of a closure as a reader of `locale` should see it: a public holiday's
+    name in that language, a manager's reason as written."""
+    if closure.kind == ClosureKind.HOLIDAY and closure.holiday_key:
+        country, _sep, iso_day = closure.holiday_key.partition(":")
+        try:
+            name = holiday_name(country, date.fromisoformat(iso_day), locale)
+        except ValueError:
+            name = None
+        if name and country == "KR":
+            return _("Korean public holiday: %(name)s", name=name)
+        if name and country == "KZ":
+            return _("Kazakh public holiday: %(name)s", name=name)
+    return closure.reason
+
+
+def public_closed_days(
+    session: SessionLike, office: Office, first_day: date, last_day: date, locale: str
+) -> dict[date, str | None]:
+    """The office's closed days between two local days, inclusive, with the reasons the
+    public may read (joined when several closures share a day); None for a day whose every
+    reason is for staff only."""
+    closures = session.scalars(
+        sa.select(Closure)
+        .where(
+            Closure.office_id == office.id,
+            Closure.is_active.is_(True),
+            Closure.first_day <= last_day,
+            Closure.last_day >= first_day,
+        )
+        .order_by(Closure.first_day, Closure.id)
+    )
+    reasons: dict[date, list[str]] = {}
+    for closure in closures:
+        text = closure_text(closure, locale) if closure.is_reason_public else ""
+        day = max(closure.first_day, first_day)
+        while day <= min(closure.last_day, last_day):
+            known = reasons.setdefault(day, [])
+            if text and text not in known:
+                known.append(text)
+            day += timedelta(days=1)
+    return {day: "; ".join(texts) or None for day, texts in sorted(reasons.items())}
+
+
 def affected_appointments_query(office: Office) -> sa.Select:
     """Active appointments holding seats in slots the schedule no longer has, not yet kept."""
     return (
@@ -313,6 +385,55 @@ def affected_appointments_query(office: Office) -> sa.Select:
     )
 
 
+def has_affected_appointments(session: SessionLike, office: Office) -> bool:
+    """Whether some appointments wait for a manager's decision (affected_appointments_query)."""
+    return bool(session.scalar(sa.select(affected_appointments_query(office).exists())))
+
+
+def default_cancellation_messages() -> dict[str, str]:
+    """The message to citizens whose visit a schedule change cancels, in each language, for
+    the manager to start from."""
+    messages = {}
+    for language in LANGUAGES:
+        with force_locale(language):
+            messages[language] = _(
+                "We are sorry: the office had to change its opening hours, and your visit no "
+                "longer fits in them. Please choose a new time at the link below."
+            )
+    return messages
+
+
+def cancel_affected(
+    session: SessionLike,
+    appointment: Appointment,
+    messages: dict[str, str],
+    actor: User,
+    now: datetime,
+    policy: BookingPolicy,
+) -> str:
+    """Cancel an appointment whose slots left the schedule and email the citizen, in their
+    language, the manager's message written in it (none if that one was left empty); return
+    the message sent."""
+    # Booking reads the schedule's day bounds (through availability): imported when used.
+    from consular.services import booking
+
+    message = (messages.get(appointment.language) or "").strip()[:1000]
+    booking.cancel_appointment(
+        session, appointment, message, now, policy, enforce_cutoff=False, notify=False
+    )
+    notifications.queue_schedule_change_email(session, appointment, message, now)
+    record(
+        session,
+        actor,
+        now,
+        "cancel_for_schedule",
+        appointment,
+        office_id=appointment.office_id,
+        after={"message": message, "language": appointment.language},
+    )
+    return message
+
+
 def keep_affected(
     session: SessionLike, appointment: Appointment, actor: User, now: datetime
 ) -> None:
@@ -332,31 +453,82 @@ def keep_affected(
     )
 
 
+@dataclass(frozen=True)
+class PeriodSpec:
+    """Opening hours as a manager asks for them: a weekday's block, on the days between
+    `valid_from` and `valid_until` (both included, None: no bound)."""
+
+    weekday: int
+    opens_at: time
+    closes_at: time
+    desks: int
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+    @classmethod
+    def of(cls, period: OpeningPeriod) -> PeriodSpec:
+        return cls(
+            period.weekday,
+            period.opens_at,
+            period.closes_at,
+            period.desks,
+            period.valid_from,
+            period.valid_until,
+        )
+
+    def shares_days_with(self, other: PeriodSpec) -> bool:
+        """Whether both apply on some same day: the same weekday and overlapping dates."""
+        return (
+            self.weekday == other.weekday
+            and (self.valid_from or date.min) <= (other.valid_until or date.max)
+            and (other.valid_from or date.min) <= (self.valid_until or date.max)
+        )
+
+
+def _check_periods(periods: Sequence[PeriodSpec]) -> None:
+    for period in periods:
+        if not period.opens_at < period.closes_at:
+            raise ValidationFailed({"periods": [_("A period must close after it opens.")]})
+        if not 1 <= period.desks <= 100:
+            raise ValidationFailed({"periods": [_("Desks must be between 1 and 100.")]})
+        if period.valid_from and period.valid_until and period.valid_until < period.valid_from:
+            raise ValidationFailed({"periods": [_("A period must end after it begins.")]})
+    for n, first in enumerate(periods):
+        for second in periods[n + 1 :]:
+            if (
+                first.shares_days_with(second)
+                and first.opens_at < second.closes_at
+                and second.opens_at < first.closes_at
+            ):
+                raise ValidationFailed({"periods": [_("Two periods of the same day overlap.")]})
+
+
 def replace_opening_periods(
     session: SessionLike,
     office: Office,
-    periods: list[tuple[int, time, time, int]],
+    periods: Sequence[PeriodSpec],
     actor: User,
     now: datetime,
     horizon_days: int,
 ) -> SlotChanges:
-    """Set the office's weekly hours and desks, then regenerate its slots."""
-    for weekday in range(7):
-        day = sorted((p for p in periods if p[0] == weekday), key=lambda p: p[1])
-        for _weekday, opens, closes, desks in day:
-            if not opens < closes:
-                raise ValidationFailed({"periods": [_("A period must close after it opens.")]})
-            if not 1 <= desks <= 100:
-                raise ValidationFailed({"periods": [_("Desks must be between 1 and 100.")]})
-        for first, second in zip(day, day[1:], strict=False):
-            if second[1] < first[2]:
-                raise ValidationFailed({"periods": [_("Two periods of the same day overlap.")]})
-    before = [_period_text(p) for p in office.opening_periods]
+    """Set the office's weekly hours and desks in one step, then regenerate its slots; periods
+    that ended before today are dropped."""
+    today = now.astimezone(office.zone).date()
+    kept = [p for p in periods if p.valid_until is None or p.valid_until >= today]
+    _check_periods(kept)
+    before = [_period_text(PeriodSpec.of(p)) for p in office.opening_periods]
     office.opening_periods.clear()
     session.flush()
-    for weekday, opens, closes, desks in periods:
+    for spec in kept:
         office.opening_periods.append(
-            OpeningPeriod(weekday=weekday, opens_at=opens, closes_at=closes, desks=desks)
+            OpeningPeriod(
+                weekday=spec.weekday,
+                opens_at=spec.opens_at,
+                closes_at=spec.closes_at,
+                desks=spec.desks,
+                valid_from=spec.valid_from,
+                valid_until=spec.valid_until,
+            )
         )
     session.flush()
     record(
@@ -367,13 +539,168 @@ def replace_opening_periods(
         office,
         office_id=office.id,
         before={"periods": before},
-        after={"periods": [_period_text(p) for p in office.opening_periods]},
+        after={"periods": [_period_text(PeriodSpec.of(p)) for p in office.opening_periods]},
     )
     return sync_slots(session, office, now, horizon_days)
 
 
-def _period_text(period: OpeningPeriod) -> str:
-    return f"{period.weekday} {period.opens_at:%H:%M}-{period.closes_at:%H:%M} x{period.desks}"
+def _period_text(period: PeriodSpec) -> str:
+    text = f"{period.weekday} {period.opens_at:%H:%M}-{period.closes_at:%H:%M} x{period.desks}"
+    if period.valid_from:
+        text += f" from {period.valid_from.isoformat()}"
+    if period.valid_until:
+        text += f" until {period.valid_until.isoformat()}"
+    return text
+
+
+def _period_of(office: Office, period_id: int) -> OpeningPeriod:
+    period = next((p for p in office.opening_periods if p.id == period_id), None)
+    if period is None:
+        raise ValidationFailed({"periods": [_("This period is no longer in the schedule.")]})
+    return period
+
+
+def _from_day(period: OpeningPeriod, effective_from: date | None, today: date) -> date | None:
+    """The first day a change of the period takes effect on, or None for the whole period
+    (a change from today, or from before the period begins)."""
+    if effective_from is None or effective_from <= max(today, period.valid_from or today):
+        return None
+    if period.valid_until is not None and effective_from > period.valid_until:
+        raise ValidationFailed(
+            {"effective_from": [_("The period ends before that day: choose an earlier day.")]}
+        )
+    return effective_from
+
+
+def _changed_from(
+    office: Office,
+    period: OpeningPeriod,
+    replacement: list[PeriodSpec],
+    effective_from: date | None,
+    today: date,
+) -> list[PeriodSpec]:
+    """The office's periods with `period` replaced by `replacement` (dates left unset) from
+    a day on: before it, the period stays as it was."""
+    others = [PeriodSpec.of(p) for p in office.opening_periods if p.id != period.id]
+    start = _from_day(period, effective_from, today)
+    old = PeriodSpec.of(period)
+    if start is None:
+        dated = [
+            PeriodSpec(r.weekday, r.opens_at, r.closes_at, r.desks, old.valid_from, old.valid_until)
+            for r in replacement
+        ]
+        return others + dated
+    ended = PeriodSpec(
+        old.weekday, old.opens_at, old.closes_at, old.desks, old.valid_from, start - timedelta(1)
+    )
+    dated = [
+        PeriodSpec(r.weekday, r.opens_at, r.closes_at, r.desks, start, old.valid_until)
+        for r in replacement
+    ]
+    return [*others, ended, *dated]
+
+
+def change_period(
+    session: SessionLike,
+    office: Office,
+    period_id: int,
+    opens_at: time,
+    closes_at: time,
+    desks: int,
+    effective_from: date | None,
+    actor: User,
+    now: datetime,
+    horizon_days: int,
+) -> SlotChanges:
+    """Change one period's hours and desks in place, from a day on (from today if none)."""
+    period = _period_of(office, period_id)
+    today = now.astimezone(office.zone).date()
+    changed = PeriodSpec(period.weekday, opens_at, closes_at, desks)
+    periods = _changed_from(office, period, [changed], effective_from, today)
+    return replace_opening_periods(session, office, periods, actor, now, horizon_days)
+
+
+def add_break(
+    session: SessionLike,
+    office: Office,
+    period_id: int,
+    starts_at: time,
+    ends_at: time,
+    effective_from: date | None,
+    actor: User,
+    now: datetime,
+    horizon_days: int,
+) -> SlotChanges:
+    """Split one period by a break, in one step, from a day on (from today if none)."""
+    period = _period_of(office, period_id)
+    if not period.opens_at < starts_at < ends_at < period.closes_at:
+        raise ValidationFailed(
+            {
+                "break": [
+                    _(
+                        "A break must begin after %(opens)s and end before %(closes)s.",
+                        opens=f"{period.opens_at:%H:%M}",
+                        closes=f"{period.closes_at:%H:%M}",
+                    )
+                ]
+            }
+        )
+    today = now.astimezone(office.zone).date()
+    parts = [
+        PeriodSpec(period.weekday, period.opens_at, starts_at, period.desks),
+        PeriodSpec(period.weekday, ends_at, period.closes_at, period.desks),
+    ]
+    periods = _changed_from(office, period, parts, effective_from, today)
+    return replace_opening_periods(session, office, periods, actor, now, horizon_days)
+
+
+def remove_period(
+    session: SessionLike,
+    office: Office,
+    period_id: int,
+    effective_from: date | None,
+    actor: User,
+    now: datetime,
+    horizon_days: int,
+) -> SlotChanges:
+    """Take one period out of the schedule from a day on (from today if none)."""
+    period = _period_of(office, period_id)
+    today = now.astimezone(office.zone).date()
+    periods = _changed_from(office, period, [], effective_from, today)
+    return replace_opening_periods(session, office, periods, actor, now, horizon_days)
+
+
+def removal_impact_query(
+    office: Office, period: OpeningPeriod, effective_from: date | None, now: datetime
+) -> sa.Select:
+    """Active appointments that start in the period's hours on its days, from a day on (from
+    today if none), after now: those a removal would leave outside the schedule."""
+    zone = office.zone
+    today = now.astimezone(zone).date()
+    first = max(today, effective_from or today, period.valid_from or today)
+    # No booking is further ahead than a year and a month.
+    last = min(period.valid_until or date.max, today + timedelta(days=400))
+    windows = []
+    day = first + timedelta(days=(period.weekday - first.weekday()) % 7)
+    while day <= last:
+        opens = local_instant(day, period.opens_at, zone)
+        closes = local_instant(day, period.closes_at, zone)
+        windows.append(
+            sa.and_(
+                Appointment.starts_at >= max(opens, now),
+                Appointment.starts_at < closes,
+            )
+        )
+        day += timedelta(days=7)
+    return (
+        sa.select(Appointment)
+        .where(
+            Appointment.office_id == office.id,
+            Appointment.status.in_([Status.HELD, Status.CONFIRMED]),
+            sa.or_(sa.false(), *windows),
+        )
+        .order_by(Appointment.starts_at)
+    )
 
 
 def add_closure(
@@ -385,8 +712,11 @@ def add_closure(
     actor: User,
     now: datetime,
     horizon_days: int,
+    *,
+    is_reason_public: bool = True,
 ) -> SlotChanges:
-    """Close the office for a day or a range of days, then regenerate its slots."""
+    """Close the office for a day or a range of days, then regenerate its slots. The reason
+    is shown to the public unless it is for staff only."""
     if last_day < first_day:
         raise ValidationFailed({"last_day": [_("The last day is before the first day.")]})
     if (last_day - first_day).days > 366:
@@ -397,6 +727,7 @@ def add_closure(
         last_day=last_day,
         reason=reason.strip()[:500],
         kind=ClosureKind.MANUAL,
+        is_reason_public=is_reason_public,
     )
     session.add(closure)
     session.flush()
@@ -411,6 +742,7 @@ def add_closure(
             "first_day": first_day.isoformat(),
             "last_day": last_day.isoformat(),
             "reason": closure.reason,
+            "public": is_reason_public,
         },
     )
     session.refresh(office, ["closures"])
@@ -477,7 +809,11 @@ def update_booking_settings(
         raise ValidationFailed(
             {"message": [_("When online booking is closed, write a message for the public.")]}
         )
-    before = {"open": office.booking_open, "walk_in_share": office.walk_in_share}
+    before = {
+        "open": office.booking_open,
+        "message": dict(office.booking_closed_message or {}),
+        "walk_in_share": office.walk_in_share,
+    }
     office.booking_open = is_open
     office.booking_closed_message = cleaned
     office.walk_in_share = walk_in_share
@@ -490,6 +826,6 @@ def update_booking_settings(
         office,
         office_id=office.id,
         before=before,
-        after={"open": is_open, "walk_in_share": walk_in_share},
+        after={"open": is_open, "message": cleaned, "walk_in_share": walk_in_share},
     )
     return sync_slots(session, office, now, horizon_days)

@@ -6,22 +6,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, time, timedelta
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from consular.clock import now
 from consular.extensions import db
-from consular.models import Closure, Office, Slot
-from consular.models.i18n import LANGUAGES
-from consular.services import booking, notifications, predicates, queue, schedule
-from consular.services.audit import record
-from consular.services.errors import DomainError
+from consular.models import Closure, Office, OpeningPeriod, Slot
+from consular.models.i18n import LANGUAGE_NAMES, LANGUAGES
+from consular.services import booking, predicates, queue, schedule
+from consular.services.errors import DomainError, ValidationFailed
 from consular.staff import bp
+from consular.staff.schedule_forms import BreakForm, PeriodForm, RemovalForm
 from consular.staff.views import (
     _user,
     appointment_of_office,
@@ -46,6 +47,10 @@ def manager_page(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+def _locale() -> str:
+    return str(get_locale() or "en")
+
+
 def _horizon() -> int:
     return int(current_app.config["SLOT_HORIZON_DAYS"])
 
@@ -61,18 +66,11 @@ def _changed(office: Office, action: Callable[[], Any], success: str) -> Respons
         return _back(office)
     try:
         with transaction():
-            changes = action()
-            orphaned = isinstance(changes, schedule.SlotChanges) and bool(changes.orphaned)
+            note = _outside_note(action(), office)
     except DomainError as error:
         flash(refusal_text(error), "error")
         return _back(office)
-    message = success
-    if orphaned:
-        message += " " + _(
-            "Some booked appointments are now outside the schedule: "
-            "decide below what happens to them."
-        )
-    flash(message, "success")
+    flash(success + note, "success")
     return _back(office)
 
 
@@ -107,14 +105,17 @@ def schedule_page(office: Office) -> str:
         "staff/schedule.html",
         office=office,
         closures=closures,
+        closure_text=lambda closure: schedule.closure_text(closure, _locale()),
         affected=db.session.scalars(schedule.affected_appointments_query(office)).all(),
+        cancellation_messages=schedule.default_cancellation_messages(),
+        language_names=LANGUAGE_NAMES,
         languages=LANGUAGES,
         form=FlaskForm(),
     )
 
 
-def _periods(office: Office) -> list[tuple[int, time, time, int]]:
-    return [(p.weekday, p.opens_at, p.closes_at, p.desks) for p in office.opening_periods]
+def _periods(office: Office) -> list[schedule.PeriodSpec]:
+    return [schedule.PeriodSpec.of(p) for p in office.opening_periods]
 
 
 @bp.post("/<office_code>/schedule/periods")
@@ -133,7 +134,7 @@ def add_period(office: Office) -> Response:
             _("Choose the days, the opening and closing times, and the number of desks."), "error"
         )
         return _back(office)
-    periods = _periods(office) + [(d, opens, closes, desks) for d in weekdays]
+    periods = _periods(office) + [schedule.PeriodSpec(d, opens, closes, desks) for d in weekdays]
     return _changed(
         office,
         lambda: schedule.replace_opening_periods(
@@ -143,23 +144,185 @@ def add_period(office: Office) -> Response:
     )
 
 
-@bp.post("/<office_code>/schedule/periods/<id:period_id>/delete")
-@manager_page
-def delete_period(office: Office, period_id: int) -> Response:
-    """Remove one block of opening hours."""
-    if not any(p.id == period_id for p in office.opening_periods):
+T = TypeVar("T")
+
+
+def _given(value: T | None) -> T:
+    """A required field's value, once its form is valid."""
+    if value is None:
+        raise ValidationFailed({"periods": [_("Fill in every field.")]})
+    return value
+
+
+def _outside_note(changes: object, office: Office) -> str:
+    """What to add to a change's message when bookings now wait for a decision (said only
+    when the page lists some: bookings already kept need none)."""
+    if (
+        isinstance(changes, schedule.SlotChanges)
+        and changes.orphaned
+        and schedule.has_affected_appointments(db.session, office)
+    ):
+        return " " + _(
+            "Some booked appointments are now outside the schedule: "
+            "decide below what happens to them."
+        )
+    return ""
+
+
+def _period_or_404(office: Office, period_id: int) -> OpeningPeriod:
+    period = next((p for p in office.opening_periods if p.id == period_id), None)
+    if period is None:
         abort(404)
-    periods = [
-        (p.weekday, p.opens_at, p.closes_at, p.desks)
-        for p in office.opening_periods
-        if p.id != period_id
-    ]
-    return _changed(
+    return period
+
+
+def _render_period(
+    office: Office,
+    period: OpeningPeriod,
+    *,
+    change: PeriodForm | None = None,
+    split: BreakForm | None = None,
+    removal: RemovalForm | None = None,
+    general_errors: list[str] | None = None,
+) -> tuple[str, int]:
+    """The page of one block of opening hours: change it, add a break, or remove it."""
+    if change is None:
+        change = PeriodForm(
+            prefix="change",
+            formdata=None,
+            data={
+                "opens_at": period.opens_at,
+                "closes_at": period.closes_at,
+                "desks": period.desks,
+            },
+        )
+    split = split or BreakForm(prefix="break", formdata=None)
+    removal = removal or RemovalForm(prefix="remove", formdata=None)
+    removal_day = removal.effective_from.data if not removal.effective_from.errors else None
+    impact = db.session.scalars(
+        schedule.removal_impact_query(office, period, removal_day, now())
+    ).all()
+    failed = bool(general_errors) or any(f.errors for f in (change, split, removal))
+    page = render_template(
+        "staff/schedule_period.html",
+        office=office,
+        period=period,
+        change=change,
+        split=split,
+        removal=removal,
+        impact=impact,
+        general_errors=general_errors or [],
+    )
+    return page, 422 if failed else 200
+
+
+def _period_change(
+    office: Office,
+    period: OpeningPeriod,
+    form: PeriodForm | BreakForm | RemovalForm,
+    action: Callable[[], Any],
+    success: str,
+    **forms: Any,
+) -> Response | tuple[str, int]:
+    """Run a change of one period from its page; on bad input or a refusal, show the page
+    again with the values kept and the messages by their fields."""
+    if not form.validate_on_submit():
+        return _render_period(office, period, **forms)
+    general: list[str] = []
+    try:
+        with transaction():
+            note = _outside_note(action(), office)
+    except ValidationFailed as error:
+        for name, messages in error.fields.items():
+            target = form._fields.get(name) or (
+                form._fields.get("starts_at") if name == "break" else None
+            )
+            if target is not None:
+                target.errors = [*(target.errors or []), *messages]
+            else:
+                general.extend(str(m) for m in messages)
+        return _render_period(office, period, general_errors=general, **forms)
+    except DomainError as error:
+        return _render_period(office, period, general_errors=[refusal_text(error)], **forms)
+    flash(success + note, "success")
+    return _back(office)
+
+
+@bp.get("/<office_code>/schedule/periods/<id:period_id>")
+@manager_page
+def period_page(office: Office, period_id: int) -> tuple[str, int]:
+    """Show one block of opening hours with the forms to change, split or remove it."""
+    return _render_period(office, _period_or_404(office, period_id))
+
+
+@bp.post("/<office_code>/schedule/periods/<id:period_id>")
+@manager_page
+def change_period(office: Office, period_id: int) -> Response | tuple[str, int]:
+    """Change one block's hours and desks in place, from a day on."""
+    period = _period_or_404(office, period_id)
+    form = PeriodForm(prefix="change")
+    return _period_change(
         office,
-        lambda: schedule.replace_opening_periods(
-            db.session, office, periods, _user(), now(), _horizon()
+        period,
+        form,
+        lambda: schedule.change_period(
+            db.session,
+            office,
+            period.id,
+            _given(form.opens_at.data),
+            _given(form.closes_at.data),
+            _given(form.desks.data),
+            form.effective_from.data,
+            _user(),
+            now(),
+            _horizon(),
         ),
         _("The opening hours are saved and the slots updated."),
+        change=form,
+    )
+
+
+@bp.post("/<office_code>/schedule/periods/<id:period_id>/break")
+@manager_page
+def add_break(office: Office, period_id: int) -> Response | tuple[str, int]:
+    """Split one block of opening hours by a break, in one step."""
+    period = _period_or_404(office, period_id)
+    form = BreakForm(prefix="break")
+    return _period_change(
+        office,
+        period,
+        form,
+        lambda: schedule.add_break(
+            db.session,
+            office,
+            period.id,
+            _given(form.starts_at.data),
+            _given(form.ends_at.data),
+            form.effective_from.data,
+            _user(),
+            now(),
+            _horizon(),
+        ),
+        _("The break is added and the slots updated."),
+        split=form,
+    )
+
+
+@bp.post("/<office_code>/schedule/periods/<id:period_id>/delete")
+@manager_page
+def delete_period(office: Office, period_id: int) -> Response | tuple[str, int]:
+    """Remove one block of opening hours, once the manager has confirmed it."""
+    period = _period_or_404(office, period_id)
+    form = RemovalForm(prefix="remove")
+    return _period_change(
+        office,
+        period,
+        form,
+        lambda: schedule.remove_period(
+            db.session, office, period.id, form.effective_from.data, _user(), now(), _horizon()
+        ),
+        _("The opening hours are saved and the slots updated."),
+        removal=form,
     )
 
 
@@ -170,13 +333,22 @@ def add_closure(office: Office) -> Response:
     first = _parse_date(request.form.get("first_day"))
     last = _parse_date(request.form.get("last_day")) or first
     reason = (request.form.get("reason") or "").strip()
+    is_public = request.form.get("reason_shown", "public") != "staff"
     if first is None or last is None or not reason:
-        flash(_("Give the first day, and a reason the public will see."), "error")
+        flash(_("Give the first day and a reason."), "error")
         return _back(office)
     return _changed(
         office,
         lambda: schedule.add_closure(
-            db.session, office, first, last, reason, _user(), now(), _horizon()
+            db.session,
+            office,
+            first,
+            last,
+            reason,
+            _user(),
+            now(),
+            _horizon(),
+            is_reason_public=is_public,
         ),
         _("The closure is saved and the slots updated."),
     )
@@ -231,33 +403,22 @@ def keep_affected(office: Office, reference: str) -> Response:
 @bp.post("/<office_code>/schedule/affected/<reference>/cancel")
 @manager_page
 def cancel_affected(office: Office, reference: str) -> Response:
-    """Cancel an appointment outside the new schedule and email the citizen with a message."""
+    """Cancel an appointment outside the new schedule and email the citizen the message
+    written in their language."""
     appointment = appointment_of_office(office, reference)
-    message = (request.form.get("message") or "").strip()[:1000]
-
-    def cancel() -> None:
-        moment = now()
-        booking.cancel_appointment(
+    messages = {lang: request.form.get(f"message_{lang}") or "" for lang in LANGUAGES}
+    return _changed(
+        office,
+        lambda: schedule.cancel_affected(
             db.session,
             appointment,
-            message,
-            moment,
-            booking.policy_from_config(current_app.config),
-            enforce_cutoff=False,
-            notify=False,
-        )
-        notifications.queue_schedule_change_email(db.session, appointment, message, moment)
-        record(
-            db.session,
+            messages,
             _user(),
-            moment,
-            "cancel_for_schedule",
-            appointment,
-            office_id=office.id,
-            after={"message": message},
-        )
-
-    return _changed(office, cancel, _("The appointment is cancelled and the citizen emailed."))
+            now(),
+            booking.policy_from_config(current_app.config),
+        ),
+        _("The appointment is cancelled and the citizen emailed."),
+    )
 
 
 @bp.get("/<office_code>/week")

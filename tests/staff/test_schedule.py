@@ -82,7 +82,7 @@ def test_the_manager_keeps_or_cancels_each_affected_booking(app, offices, accoun
     client.post(f"/staff/seoul/schedule/affected/{kept.reference}/keep")
     client.post(
         f"/staff/seoul/schedule/affected/{cancelled.reference}/cancel",
-        data={"message": "We are sorry for the inconvenience."},
+        data={"message_ko": "We are sorry for the inconvenience.", "message_ru": "Извините."},
     )
     db.session.expire_all()
     assert kept.status == Status.CONFIRMED and cancelled.status == Status.CANCELLED
@@ -179,3 +179,103 @@ def test_appointment_statuses_are_shown_in_the_staffs_language(app, offices, acc
     page = client.get("/staff/seoul?day=2026-12-01").text
     assert appointment.reference in page
     assert "подтверждена" in page and ">confirmed" not in page
+
+
+def test_a_closure_reason_is_public_unless_the_manager_keeps_it_for_staff(app, offices, accounts):
+    client = _manager(app, accounts)
+    client.post(
+        "/staff/seoul/schedule/closures",
+        data={"first_day": "2026-12-01", "reason": "Staff training", "reason_shown": "public"},
+    )
+    client.post(
+        "/staff/seoul/schedule/closures",
+        data={"first_day": "2026-12-02", "reason": "Inspection", "reason_shown": "staff"},
+    )
+    shown = dict(
+        db.session.execute(
+            sa.select(Closure.reason, Closure.is_reason_public).where(Closure.kind == "manual")
+        ).all()
+    )
+    assert shown == {"Staff training": True, "Inspection": False}
+    page = client.get("/staff/seoul/schedule").text
+    assert 'Inspection <span class="tag">staff only</span>' in page
+
+
+def test_each_citizen_is_emailed_the_message_written_in_their_language(
+    app, offices, accounts, clock, iins
+):
+    seoul, _ = offices
+    by_language = {
+        language: _book(seoul, TUESDAY_10 + timedelta(minutes=30 * n), clock, next(iins), language)
+        for n, language in enumerate(["kk", "ru", "en", "ko"])
+    }
+    client = _manager(app, accounts)
+    client.post(
+        "/staff/seoul/schedule/closures", data={"first_day": "2026-12-01", "reason": "Works"}
+    )
+    page = client.get("/staff/seoul/schedule").text
+    # Each citizen's language is listed, and each language's message is prefilled.
+    for name in ("Қазақша", "Русский", "English", "한국어"):
+        assert f">{name}</td>" in page
+    for language in ("kk", "ru", "en", "ko"):
+        assert f'name="message_{language}" class="input" lang="{language}"' in page
+    assert "no longer fits in them" in page
+    messages = {
+        "message_kk": "Кешіріңіз, кеңсе жұмыс уақытын өзгертті.",
+        "message_ru": "Извините, консульство изменило часы работы.",
+        "message_en": "Sorry, the office changed its hours.",
+        "message_ko": "",
+    }
+    for appointment in by_language.values():
+        assert (
+            client.post(
+                f"/staff/seoul/schedule/affected/{appointment.reference}/cancel", data=messages
+            ).status_code
+            == 302
+        )
+    emails = {
+        m.appointment_id: m.text_body
+        for m in db.session.scalars(
+            sa.select(OutboxMessage).where(OutboxMessage.kind == "schedule_change")
+        )
+    }
+    assert len(emails) == 4
+    for language, appointment in by_language.items():
+        body = emails[appointment.id]
+        for field, text in messages.items():
+            if text:
+                assert (text in body) == (field == f"message_{language}"), (language, field)
+    # The Korean message was left empty: the email carries none, and no other language's.
+    korean = emails[by_language["ko"].id]
+    assert not any(text and text in korean for text in messages.values())
+    entry = db.session.scalars(
+        sa.select(AuditEntry).where(
+            AuditEntry.action == "cancel_for_schedule",
+            AuditEntry.entity_id == str(by_language["ru"].id),
+        )
+    ).one()
+    assert entry.after == {"message": messages["message_ru"], "language": "ru"}
+
+
+def test_the_decide_below_message_appears_only_when_something_is_listed(
+    app, offices, accounts, clock
+):
+    seoul, _ = offices
+    appointment = _book(seoul, TUESDAY_10, clock)
+    client = _manager(app, accounts)
+    first = client.post(
+        "/staff/seoul/schedule/closures",
+        data={"first_day": "2026-12-01", "reason": "Works"},
+        follow_redirects=True,
+    )
+    assert "decide below what happens to them" in first.text
+    client.post(f"/staff/seoul/schedule/affected/{appointment.reference}/keep")
+    # The kept booking still sits outside the schedule, but waits for no decision.
+    later = client.post(
+        "/staff/seoul/schedule/closures",
+        data={"first_day": "2026-12-02", "reason": "More works"},
+        follow_redirects=True,
+    )
+    assert "The closure is saved and the slots updated." in later.text
+    assert "decide below" not in later.text
+    assert "Appointments outside the new schedule" not in later.text
