@@ -73,15 +73,19 @@ def appointment_ics(appointment: Appointment, now: datetime) -> str:
     return calendar.to_ical().decode("utf-8")
 
 
+def reference_qr(reference: str) -> segno.QRCode:
+    """The reference as a regular QR code: never a Micro QR, which desk scanners and zbar
+    don't read (segno picks one for a short text unless told not to)."""
+    return segno.make(reference, error="m", micro=False)
+
+
 def reference_qr_svg(reference: str) -> str:
     """The reference as a QR code in inline SVG, for scanning at the desk."""
-    return segno.make(reference, error="m").svg_inline(
-        scale=6, border=2, title=reference, omitsize=True
-    )
+    return reference_qr(reference).svg_inline(scale=6, border=2, title=reference, omitsize=True)
 
 
 def reference_qr_png(reference: str) -> bytes:
     """The reference as a QR code in PNG, for emails."""
     buffer = io.BytesIO()
-    segno.make(reference, error="m").save(buffer, kind="png", scale=6, border=2)
+    reference_qr(reference).save(buffer, kind="png", scale=6, border=2)
     return buffer.getvalue()
