@@ -43,8 +43,13 @@ def queue_email(
     now: datetime,
     appointment: Appointment | None = None,
     attachments: list[dict[str, Any]] | None = None,
+    language: str | None = None,
+    sender_name: str | None = None,
 ) -> OutboxMessage:
-    """Put a message in the outbox; the mail worker delivers it after the commit."""
+    """Put a message in the outbox; the mail worker delivers it after the commit.
+
+    `language` is the one the message is written in (its Content-Language header);
+    `sender_name` is the name its From header shows beside the configured address."""
     message = OutboxMessage(
         message_id=f"<{secrets.token_hex(16)}@{_domain()}>",
         kind=kind,
@@ -53,6 +58,9 @@ def queue_email(
         text_body=text_body,
         html_body=html_body,
         attachments=attachments or [],
+        language=language,
+        # One line: a name an administrator typed must not break the header.
+        sender_name=" ".join((sender_name or "").split())[:255] or None,
         appointment_id=appointment.id if appointment is not None else None,
         next_attempt_at=now,
         created_at=now,
@@ -87,6 +95,8 @@ def queue_notice_email(
         html_body=html_body,
         now=now,
         appointment=appointment,
+        language=language,
+        sender_name=made.get("office_name"),
     )
 
 
@@ -212,6 +222,8 @@ def _queue_about(
         now=now,
         appointment=appointment,
         attachments=attachments,
+        language=appointment.language,
+        sender_name=context["office_name"],
     )
 
 

@@ -5,8 +5,13 @@ an ordinary scanner reads."""
 from __future__ import annotations
 
 import base64
+import email
 import re
 from collections.abc import Callable
+from email import policy
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import parseaddr
 from pathlib import Path
 
 import pytest
@@ -15,7 +20,7 @@ from flask_babel import force_locale, gettext
 from consular.extensions import db
 from consular.models import Office, ServiceType
 from consular.models.i18n import LANGUAGES
-from consular.services import booking
+from consular.services import booking, mail, notifications
 from consular.services.calendar import reference_qr_png
 from tests.conftest import SECRET, Clock, booking_body
 from tests.emails import (
@@ -27,6 +32,7 @@ from tests.emails import (
     first_free_start,
 )
 from tests.qr import decode_qr
+from tests.smtp import Received, SMTPServer
 
 POLICY = booking.BookingPolicy(secret=SECRET)
 
@@ -193,3 +199,143 @@ def test_no_label_is_glued_to_the_value_before_it(
                 assert found.start() == 0 or text[found.start() - 1] == "\n", (
                     f"{kind} ({language}): {label!r} does not begin a line:\n{text}"
                 )
+
+
+# The headers, as the SMTP server receives them
+
+
+def as_sent(received: Received) -> Message:
+    """The message with its headers as they came over the wire, still encoded."""
+    return email.message_from_bytes(received.content, policy=policy.compat32)
+
+
+def decoded(value: str) -> str:
+    """A header's text as RFC 2047 reads it: the space between encoded words is no space."""
+    return str(make_header(decode_header(value)))
+
+
+def sender_of(received: Received) -> tuple[str, str]:
+    """The From header's display name and address."""
+    name, address = parseaddr(as_sent(received)["From"])
+    return decoded(name), address
+
+
+def deliver(app, smtp_server: SMTPServer, clock: Clock) -> mail.DeliveryReport:
+    app.config.update(smtp_server.settings())
+    return mail.deliver_due(db.session, mail.transport_from_config(app.config), clock(), 3)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_email_names_the_citizens_language_and_comes_from_the_office_in_it(
+    app, visit: Callable[[str], Emails], language: str, smtp_server: SMTPServer, clock: Clock
+) -> None:
+    emails = visit(language)
+    app.config["MAIL_SENDER"] = "Consular appointments <no-reply@consular.test>"
+
+    report = deliver(app, smtp_server, clock)
+
+    assert report.sent == len(KINDS) == len(smtp_server.received)
+    subjects = {message.subject for message in emails.by_kind.values()}
+    for received in smtp_server.received:
+        headers = as_sent(received)
+        subject = decoded(headers["Subject"])
+        assert subject in subjects
+        assert headers.get_all("Content-Language") == [language], subject
+        assert sender_of(received) == (OFFICE_NAMES[language], "no-reply@consular.test")
+        assert received.mail_from == "no-reply@consular.test"
+        assert received.rcpt_tos == [emails.appointment.email]
+        # The parts say nothing else.
+        for part in received.message.walk():
+            assert part is received.message or part["Content-Language"] is None
+
+
+@pytest.mark.parametrize(
+    ("name", "subject"),
+    [
+        pytest.param(
+            "Посольство, консульский отдел",
+            "Кодтың расталды жазылу растауы консулдық Подтверждение приём приём на "
+            "қабылдауға Кодтың: SEL-7Q4M2P",
+            # Python's own folding lost the space of "жазылу растауы" and "консульский отдел".
+            id="long-cyrillic",
+        ),
+        pytest.param(
+            "주부산 카자흐스탄 공화국 총영사관", "예약이 확인되었습니다: BSN-7Q4M2P", id="hangul"
+        ),
+        pytest.param(
+            "Embassy of the Republic of Kazakhstan, consular section",
+            "Appointment confirmed: SEL-7Q4M2P",
+            id="latin-with-a-comma",
+        ),
+    ],
+)
+def test_names_and_subjects_in_any_script_arrive_as_written(
+    app, smtp_server: SMTPServer, clock: Clock, name: str, subject: str
+) -> None:
+    notifications.queue_email(
+        db.session,
+        kind="code",
+        recipient="aigerim@example.com",
+        subject=subject,
+        text_body="Your code.",
+        html_body="<p>Your code.</p>",
+        now=clock(),
+        language="ru",
+        sender_name=name,
+    )
+    db.session.commit()
+
+    deliver(app, smtp_server, clock)
+
+    [received] = smtp_server.received
+    assert sender_of(received) == (name, "no-reply@consular.localhost")
+    assert decoded(as_sent(received)["Subject"]) == subject
+    assert str(received.message["Subject"]) == subject
+    assert received.mail_from == "no-reply@consular.localhost"
+    assert all(len(line) <= 78 for line in received.content.split(b"\r\n\r\n")[0].split(b"\r\n"))
+
+
+def test_a_name_with_a_line_break_stays_one_header(
+    app, smtp_server: SMTPServer, clock: Clock
+) -> None:
+    notifications.queue_email(
+        db.session,
+        kind="code",
+        recipient="aigerim@example.com",
+        subject="Code",
+        text_body="Your code.",
+        html_body=None,
+        now=clock(),
+        language="kk",
+        sender_name="Office\r\nBcc: someone@example.com",
+    )
+    db.session.commit()
+
+    deliver(app, smtp_server, clock)
+
+    [received] = smtp_server.received
+    assert received.rcpt_tos == ["aigerim@example.com"]
+    assert received.message["Bcc"] is None
+    assert sender_of(received) == ("Office Bcc: someone@example.com", "no-reply@consular.localhost")
+    assert received.message["Content-Language"] == "kk"
+
+
+def test_a_message_without_a_language_goes_out_with_the_configured_sender(
+    app, smtp_server: SMTPServer, clock: Clock
+) -> None:
+    notifications.queue_email(
+        db.session,
+        kind="code",
+        recipient="aigerim@example.com",
+        subject="Code",
+        text_body="Your code.",
+        html_body=None,
+        now=clock(),
+    )
+    db.session.commit()
+
+    deliver(app, smtp_server, clock)
+
+    [received] = smtp_server.received
+    assert received.message["Content-Language"] is None
+    assert received.message["From"] == "Consular appointments <no-reply@consular.localhost>"
