@@ -178,7 +178,8 @@ def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
                     data,
                     maintype=maintype,
                     subtype=subtype,
-                    cid=attachment["content_id"],
+                    # RFC 2392: the header's id is in angle brackets, the cid: URL's is not.
+                    cid=f"<{attachment['content_id']}>",
                     filename=attachment["filename"],
                     disposition="inline",
                 )
