@@ -16,11 +16,12 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 @dataclass(frozen=True)
 class Received:
-    """One accepted message: the envelope and the parsed content."""
+    """One accepted message: the envelope, the parsed content and the bytes as received."""
 
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    content: bytes = b""
 
 
 class MailboxHandler:
@@ -47,7 +48,9 @@ class MailboxHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = cast(bytes, envelope.content)
         message = cast(EmailMessage, email.message_from_bytes(content, policy=policy.default))
-        self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), message))
+        self.received.append(
+            Received(str(envelope.mail_from), list(envelope.rcpt_tos), message, content)
+        )
         return "250 Message accepted for delivery"
 
 

@@ -123,7 +123,7 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
         for name in ("confirmed", "cancelled", "served")
     ],
     "booking.calendar_file": lambda w, lang: [
-        Visit("citizen", {"reference": w.references["confirmed"]})
+        Visit("citizen", {"reference": w.references[name]}) for name in ("confirmed", "cancelled")
     ],
     "booking.reschedule": lambda w, lang: [
         Visit("citizen", {"reference": w.references["confirmed"]})

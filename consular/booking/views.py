@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import (
@@ -22,6 +23,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from markupsafe import Markup
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from consular import availability_cache
@@ -61,6 +63,7 @@ from consular.services import (
     booking_request,
     drafts,
     lottery,
+    notifications,
     predicates,
     proof_of_work,
     schedule,
@@ -69,7 +72,7 @@ from consular.services import (
     waitlist,
 )
 from consular.services.availability import VisitRules
-from consular.services.calendar import appointment_ics, reference_qr_svg
+from consular.services.calendar import appointment_ics, calendar_method, reference_qr_svg
 from consular.services.details import groups_for
 from consular.services.errors import (
     DomainError,
@@ -129,9 +132,30 @@ def start_the_journey_clock() -> None:
 def set_language() -> WerkzeugResponse:
     """Remember the visitor's language and go back to the page they were on."""
     language = request.form.get("language", "")
+    target = local_target(request.form.get("next"), url_for("booking.home"))
     if language in LANGUAGES:
         session["language"] = language
-    return redirect(local_target(request.form.get("next"), url_for("booking.home")))
+        hold = _hold_of_code_page(target)
+        if hold is not None:
+            # The e-mails still to come are written in the language the citizen reads now.
+            with transaction():
+                notifications.set_hold_language(db.session, hold, language)
+    return redirect(target)
+
+
+def _hold_of_code_page(path: str) -> Appointment | None:
+    """The hold whose code page is at `path`, if this browser holds its token."""
+    try:
+        endpoint, values = current_app.url_map.bind("").match(urlsplit(path).path, method="GET")
+    except HTTPException:
+        return None
+    if endpoint != "booking.hold":
+        return None
+    reference = str(values["reference"])
+    try:
+        return booking.find_managed(db.session, reference, remembered_token(reference), _policy())
+    except NotFound:
+        return None
 
 
 # Choosing the office, the services and the time
@@ -625,12 +649,13 @@ def appointment(reference: str) -> Page:
 
 @bp.get("/appointment/<reference>/calendar.ics")
 def calendar_file(reference: str) -> Response:
-    """Download the appointment as a calendar file."""
+    """Download the appointment as a calendar file (one that removes it, once cancelled)."""
     appointment = _appointment_for_browser(reference)
-    body = appointment_ics(appointment, clock_now())
+    link = notifications.manage_url(appointment.reference, remembered_token(reference))
+    body = appointment_ics(appointment, clock_now(), link)
     return Response(
         body,
-        mimetype="text/calendar",
+        content_type=f"text/calendar; charset=utf-8; method={calendar_method(appointment)}",
         headers={
             "Content-Disposition": f'attachment; filename="{appointment.reference}.ics"',
             "Cache-Control": "no-store",

@@ -35,6 +35,10 @@ class OutboxMessage(Base):
     html_body: Mapped[str | None] = mapped_column(sa.Text)
     # [{"filename", "content_type", "content"}] with text content (calendar files).
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
+    # The recipient's language (the Content-Language header) and the name the From header
+    # shows in it, the office's, beside the configured sender address; None: the sender as set.
+    language: Mapped[str | None] = mapped_column(sa.String(8))
+    sender_name: Mapped[str | None] = mapped_column(sa.String(255))
     appointment_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("appointment.id", ondelete="SET NULL"), index=True
     )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
+from email.utils import parseaddr
 
 import icalendar
 import segno
+from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
@@ -21,8 +23,21 @@ def appointment_uid(appointment: Appointment) -> str:
     return f"{appointment.reference}@{UID_DOMAIN}"
 
 
-def appointment_ics(appointment: Appointment, now: datetime) -> str:
-    """An iCalendar file with the visit; SEQUENCE rises with every change."""
+def calendar_method(appointment: Appointment) -> str:
+    """The iTIP method of the appointment's calendar file: CANCEL once it is cancelled (the
+    calendar then removes the event of the same UID), PUBLISH before."""
+    return "CANCEL" if appointment.status == Status.CANCELLED else "PUBLISH"
+
+
+def organizer_address(appointment: Appointment) -> str:
+    """The address the event is organised from: the office's, else the configured sender's."""
+    return appointment.office.email or parseaddr(current_app.config["MAIL_SENDER"])[1]
+
+
+def appointment_ics(appointment: Appointment, now: datetime, manage_url: str | None = None) -> str:
+    """An iCalendar file with the visit; SEQUENCE rises with every change, and once the
+    appointment is cancelled the file cancels the event. ORGANIZER is the office; URL, when
+    given, is the link to see, change or cancel the appointment."""
     locale = appointment.language
     office = appointment.office
     with force_locale(locale):
@@ -47,7 +62,7 @@ def appointment_ics(appointment: Appointment, now: datetime) -> str:
     calendar = icalendar.Calendar()
     calendar.add("prodid", "-//consular//appointments//EN")
     calendar.add("version", "2.0")
-    calendar.add("method", "CANCEL" if cancelled else "PUBLISH")
+    calendar.add("method", calendar_method(appointment))
     event = icalendar.Event()
     event.add("uid", appointment_uid(appointment))
     event.add("sequence", appointment.sequence)
@@ -55,6 +70,13 @@ def appointment_ics(appointment: Appointment, now: datetime) -> str:
     event.add("dtstart", appointment.starts_at)
     event.add("dtend", appointment.ends_at)
     event.add("summary", summary)
+    event.add(
+        "organizer",
+        icalendar.vCalAddress(f"mailto:{organizer_address(appointment)}"),
+        parameters={"CN": localized(office.name, locale)},
+    )
+    if manage_url:
+        event.add("url", manage_url)
     event.add(
         "location",
         ", ".join(
@@ -73,15 +95,19 @@ def appointment_ics(appointment: Appointment, now: datetime) -> str:
     return calendar.to_ical().decode("utf-8")
 
 
+def reference_qr(reference: str) -> segno.QRCode:
+    """The reference as a regular QR code: never a Micro QR, which desk scanners and zbar
+    don't read (segno picks one for a short text unless told not to)."""
+    return segno.make(reference, error="m", micro=False)
+
+
 def reference_qr_svg(reference: str) -> str:
     """The reference as a QR code in inline SVG, for scanning at the desk."""
-    return segno.make(reference, error="m").svg_inline(
-        scale=6, border=2, title=reference, omitsize=True
-    )
+    return reference_qr(reference).svg_inline(scale=6, border=2, title=reference, omitsize=True)
 
 
 def reference_qr_png(reference: str) -> bytes:
     """The reference as a QR code in PNG, for emails."""
     buffer = io.BytesIO()
-    segno.make(reference, error="m").save(buffer, kind="png", scale=6, border=2)
+    reference_qr(reference).save(buffer, kind="png", scale=6, border=2)
     return buffer.getvalue()

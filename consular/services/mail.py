@@ -20,8 +20,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -148,11 +149,14 @@ def transport_from_config(config: Mapping[str, Any]) -> Transport:
 
 
 def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
-    """Turn an outbox row into an email: text, an HTML alternative and attachments."""
+    """Turn an outbox row into an email: text, an HTML alternative and attachments.
+
+    The From header shows the message's sender name (the office's, in the citizen's
+    language) with the configured address; Content-Language names the message's language."""
     email = EmailMessage()
-    email["From"] = sender
+    _set_from(email, sender, message.sender_name)
     email["To"] = message.recipient
-    email["Subject"] = message.subject
+    _set_subject(email, message.subject)
     email["Date"] = format_datetime(message.created_at)
     email["Message-ID"] = message.message_id
     email["Auto-Submitted"] = "auto-generated"
@@ -174,7 +178,8 @@ def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
                     data,
                     maintype=maintype,
                     subtype=subtype,
-                    cid=attachment["content_id"],
+                    # RFC 2392: the header's id is in angle brackets, the cid: URL's is not.
+                    cid=f"<{attachment['content_id']}>",
                     filename=attachment["filename"],
                     disposition="inline",
                 )
@@ -194,7 +199,49 @@ def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
                 filename=attachment["filename"],
                 params=params,
             )
+    if message.language:
+        # Set last: making the message multipart moves the Content-* headers into its parts.
+        email["Content-Language"] = message.language
     return email
+
+
+# Bytes of UTF-8 per encoded word: 36 bytes are 48 characters of base64, so that a word and
+# the header's name stay well within a line of 78.
+_ENCODED_WORD_BYTES = 36
+
+
+def _encoded_words(text: str) -> str:
+    """Text in another script as RFC 2047 encoded words, each a whole number of characters,
+    one a line.
+
+    Written here because Python 3.11's own folding of a long encoded header drops the space
+    at some folds ("консульский отдел" arrives as "консульскийотдел")."""
+    words: list[str] = [""]
+    for character in text:
+        if len((words[-1] + character).encode()) > _ENCODED_WORD_BYTES:
+            words.append("")
+        words[-1] += character
+    # Lines this short are sent as written, not folded again.
+    return "\n ".join(f"=?utf-8?b?{base64.b64encode(w.encode()).decode()}?=" for w in words)
+
+
+def _set_from(email: EmailMessage, sender: str, name: str | None) -> None:
+    """The From header: the configured sender, or its address under the message's name."""
+    address = parseaddr(sender)[1]
+    if not name or not address:
+        email["From"] = sender
+    elif name.isascii():
+        username, _, domain = address.rpartition("@")
+        email["From"] = Address(display_name=name, username=username, domain=domain)
+    else:
+        email.set_raw("From", f"{_encoded_words(name)}\n <{address}>")
+
+
+def _set_subject(email: EmailMessage, subject: str) -> None:
+    if subject.isascii():
+        email["Subject"] = subject
+    else:
+        email.set_raw("Subject", _encoded_words(subject))
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -19,9 +19,9 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from consular.database import SessionLike
-from consular.models import Appointment, Office, OutboxMessage
-from consular.models.i18n import localized, localized_list
+from consular.database import SessionLike, rows_changed
+from consular.models import Appointment, Office, OutboxMessage, Status
+from consular.models.i18n import LANGUAGES, localized, localized_list
 from consular.services import email_texts
 from consular.services.timefmt import local_date_text, local_time_text, zone_label
 
@@ -43,8 +43,13 @@ def queue_email(
     now: datetime,
     appointment: Appointment | None = None,
     attachments: list[dict[str, Any]] | None = None,
+    language: str | None = None,
+    sender_name: str | None = None,
 ) -> OutboxMessage:
-    """Put a message in the outbox; the mail worker delivers it after the commit."""
+    """Put a message in the outbox; the mail worker delivers it after the commit.
+
+    `language` is the one the message is written in (its Content-Language header);
+    `sender_name` is the name its From header shows beside the configured address."""
     message = OutboxMessage(
         message_id=f"<{secrets.token_hex(16)}@{_domain()}>",
         kind=kind,
@@ -53,6 +58,9 @@ def queue_email(
         text_body=text_body,
         html_body=html_body,
         attachments=attachments or [],
+        language=language,
+        # One line: a name an administrator typed must not break the header.
+        sender_name=" ".join((sender_name or "").split())[:255] or None,
         appointment_id=appointment.id if appointment is not None else None,
         next_attempt_at=now,
         created_at=now,
@@ -87,7 +95,26 @@ def queue_notice_email(
         html_body=html_body,
         now=now,
         appointment=appointment,
+        language=language,
+        sender_name=made.get("office_name"),
     )
+
+
+def set_hold_language(session: SessionLike, appointment: Appointment, language: str) -> bool:
+    """Write the e-mails of a hold from now on in `language` (the citizen switched to it on
+    the code page): the code sent again, the confirmation, reminders and cancellation.
+
+    Only a hold changes (a conditional update): whether it did is returned."""
+    if language not in LANGUAGES:
+        return False
+    changed = session.execute(
+        sa.update(Appointment)
+        .where(Appointment.id == appointment.id, Appointment.status == Status.HELD)
+        .values(language=language)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(appointment, ["language"])
+    return rows_changed(changed) == 1
 
 
 def appointment_context(appointment: Appointment) -> dict[str, Any]:
@@ -124,7 +151,8 @@ def appointment_context(appointment: Appointment) -> dict[str, Any]:
     }
 
 
-def _manage_url(reference: str, token: str) -> str:
+def manage_url(reference: str, token: str) -> str:
+    """The link that opens the appointment to see, change or cancel it."""
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
     return f"{base}/manage/{reference}/{token}"
 
@@ -134,16 +162,15 @@ SAMPLE_ZONE = "Asia/Seoul"
 
 
 def _calendar_attachments(
-    appointment: Appointment, now: datetime, *, with_qr: bool
+    appointment: Appointment, now: datetime, *, with_qr: bool, link: str | None = None
 ) -> list[dict[str, Any]]:
-    from consular.services.calendar import appointment_ics, reference_qr_png
+    from consular.services.calendar import appointment_ics, calendar_method, reference_qr_png
 
     attachments: list[dict[str, Any]] = [
         {
             "filename": f"{appointment.reference}.ics",
-            "content_type": "text/calendar; method="
-            + ("CANCEL" if appointment.status == "cancelled" else "PUBLISH"),
-            "content": appointment_ics(appointment, now),
+            "content_type": f"text/calendar; method={calendar_method(appointment)}",
+            "content": appointment_ics(appointment, now, link),
         }
     ]
     if with_qr:
@@ -212,6 +239,8 @@ def _queue_about(
         now=now,
         appointment=appointment,
         attachments=attachments,
+        language=appointment.language,
+        sender_name=context["office_name"],
     )
 
 
@@ -235,13 +264,14 @@ def _queue_with_ticket(
     **extra: Any,
 ) -> OutboxMessage:
     """An email about a booked visit: its details, the manage link, the calendar file and QR."""
+    link = manage_url(appointment.reference, manage_token)
     return _queue_about(
         session,
         appointment,
         kind,
         now,
-        attachments=_calendar_attachments(appointment, now, with_qr=True),
-        manage_url=_manage_url(appointment.reference, manage_token),
+        attachments=_calendar_attachments(appointment, now, with_qr=True, link=link),
+        manage_url=link,
         qr_cid=QR_CONTENT_ID,
         **extra,
     )
@@ -381,12 +411,12 @@ def _sample_context(
             "fees": [fee] if fee else [],
             "documents": localized_list(service.documents, language),
         }
-    manage_url = _manage_url(reference, "sample")
+    sample_link = manage_url(reference, "sample")
     extra: dict[str, dict[str, Any]] = {
         "code": {"code": "123456", "hold_minutes": 15},
-        "confirmation": {"manage_url": manage_url},
-        "change": {"manage_url": manage_url},
-        "reminder": {"manage_url": manage_url, "days": 2},
+        "confirmation": {"manage_url": sample_link},
+        "change": {"manage_url": sample_link},
+        "reminder": {"manage_url": sample_link, "days": 2},
         "cancellation": {"book_url": _book_url()},
         "schedule_change": {
             "book_url": _book_url("/book"),
