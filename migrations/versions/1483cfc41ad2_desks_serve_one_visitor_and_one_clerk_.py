@@ -8,7 +8,7 @@ with the triggers that raise the office's page version when it changes
 watch is rebuilt (SQLite's batch mode would drop their triggers).
 
 Revision ID: 1483cfc41ad2
-Revises: e28c28f96c4a
+Revises: b4e8f1a2c6d9
 Create Date: 2026-12-02 18:38:04.013645
 
 """
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '1483cfc41ad2'
-down_revision = 'e28c28f96c4a'
+down_revision = 'b4e8f1a2c6d9'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """closure reasons shown to the public
 
 Revision ID: 20bb3b4a3c0f
-Revises: e28c28f96c4a
+Revises: 1483cfc41ad2
 Create Date: 2026-12-02 18:38:09.083967
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '20bb3b4a3c0f'
-down_revision = 'e28c28f96c4a'
+down_revision = '1483cfc41ad2'
 branch_labels = None
 depends_on = None
 

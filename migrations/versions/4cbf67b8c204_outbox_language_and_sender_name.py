@@ -5,7 +5,7 @@ name the From header shows beside the configured address (the office's, in that 
 Messages written before have neither and go out with the configured sender, as before.
 
 Revision ID: 4cbf67b8c204
-Revises: e28c28f96c4a
+Revises: 5498f5e3de20
 Create Date: 2026-12-02 18:41:40.263035
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '4cbf67b8c204'
-down_revision = 'e28c28f96c4a'
+down_revision = '5498f5e3de20'
 branch_labels = None
 depends_on = None
 
