@@ -143,6 +143,8 @@ def _messages_in_the_source() -> dict[str, frozenset[str]]:
         "ngettext": (1, 2),
         "_l": None,
         "lazy_gettext": None,
+        "pgettext": ((1, "c"), 2),
+        "lazy_pgettext": ((1, "c"), 2),
     }
     found: dict[str, set[str]] = {}
     for filename, _line, message, _comments, _context in extract_from_dir(

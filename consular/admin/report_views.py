@@ -19,6 +19,7 @@ from flask import Response, abort, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from wtforms import Form, SelectField, StringField, ValidationError
 from wtforms.widgets import DateInput
 
@@ -69,7 +70,7 @@ class ReportFilterForm(AdminForm):
 
     office = SelectField(_l("Office"), validate_choice=False)
     first_day = StringField(_l("From"), name="from", widget=DateInput(), validators=[_parse_day])
-    last_day = StringField(_l("To"), name="to", widget=DateInput(), validators=[_parse_day])
+    last_day = StringField(lazy_pgettext("end of a period", "To"), name="to", widget=DateInput(), validators=[_parse_day])
 
     def validate_office(self, field: SelectField) -> None:
         if field.data not in choice_values(field):

@@ -668,7 +668,7 @@ def cancel(reference: str) -> Page:
     """Ask whether to cancel the appointment, with an optional reason; cancel on yes."""
     appointment = _appointment_for_browser(reference)
     now = clock_now()
-    if not predicates.can_change(appointment, now):
+    if request.method == "GET" and not predicates.can_change(appointment, now):
         return redirect(url_for("booking.appointment", reference=appointment.reference))
     form = CancelForm()
     if request.method == "POST" and form.validate_on_submit():

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, SelectField, StringField
 
@@ -60,7 +61,7 @@ def entry_form_class(
     attributes: dict[str, Any] = {}
     for n in range(1, MAX_PREFERENCES + 1):
         attributes[f"preference_day_{n}"] = SelectField(
-            _l("Day"),
+            lazy_pgettext("calendar date", "Day"),
             choices=[
                 SelectChoice("", _l("Any day")),
                 *(SelectChoice(value, label) for value, label in day_choices),
