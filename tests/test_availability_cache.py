@@ -46,8 +46,9 @@ def test_without_cache_each_look_reads_the_database(app, client, seoul) -> None:
     client.get(AVAILABILITY)
     with counted_statements() as statements:
         client.get(AVAILABILITY)
-    # The office, its services, the lottery releases, the slots with their free seats.
-    assert len(statements) == 4
+    # The office, its services, the lottery releases, the slots with their free seats, and
+    # the closures of the period (the closed days and their public reasons).
+    assert len(statements) == 5
 
 
 def test_a_hold_in_this_worker_shows_at_once(client, seoul, iins) -> None:
@@ -205,9 +206,9 @@ def test_the_time_page_reads_the_same_statements_however_full_the_month(
         assert client.post("/api/v1/appointments", json=body).status_code == 201
     with counted_statements() as busy:
         assert client.get(page).status_code == 200
-    # The office, its services, the lottery releases from today, the month's free seats and
-    # the next free times.
-    assert len(busy) == len(empty) == 5
+    # The office, its services, the lottery releases from today, the month's free seats, the
+    # next free times and the month's closures.
+    assert len(busy) == len(empty) == 6
 
 
 def test_a_value_computed_across_a_write_is_not_kept(app) -> None:

@@ -16,10 +16,9 @@ from babel import Locale
 from babel.dates import format_skeleton
 from babel.numbers import format_decimal, format_percent
 from flask import Response, abort, render_template, request
-from flask_babel import get_locale
+from flask_babel import get_locale, lazy_pgettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import lazy_pgettext
 from wtforms import Form, SelectField, StringField, ValidationError
 from wtforms.widgets import DateInput
 
@@ -70,7 +69,12 @@ class ReportFilterForm(AdminForm):
 
     office = SelectField(_l("Office"), validate_choice=False)
     first_day = StringField(_l("From"), name="from", widget=DateInput(), validators=[_parse_day])
-    last_day = StringField(lazy_pgettext("end of a period", "To"), name="to", widget=DateInput(), validators=[_parse_day])
+    last_day = StringField(
+        lazy_pgettext("end of a period", "To"),
+        name="to",
+        widget=DateInput(),
+        validators=[_parse_day],
+    )
 
     def validate_office(self, field: SelectField) -> None:
         if field.data not in choice_values(field):
