@@ -195,8 +195,8 @@ def test_the_appointment_page_names_the_details_as_the_booking_form_does(
         assert raw not in page
     for label, value in (
         ("Expiry date of the current passport", "March 1, 2027"),
-        ("Date of birth", "January 1, 1990"),
-        ("Foreign passport number", "M1234567"),
+        ("Spouse&#39;s date of birth", "January 1, 1990"),
+        ("Spouse&#39;s foreign passport number", "M1234567"),
     ):
         assert f"<dt>{label}</dt><dd>{value}</dd>" in page
     assert "<h2>Current passport</h2>" in page and "<h2>Spouse</h2>" in page
