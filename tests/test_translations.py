@@ -266,6 +266,9 @@ def test_pybabel_compiles_the_catalog_and_it_serves_every_translation(
                 number = next(i for i in range(1000) if compiled.plural(i) == n)
                 if compiled.ngettext(singular, plural, number) != expected:
                     wrong.append(singular)
+        elif message.context:
+            if compiled.pgettext(message.context, message.id) != message.string:
+                wrong.append(f"{message.context}|{message.id}")
         elif compiled.gettext(message.id) != message.string:
             wrong.append(message.id)
     assert not wrong, f"the compiled {language} catalog does not serve: {wrong[:10]}"
