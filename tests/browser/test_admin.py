@@ -288,7 +288,7 @@ def book_at_busan(citizen: Citizen, texts: Callable) -> tuple[str, str]:
     seoul = page.get_by_role("region").filter(has=page.locator("#office-seoul"))
     expect(busan.get_by_role("listitem").filter(has_text=TEXTS["kk"]["name"])).to_have_count(1)
     expect(seoul).not_to_contain_text(TEXTS["kk"]["name"])
-    expect(seoul).to_contain_text("Төлқұжатты ауыстыру")
+    expect(seoul).to_contain_text("Паспортты ауыстыру")
 
     citizen.start_booking()
     citizen.heading(t("Which office do you want to visit?"))
