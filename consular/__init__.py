@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, has_request_context, request, session
 from flask_babel import get_locale
@@ -16,6 +17,9 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from consular.config import check_config, load_config
 from consular.extensions import babel, compress, csrf, db, limiter, login_manager, migrate
 from consular.models.i18n import LANGUAGES, localized, localized_list
+
+if TYPE_CHECKING:
+    from consular.models import Office
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -176,9 +180,17 @@ def favicon() -> WerkzeugResponse:
 
 def template_helpers() -> dict[str, Any]:
     """Names every template can use: the current language and a picker of localized texts."""
+    from consular.clock import now
     from consular.services import timefmt
 
     locale = str(get_locale() or "en")
+    names = timefmt.weekday_names(locale)
+
+    def opening_hours(office: Office, week_from: date | None = None) -> list[tuple[str, str]]:
+        """The office's hours of the week from `week_from` (today at the office if None)."""
+        day = week_from or now().astimezone(office.zone).date()
+        return timefmt.opening_hours(office, names, day)
+
     return {
         "current_locale": locale,
         "localized": lambda texts: localized(texts, locale),
@@ -188,5 +200,6 @@ def template_helpers() -> dict[str, Any]:
         "zone_name": lambda office, moment: timefmt.zone_label(office.zone, moment, locale),
         "day_text": lambda day, form="full": timefmt.day_text(day, locale, form),
         "month_text": lambda day: timefmt.month_text(day, locale),
-        "weekday_names": timefmt.weekday_names(locale),
+        "weekday_names": names,
+        "opening_hours": opening_hours,
     }

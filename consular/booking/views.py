@@ -44,7 +44,6 @@ from consular.booking.journey import (
     month_view,
     next_free_times,
     office_or_404,
-    opening_hours,
     parse_day,
     parse_month,
     remember_token,
@@ -108,7 +107,6 @@ def home() -> str:
         "booking/home.html",
         offices=offices,
         services=services,
-        opening_hours=opening_hours,
         lotteries=lotteries,
         now=now,
     )
@@ -202,7 +200,6 @@ def choose_services(office_code: str) -> Page:
         error=error,
         lotteries=lottery.shown_releases(db.session, office, clock_now()),
         now=clock_now(),
-        opening_hours=opening_hours,
     )
     return (page, status) if error else page
 
@@ -643,7 +640,6 @@ def appointment(reference: str) -> Page:
         qr_svg=reference_qr_svg(appointment.reference),
         deadline=booking.cancellation_deadline(appointment),
         now=now,
-        opening_hours=opening_hours,
     )
 
 
