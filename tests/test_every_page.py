@@ -227,6 +227,10 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
         MANAGERS, office_code="seoul", period_id=w.ids["seoul_monday_morning"]
     ),
     "staff.waiting_list": lambda w, lang: _all(STAFF, office_code="seoul"),
+    "staff.desks_page": lambda w, lang: [
+        *_all(MANAGERS, office_code="seoul"),
+        Visit("admin", {"office_code": "busan"}),
+    ],
     "staff.book_for_caller": lambda w, lang: [
         *_all(STAFF, office_code="seoul"),
         Visit("clerk", {"office_code": "seoul", "service": "passport-renewal", "day": THURSDAY}),

@@ -755,7 +755,9 @@ def detail_rows(
 
 
 def _detail_value(kind: str, value: Any, locale: str) -> str:
-    """A stored detail as text; an ISO date in the staff's language."""
+    """A stored detail as text; an ISO date in the staff's language, a flag as "Yes"."""
+    if kind == "flag":
+        return _("Yes") if value else _("No")
     if kind in {"date", "past_date", "future_date"} and isinstance(value, str):
         try:
             return day_text(date.fromisoformat(value), locale, "long")
