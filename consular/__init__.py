@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import date
 from pathlib import Path
@@ -68,9 +69,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     debug = app.debug or bool(app.config.get("DEBUG_MODE"))
-    check_config(app.config, debug=debug, testing=bool(app.config.get("TESTING")))
+    check_config(
+        app.config,
+        debug=debug,
+        testing=bool(app.config.get("TESTING")),
+        instance_path=app.instance_path,
+    )
     if debug:
         app.config["SESSION_COOKIE_SECURE"] = False
+        if not app.config.get("TESTING"):
+            app.before_request(refuse_debug_from_afar)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if app.config["PROXY_COUNT"]:
         # Behind a reverse proxy, take the client's address from X-Forwarded-For so that
@@ -176,6 +184,29 @@ def favicon() -> WerkzeugResponse:
     response = redirect(url_for("static", filename="favicon.svg"), 301)
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response
+
+
+def from_loopback() -> bool:
+    """Whether the request came from this machine itself, judged by the address the
+    connection really came from (before ProxyFix reads a forwarded header)."""
+    original = request.environ.get("werkzeug.proxy_fix.orig") or {}
+    address = original.get("REMOTE_ADDR") or request.environ.get("REMOTE_ADDR") or ""
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_debug_from_afar() -> Response | None:
+    """Debug mode serves demo accounts and the development mailbox: only to this machine."""
+    if from_loopback():
+        return None
+    return Response(
+        "Debug mode (CONSULAR_DEBUG) answers only on this machine (127.0.0.1). "
+        "Bind to 127.0.0.1, or run without debug mode.\n",
+        status=403,
+        mimetype="text/plain",
+    )
 
 
 def template_helpers() -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -179,12 +180,38 @@ def load_config(instance_path: str) -> dict[str, Any]:
     }
 
 
-def check_config(config: dict[str, Any], *, debug: bool, testing: bool) -> None:
+DEV_SECRET_FILE = "dev-secret-key"
+
+
+def development_secret(instance_path: str) -> str:
+    """The debug server's secret key: random, made once per instance folder and kept there
+    (readable by its owner only), so that a session cookie can't be forged from a secret
+    anyone can read in the source, and sessions survive a restart of `make run`."""
+    path = Path(instance_path) / DEV_SECRET_FILE
+    try:
+        secret = path.read_text(encoding="ascii").strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        secret = ""
+    if len(secret) < 64:
+        secret = secrets.token_hex(32)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(secret + "\n")
+    return secret
+
+
+def check_config(
+    config: dict[str, Any], *, debug: bool, testing: bool, instance_path: str = ""
+) -> None:
     """Refuse to run outside debug and tests without the settings production needs."""
     _check_proof_of_work(config)
-    if debug or testing:
+    if testing:
         if not config.get("SECRET_KEY"):
-            config["SECRET_KEY"] = "dev-only-not-secret"
+            config["SECRET_KEY"] = "tests-only-not-secret"
+        return
+    if debug:
+        if not config.get("SECRET_KEY"):
+            config["SECRET_KEY"] = development_secret(instance_path)
         return
     if not config.get("SECRET_KEY"):
         raise ConfigError(

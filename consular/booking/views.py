@@ -26,7 +26,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from consular import availability_cache
+from consular import availability_cache, from_loopback
 from consular.booking import bp
 from consular.booking.forms import (
     CancelForm,
@@ -754,8 +754,11 @@ def manage_link(reference: str, token: str) -> WerkzeugResponse:
 
 @bp.get("/dev/mailbox")
 def dev_mailbox() -> str:
-    """Show the outbox, newest first, when no SMTP server is configured (development only)."""
-    if not current_app.config["MAIL_DEV_MAILBOX"]:
+    """Show the outbox, newest first, when no SMTP server is configured: in debug mode (or
+    tests) and to this machine only, as it shows every citizen's codes and links."""
+    config = current_app.config
+    development = current_app.debug or config.get("DEBUG_MODE") or config.get("TESTING")
+    if not (config["MAIL_DEV_MAILBOX"] and development and from_loopback()):
         abort(404)
     messages = db.session.scalars(
         sa.select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(50)
