@@ -77,6 +77,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     if debug:
         app.config["SESSION_COOKIE_SECURE"] = False
+    if app.config["SESSION_COOKIE_SECURE"] and app.config["SESSION_COOKIE_NAME"] == "session":
+        # Sent over HTTPS only, for this host only and the whole site: no subdomain or
+        # plain-HTTP page can set or overwrite it.
+        app.config["SESSION_COOKIE_NAME"] = "__Host-session"
         if not app.config.get("TESTING"):
             app.before_request(refuse_debug_from_afar)
     app.json.sort_keys = False  # type: ignore[attr-defined]

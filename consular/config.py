@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,10 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # minutes without an action after which a clerk's desk is free for another clerk.
         "NO_SHOW_GRACE_MINUTES": _int("NO_SHOW_GRACE_MINUTES", 15),
         "DESK_IDLE_MINUTES": _int("DESK_IDLE_MINUTES", 30),
+        # A staff session ends after this many minutes without a request, and this many
+        # hours after signing in, whatever happened in between.
+        "STAFF_IDLE_MINUTES": _int("STAFF_IDLE_MINUTES", 30),
+        "STAFF_SESSION_HOURS": _int("STAFF_SESSION_HOURS", 12),
         # How many days after a day ends `flask reports rollup` stores its figures.
         "REPORT_SETTLE_DAYS": _int("REPORT_SETTLE_DAYS", 1),
         # Mail
@@ -175,6 +180,8 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), default=True),
+        # The browser forgets the cookie when the longest staff session would end anyway.
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=_int("STAFF_SESSION_HOURS", 12)),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "WTF_CSRF_TIME_LIMIT": None,
     }
@@ -209,6 +216,11 @@ def check_config(
         if not config.get("SECRET_KEY"):
             config["SECRET_KEY"] = "tests-only-not-secret"
         return
+    # A staff session ends neither at once nor never (tests move their clock by weeks).
+    for name, low, high in (("STAFF_IDLE_MINUTES", 1, 24 * 60), ("STAFF_SESSION_HOURS", 1, 24)):
+        value = config.get(name)
+        if not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
     if debug:
         if not config.get("SECRET_KEY"):
             config["SECRET_KEY"] = development_secret(instance_path)
