@@ -17,7 +17,7 @@ from consular.extensions import db
 from consular.models import AppointmentService
 from consular.models.appointment import line_counts_as_booking
 from consular.services.availability import free_seats_parameters, free_seats_query
-from consular.services.queue_reports import desk_tickets_query, period_tickets_query
+from consular.services.queue_reports import arrivals_query, desk_tickets_query, served_query
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
@@ -68,7 +68,7 @@ def test_a_persons_bookings_are_found_through_the_partial_unique_index(app, back
     assert "uq_appointment_service_active_iin" in plan_of(query, backend)
 
 
-@pytest.mark.parametrize("query", [period_tickets_query, desk_tickets_query])
+@pytest.mark.parametrize("query", [arrivals_query, served_query, desk_tickets_query])
 def test_the_queue_reports_read_a_period_of_tickets_through_the_queue_index(
     app, backend, make_office, query
 ):

@@ -1,9 +1,11 @@
 """The queue's reports: the office's local hours of the day, and its desks, over a period.
 
-Both read the period's queue tickets of an office, by `service_day` through the index
-the queue itself uses (`ix_ticket_queue`: office, day, status), one row a ticket and only
-its times, status and desk, never a visitor's details; so they count the same after the
-retention purge. Tickets cancelled as issued in error never count.
+Both read the period's queue tickets of an office by `service_day`, through an index on
+the office and the day, and let the database count and add up: an hour report is at most
+96 rows a day of the period (quarters of an hour), a desk report a row per desk and
+status. Only times, statuses and desks are read, never a visitor's details, so they count
+the same after the retention purge. Tickets cancelled as issued in error never count.
+Durations are added up in whole microseconds, so the means are exact.
 
 By hour of the office's local day (its own zone; for all offices, each office's own):
 
@@ -25,23 +27,69 @@ By desk (the desk of the ticket's last call):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from consular.database import SessionLike
 from consular.models import Desk, Office, Ticket, TicketStatus
-from consular.services.reports import (
-    MICROSECOND,
-    Cell,
-    DurationStats,
-    check_period,
-    offices_in_scope,
-)
+from consular.services.reports import Cell, check_period, offices_in_scope
 
 HOURS_OF_THE_DAY = 24
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Every zone's offset from UTC is a whole number of quarters of an hour, so a quarter of an
+# hour of UTC lies within one local hour of any zone.
+QUARTER_MICROSECONDS = 15 * 60 * 1_000_000
+
+
+class epoch_microseconds(sa.sql.functions.FunctionElement[int]):  # noqa: N801
+    """SQL: a stored instant as whole microseconds since 1970-01-01 UTC, exactly, on both
+    databases (neither is asked to convert time zones)."""
+
+    type = sa.BigInteger()
+    inherit_cache = True
+    name = "epoch_microseconds"
+
+
+@compiles(epoch_microseconds, "postgresql")
+def _epoch_postgresql(element: epoch_microseconds, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
+
+
+@compiles(epoch_microseconds, "sqlite")
+def _epoch_sqlite(element: epoch_microseconds, compiler: SQLCompiler, **kw: Any) -> str:
+    # Stored as text 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC (consular.models.base.UTCDateTime).
+    column = compiler.process(element.clauses, **kw)
+    return (
+        f"(CAST(strftime('%s', {column}) AS INTEGER) * 1000000"
+        f" + CAST(substr({column}, 21, 6) AS INTEGER))"
+    )
+
+
+@dataclass(frozen=True)
+class MeanDuration:
+    """How many durations there were, their sum and their mean (to the microsecond)."""
+
+    count: int = 0
+    total_microseconds: int = 0
+
+    @property
+    def mean(self) -> timedelta | None:
+        """The sum over the count; None when there was none."""
+        if not self.count:
+            return None
+        return timedelta(microseconds=round(self.total_microseconds / self.count))
+
+    def __add__(self, other: MeanDuration) -> MeanDuration:
+        return MeanDuration(
+            self.count + other.count, self.total_microseconds + other.total_microseconds
+        )
 
 
 @dataclass
@@ -51,7 +99,7 @@ class HourRow:
     hour: int
     arrivals: int = 0
     served: int = 0
-    wait: DurationStats = DurationStats()
+    wait: MeanDuration = MeanDuration()
 
 
 @dataclass
@@ -68,7 +116,7 @@ class HourReport:
     hours: list[HourRow]
     arrivals: int
     served: int
-    wait: DurationStats
+    wait: MeanDuration
 
 
 @dataclass
@@ -80,7 +128,7 @@ class DeskRow:
     office: Office
     served: int = 0
     missed: int = 0
-    service: DurationStats = DurationStats()
+    service: MeanDuration = MeanDuration()
     share: float | None = None
 
 
@@ -94,41 +142,87 @@ class DeskReport:
     desks: list[DeskRow]
     served: int
     missed: int
-    service: DurationStats
+    service: MeanDuration
 
 
-def period_tickets_query(office: Office, first_day: date, last_day: date) -> sa.Select[Any]:
-    """The office's tickets of the period that count (not cancelled): times, status, desk."""
-    return sa.select(
-        Ticket.status,
-        Ticket.arrived_at,
-        Ticket.first_called_at,
-        Ticket.finished_at,
-        Ticket.desk_id,
-    ).where(
+def _in_period(office: Office, first_day: date, last_day: date) -> list[sa.ColumnElement[bool]]:
+    """The office's tickets of the period: by office and day, as the queue's index is."""
+    return [
         Ticket.office_id == office.id,
         Ticket.service_day >= first_day,
         Ticket.service_day <= last_day,
-        Ticket.status != TicketStatus.CANCELLED,
+    ]
+
+
+def _quarter(column: sa.SQLColumnExpression[datetime | None]) -> sa.ColumnElement[int]:
+    """SQL: the number of the quarter of an hour since 1970 (UTC) an instant is in."""
+    return epoch_microseconds(column) // sa.literal_column(
+        str(QUARTER_MICROSECONDS), sa.BigInteger()
     )
 
 
-def desk_tickets_query(office: Office, first_day: date, last_day: date) -> sa.Select[Any]:
-    """The office's tickets of the period that ended at a desk: served or missed there."""
+def arrivals_query(office: Office, first_day: date, last_day: date) -> sa.Select[Any]:
+    """By quarter of an hour of arrival (UTC): tickets that count (not cancelled), those
+    called, and the sum of their waits in microseconds."""
+    rows = (
+        sa.select(
+            _quarter(Ticket.arrived_at).label("quarter"),
+            Ticket.first_called_at.label("called"),
+            (
+                epoch_microseconds(Ticket.first_called_at) - epoch_microseconds(Ticket.arrived_at)
+            ).label("wait"),
+        )
+        .where(*_in_period(office, first_day, last_day), Ticket.status != TicketStatus.CANCELLED)
+        .subquery()
+    )
+    # Grouped through a subquery: the expression is written once.
     return sa.select(
-        Ticket.desk_id, Ticket.status, Ticket.first_called_at, Ticket.finished_at
-    ).where(
-        Ticket.office_id == office.id,
-        Ticket.service_day >= first_day,
-        Ticket.service_day <= last_day,
-        Ticket.status.in_((TicketStatus.SERVED, TicketStatus.MISSED)),
-        Ticket.desk_id.is_not(None),
+        rows.c.quarter, sa.func.count(), sa.func.count(rows.c.called), sa.func.sum(rows.c.wait)
+    ).group_by(rows.c.quarter)
+
+
+def served_query(office: Office, first_day: date, last_day: date) -> sa.Select[Any]:
+    """By quarter of an hour (UTC) in which they were marked served: the served tickets."""
+    rows = (
+        sa.select(_quarter(Ticket.finished_at).label("quarter"))
+        .where(
+            *_in_period(office, first_day, last_day),
+            Ticket.status == TicketStatus.SERVED,
+            Ticket.finished_at.is_not(None),
+        )
+        .subquery()
+    )
+    return sa.select(rows.c.quarter, sa.func.count()).group_by(rows.c.quarter)
+
+
+def desk_tickets_query(office: Office, first_day: date, last_day: date) -> sa.Select[Any]:
+    """By desk and status: the period's tickets served or missed at a desk, and the sum of
+    the service times (first call to finish) in microseconds."""
+    return (
+        sa.select(
+            Ticket.desk_id,
+            Ticket.status,
+            sa.func.count(),
+            sa.func.sum(
+                epoch_microseconds(Ticket.finished_at) - epoch_microseconds(Ticket.first_called_at)
+            ),
+        )
+        .where(
+            *_in_period(office, first_day, last_day),
+            Ticket.status.in_((TicketStatus.SERVED, TicketStatus.MISSED)),
+            Ticket.desk_id.is_not(None),
+        )
+        .group_by(Ticket.desk_id, Ticket.status)
     )
 
 
 def local_hour(instant: datetime, office: Office) -> int:
     """The hour of the office's local day an instant falls in (0 to 23)."""
     return instant.astimezone(office.zone).hour
+
+
+def _hour_of_quarter(quarter: int, office: Office) -> int:
+    return local_hour(EPOCH + timedelta(microseconds=quarter * QUARTER_MICROSECONDS), office)
 
 
 def build_hour_report(
@@ -138,20 +232,20 @@ def build_hour_report(
     check_period(first_day, last_day)
     arrivals = [0] * HOURS_OF_THE_DAY
     served = [0] * HOURS_OF_THE_DAY
-    waits: list[list[float]] = [[] for _ in range(HOURS_OF_THE_DAY)]
+    waits = [MeanDuration()] * HOURS_OF_THE_DAY
     for place in offices_in_scope(session, office):
-        rows = session.execute(period_tickets_query(place, first_day, last_day))
-        for status, arrived, called, finished, _desk in rows:
-            hour = local_hour(arrived, place)
-            arrivals[hour] += 1
-            if called is not None:
-                waits[hour].append((called - arrived) / MICROSECOND)
-            if status == TicketStatus.SERVED and finished is not None:
-                served[local_hour(finished, place)] += 1
+        for quarter, count, called, wait in session.execute(
+            arrivals_query(place, first_day, last_day)
+        ):
+            hour = _hour_of_quarter(quarter, place)
+            arrivals[hour] += count
+            waits[hour] += MeanDuration(called, int(wait or 0))
+        for quarter, count in session.execute(served_query(place, first_day, last_day)):
+            served[_hour_of_quarter(quarter, place)] += count
     busy = [hour for hour in range(HOURS_OF_THE_DAY) if arrivals[hour] or served[hour]]
     hours = (
         [
-            HourRow(hour, arrivals[hour], served[hour], DurationStats.of(waits[hour]))
+            HourRow(hour, arrivals[hour], served[hour], waits[hour])
             for hour in range(busy[0], busy[-1] + 1)
         ]
         if busy
@@ -164,15 +258,8 @@ def build_hour_report(
         hours=hours,
         arrivals=sum(arrivals),
         served=sum(served),
-        wait=DurationStats.of(wait for hour in waits for wait in hour),
+        wait=sum(waits, MeanDuration()),
     )
-
-
-@dataclass
-class _DeskTally:
-    served: int = 0
-    missed: int = 0
-    service: list[float] = field(default_factory=list)
 
 
 def build_desk_report(
@@ -181,49 +268,47 @@ def build_desk_report(
     """Visitors served and missed, service times and shares by desk, for an office (None: all)."""
     check_period(first_day, last_day)
     places = offices_in_scope(session, office)
-    tallies: dict[int, _DeskTally] = {}
+    served: defaultdict[int, MeanDuration] = defaultdict(MeanDuration)
+    missed: defaultdict[int, int] = defaultdict(int)
     for place in places:
-        for desk_id, status, called, finished in session.execute(
+        for desk_id, status, count, service in session.execute(
             desk_tickets_query(place, first_day, last_day)
         ):
-            tally = tallies.setdefault(desk_id, _DeskTally())
             if status == TicketStatus.MISSED:
-                tally.missed += 1
-            elif finished is not None and called is not None:
-                tally.served += 1
-                tally.service.append((finished - called) / MICROSECOND)
+                missed[desk_id] += count
+            else:
+                served[desk_id] += MeanDuration(count, int(service or 0))
     by_office = {place.id: place for place in places}
+    worked = set(served) | set(missed)
     desks = session.scalars(
         sa.select(Desk)
         .where(
             Desk.office_id.in_(by_office),
-            sa.or_(Desk.is_active.is_(True), Desk.id.in_(tallies)),
+            sa.or_(Desk.is_active.is_(True), Desk.id.in_(worked)),
         )
         .order_by(Desk.office_id, Desk.name, Desk.id)
     )
-    total_served = sum(tally.served for tally in tallies.values())
-    rows = []
-    for desk in desks:
-        tally = tallies.get(desk.id, _DeskTally())
-        rows.append(
-            DeskRow(
-                desk_id=desk.id,
-                name=desk.name,
-                office=by_office[desk.office_id],
-                served=tally.served,
-                missed=tally.missed,
-                service=DurationStats.of(tally.service),
-                share=tally.served / total_served if total_served else None,
-            )
+    total = sum(served.values(), MeanDuration())
+    rows = [
+        DeskRow(
+            desk_id=desk.id,
+            name=desk.name,
+            office=by_office[desk.office_id],
+            served=served[desk.id].count,
+            missed=missed[desk.id],
+            service=served[desk.id],
+            share=served[desk.id].count / total.count if total.count else None,
         )
+        for desk in desks
+    ]
     return DeskReport(
         office=office,
         first_day=first_day,
         last_day=last_day,
         desks=rows,
-        served=total_served,
-        missed=sum(tally.missed for tally in tallies.values()),
-        service=DurationStats.of(s for tally in tallies.values() for s in tally.service),
+        served=total.count,
+        missed=sum(missed.values()),
+        service=total,
     )
 
 
@@ -231,23 +316,21 @@ def build_desk_report(
 QUEUE_TABLES: tuple[str, ...] = ("hours", "desks")
 
 
-def _minutes(stats: DurationStats, which: str) -> Cell:
-    value = getattr(stats, which)
+def _minutes(value: timedelta | None) -> Cell:
     return "" if value is None else round(value / timedelta(minutes=1), 2)
 
 
 def hour_table(report: HourReport) -> tuple[tuple[str, ...], list[tuple[Cell, ...]]]:
     """The hour report as CSV columns and rows."""
     return (
-        ("hour", "arrivals", "served", "wait_count", "wait_mean_minutes", "wait_median_minutes"),
+        ("hour", "arrivals", "served", "wait_count", "wait_mean_minutes"),
         [
             (
                 f"{row.hour:02d}:00",
                 row.arrivals,
                 row.served,
                 row.wait.count,
-                _minutes(row.wait, "mean"),
-                _minutes(row.wait, "median"),
+                _minutes(row.wait.mean),
             )
             for row in report.hours
         ],
@@ -264,7 +347,6 @@ def desk_table(report: DeskReport) -> tuple[tuple[str, ...], list[tuple[Cell, ..
             "share_of_served",
             "missed",
             "service_mean_minutes",
-            "service_median_minutes",
         ),
         [
             (
@@ -273,8 +355,7 @@ def desk_table(report: DeskReport) -> tuple[tuple[str, ...], list[tuple[Cell, ..
                 row.served,
                 "" if row.share is None else round(row.share, 4),
                 row.missed,
-                _minutes(row.service, "mean"),
-                _minutes(row.service, "median"),
+                _minutes(row.service.mean),
             )
             for row in report.desks
         ],
