@@ -4,6 +4,7 @@ their CSV files, and who may see them."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from consular.extensions import db
 from consular.models import Desk, Ticket
 from tests.admin.test_reports import PERIOD, csv_rows, day_rows, figures, seeded  # noqa: F401
+from tests.services.test_reports import add_ticket
 from tests.staff.conftest import sign_in
 
 VIEWS = ["/admin/reports", "/admin/reports/hours", "/admin/reports/desks"]
@@ -75,6 +77,21 @@ def test_the_charts_leave_out_the_days_the_office_did_not_work(client, accounts,
         assert "report-chart-break" not in figure  # the days shown follow each other
     # The table still lists every day.
     assert list(day_rows(html)) == ["2026-11-28", "2026-11-29", "2026-11-30", "2026-12-01", "total"]
+
+
+def test_a_day_without_seats_but_with_a_walk_in_is_a_working_day(client, accounts, seeded):  # noqa: F811
+    seoul, _busan = seeded
+    saturday = date(2026, 11, 28)
+    add_ticket(seoul, saturday, seoul.services[0], (10, 0), (10, 5), (10, 15))
+    db.session.commit()
+    sign_in(client, accounts["admin"].email)
+    query = {"office": "seoul", "from": "2026-11-28", "to": "2026-12-01"}
+    figure = chart(
+        client.get("/admin/reports", query_string=query).get_data(True), "chart-outcomes"
+    )
+    assert x_labels(figure) == ["Nov 28", "Nov 30", "Dec 1"]
+    assert figure.count('class="report-chart-break"') == 1  # Sunday, between
+    assert "1 day on which the office did not work" in figure and "is left out" in figure
 
 
 def test_a_gap_between_working_days_is_marked(client, accounts, seeded):  # noqa: F811
