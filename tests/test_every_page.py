@@ -28,7 +28,7 @@ from markupsafe import escape
 
 from consular.extensions import db
 from consular.models import Desk, OutboxMessage, ServiceType, Ticket, TicketStatus
-from consular.services import email_texts, lottery, reports, suspicion
+from consular.services import email_texts, lottery, queue_reports, reports, suspicion
 from tests.conftest import SECRET, booking_body
 from tests.staff.conftest import accounts, offices, sign_in  # noqa: F401
 
@@ -283,6 +283,14 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
         Visit("admin"),
         Visit("admin", {"office": "seoul", "from": "2026-11-29", "to": "2026-12-05"}),
     ],
+    **{
+        endpoint: lambda w, lang: [
+            Visit("admin"),
+            Visit("admin", {"office": "seoul", "from": "2026-11-29", "to": "2026-12-05"}),
+            Visit("admin", {"office": "all", "from": "2026-11-29", "to": "2026-12-05"}),
+        ]
+        for endpoint in ("admin.report_hours", "admin.report_desks")
+    },
     # The test client's holds come from 127.0.0.1 and share a phone number: two clusters.
     "admin.review": lambda w, lang: [
         *_all(MANAGERS),
@@ -302,7 +310,7 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
     ],
     "admin.report_csv": lambda w, lang: [
         Visit("admin", {"table": table, "office": "seoul", "from": "2026-11-29", "to": THURSDAY})
-        for table in reports.TABLES
+        for table in reports.TABLES + queue_reports.QUEUE_TABLES
     ],
 }
 
