@@ -369,13 +369,12 @@ def _paths(max_availability_days: int, proof_of_work: bool) -> dict[str, Any]:
                 "responses": {
                     "200": _json(_ref("Appointment"), "The confirmed appointment."),
                     "400": _response("BadRequest"),
-                    "404": _response("NotFound"),
-                    "409": _error(
-                        "The appointment cannot be confirmed: `hold_expired` (the hold ran out, "
-                        "was released after too many wrong codes, or was cancelled) or "
-                        "`invalid_state` (it is already confirmed).",
-                        "hold_expired",
-                        "invalid_state",
+                    "404": _error(
+                        "No hold waits for a code under this reference: `not_found`, the same "
+                        "answer whether the reference is unknown, already confirmed, cancelled, "
+                        "or its hold ran out or was released after too many wrong codes, so "
+                        "that confirming reveals no reference. Book again.",
+                        "not_found",
                     ),
                     "422": _json(
                         {

@@ -26,6 +26,7 @@ from consular.services.availability import VisitRules, visit_start_times
 from consular.services.errors import (
     DomainError,
     HoldExpired,
+    InvalidState,
     NotFound,
     ValidationFailed,
     WrongCode,
@@ -404,26 +405,37 @@ def _hold(data: dict[str, Any], now: datetime) -> tuple[Response, int]:
     return jsonify(body), 201
 
 
-def _appointment_by_reference(reference: str) -> Appointment:
-    appointment = booking.find_by_reference(db.session, reference)
-    if appointment is None:
-        raise NotFound(_("No appointment matches this reference."))
-    return appointment
+def _no_hold() -> NotFound:
+    """The one answer for every reference that has no hold waiting for its code: unknown,
+    confirmed, cancelled or ended alike, so that confirming tells nobody which references
+    exist."""
+    return NotFound(
+        _(
+            "No hold waiting for a code has this reference. "
+            "If you held a time, it may have ended: please book again."
+        )
+    )
 
 
 @bp.post("/appointments/<reference>/confirm")
 @limiter.limit(lambda: current_app.config["BOOKING_RATE_LIMIT"])
-# A wrong code counts as an attempt and an ended hold frees its seats: both are kept.
-@atomic(commit_refused=(WrongCode, HoldExpired))
+# A wrong code counts as an attempt and an ended hold frees its seats: both are kept (the
+# ended hold is answered as not found, which is committed too: nothing else was written).
+@atomic(commit_refused=(WrongCode, NotFound))
 def confirm_appointment(reference: str) -> tuple[Response, int]:
     """Confirm a hold with the emailed code."""
     data = _json_object()
     now = now_utc()
-    appointment = _appointment_by_reference(reference)
     code = data.get("code")
     if not isinstance(code, str):
         raise ValidationFailed({"code": [_("Enter the 6-digit code from the email.")]})
-    booking.confirm_hold(db.session, appointment, code, now, booking_policy())
+    appointment = booking.find_by_reference(db.session, reference)
+    if appointment is None:
+        raise _no_hold()
+    try:
+        booking.confirm_hold(db.session, appointment, code, now, booking_policy())
+    except (HoldExpired, InvalidState) as ended:
+        raise _no_hold() from ended
     return jsonify(appointment_json(appointment, now)), 200
 
 

@@ -93,8 +93,8 @@ def test_wrong_code_is_422_and_five_wrong_codes_release_the_hold(client, visit) 
         lefts.append(response.get_json()["attempts_left"])
     assert lefts == [4, 3, 2, 1, 0]
     after = client.post(f"/api/v1/appointments/{reference}/confirm", json={"code": right})
-    assert after.status_code == 409
-    assert after.get_json()["error"] == "hold_expired"
+    assert after.status_code == 404
+    assert after.get_json()["error"] == "not_found"
     assert db.session.scalars(sa.select(Slot.booked).where(Slot.starts_at == MONDAY_9)).all() == [0]
 
 
@@ -306,3 +306,54 @@ def test_a_constraint_tripped_meanwhile_is_409_and_nothing_is_half_made(
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Appointment)) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
     assert db.session.scalar(sa.select(sa.func.sum(Slot.booked))) == 0
+
+
+def test_confirming_answers_alike_for_every_reference_without_a_waiting_hold(
+    client, visit, clock, iins
+) -> None:
+    """No existence oracle (issue 13, finding 7): unknown, confirmed, cancelled and ended
+    references get one and the same answer."""
+    office, service = visit
+    confirmed = client.post(
+        "/api/v1/appointments", json=_body(office, service, applicant={"iin": next(iins)})
+    ).get_json()
+    code = last_code("aigerim@example.com")
+    path = "/api/v1/appointments/{}/confirm"
+    assert client.post(path.format(confirmed["reference"]), json={"code": code}).status_code == 200
+    cancelled = client.post(
+        "/api/v1/appointments",
+        json=_body(office, service, MONDAY_9 + timedelta(days=3), applicant={"iin": next(iins)}),
+    ).get_json()
+    token = {"Authorization": f"Bearer {cancelled['manage_token']}"}
+    client.post(
+        path.format(cancelled["reference"]), json={"code": last_code("aigerim@example.com")}
+    )
+    assert (
+        client.post(
+            f"/api/v1/appointments/{cancelled['reference']}/cancel", headers=token
+        ).status_code
+        == 200
+    )
+    ended = client.post(
+        "/api/v1/appointments",
+        json=_body(office, service, MONDAY_9 + timedelta(days=1), applicant={"iin": next(iins)}),
+    ).get_json()
+    clock.advance(minutes=30)
+    prefix = confirmed["reference"].split("-")[0]
+    answers = []
+    for reference in (
+        confirmed["reference"],
+        cancelled["reference"],
+        ended["reference"],
+        f"{prefix}-ZZZZZZ",
+    ):
+        response = client.post(path.format(reference), json={"code": "123456"})
+        answers.append((response.status_code, response.get_json()))
+    assert answers[0][0] == 404 and answers[0][1]["error"] == "not_found"
+    assert all(answer == answers[0] for answer in answers), answers
+    # The ended hold's seats went back on sale as it was answered.
+    ended_row = db.session.scalar(
+        sa.select(Appointment).where(Appointment.reference == ended["reference"])
+    )
+    db.session.refresh(ended_row)
+    assert ended_row.status == Status.EXPIRED

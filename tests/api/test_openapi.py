@@ -224,7 +224,7 @@ def test_a_booking_from_hold_to_cancel_conforms(client, api, offices) -> None:
     assert list(body["fields"]) == ["code"]
     body = assert_conforms(api, "POST", confirm, client.post(url, json={"code": code}))
     assert body["status"] == "confirmed" and body["hold_expires_at"] is None
-    assert_refused(api, "POST", confirm, client.post(url, json={"code": code}), "invalid_state")
+    assert_refused(api, "POST", confirm, client.post(url, json={"code": code}), "not_found")
 
     cancel, url = "/appointments/{reference}/cancel", f"{API}/appointments/{reference}/cancel"
     response = client.post(url, json={"reason": 5}, headers=good)
@@ -233,7 +233,7 @@ def test_a_booking_from_hold_to_cancel_conforms(client, api, offices) -> None:
     assert assert_conforms(api, "POST", cancel, response)["status"] == "cancelled"
     assert_refused(api, "POST", cancel, client.post(url, headers=good), "invalid_state")
     response = client.post(f"{API}/appointments/{reference}/confirm", json={"code": code})
-    assert_refused(api, "POST", confirm, response, "hold_expired")
+    assert_refused(api, "POST", confirm, response, "not_found")
 
 
 def test_refusals_of_a_hold_conform(client, api, offices, iins) -> None:
@@ -268,7 +268,7 @@ def test_a_hold_that_ran_out_conforms(client, api, offices, clock) -> None:
     response = client.get(f"{API}/appointments/{reference}", headers=good)
     assert assert_conforms(api, "GET", "/appointments/{reference}", response)["status"] == "expired"
     response = client.post(f"{API}/appointments/{reference}/confirm", json={"code": "123456"})
-    assert_refused(api, "POST", "/appointments/{reference}/confirm", response, "hold_expired")
+    assert_refused(api, "POST", "/appointments/{reference}/confirm", response, "not_found")
     response = client.post(f"{API}/appointments/{reference}/cancel", headers=good)
     assert_refused(api, "POST", "/appointments/{reference}/cancel", response, "invalid_state")
 
@@ -530,7 +530,7 @@ def test_odd_codes_and_reasons_are_refused(client, api, offices, subtests) -> No
             url = f"{API}/appointments/{reference}/confirm"
             response = client.post(url, json={"code": value})
             # After five wrong codes the hold is released, and later codes find it ended.
-            errors = ("wrong_code", "validation", "bad_request", "hold_expired")
+            errors = ("wrong_code", "validation", "bad_request", "not_found")
             assert_refused(api, "POST", confirm, response, *errors)
             url = f"{API}/appointments/{reference}/cancel"
             response = client.post(url, json={"reason": value}, headers=good)
