@@ -71,8 +71,10 @@ def _attach_errors(form: FlaskForm, error: DomainError) -> list[str]:
 
 
 def _keep_password_for_next_page(user: User, password: str) -> None:
-    """Hold the temporary password in the session until the next page shows it once."""
-    session[TEMPORARY_PASSWORD_KEY] = {"user_id": user.id, "password": password}
+    """Keep the temporary password for the next page to show once: sealed in a server-side
+    record, whose pad alone is in this session (the password itself never is)."""
+    handover_id, pad = accounts.seal_password(db.session, user, acting_admin(), password, now())
+    session[TEMPORARY_PASSWORD_KEY] = {"user_id": user.id, "handover": handover_id, "pad": pad}
 
 
 def _account_template_values() -> dict[str, Any]:
@@ -132,10 +134,10 @@ def account_new() -> str | Response | tuple[str, int]:
                     form.language.data or "",
                     allow_localhost=bool(current_app.debug or current_app.config["DEBUG_MODE"]),
                 )
+                _keep_password_for_next_page(user, password)
         except DomainError as error:
             general = _attach_errors(form, error)
         else:
-            _keep_password_for_next_page(user, password)
             flash(_("The account of %(name)s is created.", name=user.name), "success")
             return redirect(url_for("admin.account_password", user_id=user.id))
     status = 422 if request.method == "POST" else 200
@@ -231,10 +233,10 @@ def account_reset_password(user_id: int) -> Response:
     try:
         with transaction():
             password = accounts.reset_password(db.session, acting_admin(), now(), user)
+            _keep_password_for_next_page(user, password)
     except DomainError as error:
         flash(str(error.message), "error")
         return redirect(url_for("admin.account_edit", user_id=user_id))
-    _keep_password_for_next_page(user, password)
     flash(
         _("The password of %(name)s is reset and their sessions ended.", name=user.name), "success"
     )
@@ -249,7 +251,15 @@ def account_password(user_id: int) -> Response:
     waiting = session.pop(TEMPORARY_PASSWORD_KEY, None)
     password = None
     if isinstance(waiting, dict) and waiting.get("user_id") == user.id:
-        password = waiting.get("password")
+        with transaction():
+            password = accounts.open_password(
+                db.session,
+                int(waiting.get("handover") or 0),
+                str(waiting.get("pad") or ""),
+                user,
+                acting_admin(),
+                now(),
+            )
     response = make_response(
         render_template("admin/account_password.html", account=user, password=password)
     )

@@ -38,7 +38,7 @@ from consular.models.queue import (
 )
 from consular.models.schedule import Closure, ClosureKind, OpeningPeriod, Slot
 from consular.models.service import ServiceType, office_service, service_combination
-from consular.models.user import Role, User, user_office
+from consular.models.user import PasswordHandover, Role, User, user_office
 from consular.models.waitlist import (
     WaitlistEntry,
     WaitlistMode,
@@ -79,6 +79,7 @@ __all__ = [
     "OfficePageVersion",
     "OpeningPeriod",
     "OutboxMessage",
+    "PasswordHandover",
     "Role",
     "ServiceType",
     "Slot",

@@ -70,3 +70,20 @@ class User(UserMixin, Base):
 
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role}>"
+
+
+class PasswordHandover(Base):
+    """A temporary password waiting to be shown once to the administrator who made it.
+
+    Only the password XORed with a random pad of its own length is stored here; the pad is
+    in that administrator's signed session. Neither half alone tells the password, and the
+    row is deleted when the page shows it (or when it is older than a few minutes), so a
+    copy of an older session cookie shows nothing."""
+
+    __tablename__ = "password_handover"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"))
+    admin_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"))
+    sealed: Mapped[str] = mapped_column(sa.String(512))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

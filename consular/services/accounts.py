@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from consular.database import SessionLike
-from consular.models import Office, Role, User
+from consular.models import Office, PasswordHandover, Role, User
 from consular.models.i18n import LANGUAGES
 from consular.services.audit import record
 from consular.services.errors import DomainError, ValidationFailed
@@ -354,3 +354,58 @@ def reset_password(session: SessionLike, actor: User, now: datetime, user: User)
 
 
 _DUMMY_HASH = hash_password("not a real password, only for timing")
+
+
+# A temporary password is shown once, to the administrator who made it.
+
+HANDOVER_MINUTES = 10
+
+
+def seal_password(
+    session: SessionLike, account: User, admin: User, password: str, now: datetime
+) -> tuple[int, str]:
+    """Keep the temporary password for one showing: the record holds it XORed with a
+    random pad, which is returned (with the record's id) for the administrator's session
+    only. Older records nobody came to see are deleted on the way."""
+    session.execute(
+        sa.delete(PasswordHandover)
+        .where(PasswordHandover.created_at < now - timedelta(minutes=HANDOVER_MINUTES))
+        .execution_options(synchronize_session=False)
+    )
+    plain = password.encode()
+    pad = secrets.token_bytes(len(plain))
+    record_row = PasswordHandover(
+        account_id=account.id,
+        admin_id=admin.id,
+        sealed=bytes(a ^ b for a, b in zip(plain, pad, strict=True)).hex(),
+        created_at=now,
+    )
+    session.add(record_row)
+    session.flush()
+    return record_row.id, pad.hex()
+
+
+def open_password(
+    session: SessionLike, handover_id: int, pad_hex: str, account: User, admin: User, now: datetime
+) -> str | None:
+    """The temporary password of the record, once: the record is deleted as it is read (a
+    conditional delete, so two pages racing show it at most once). None when it was shown
+    already, is too old, or belongs to another account or administrator."""
+    sealed = session.execute(
+        sa.delete(PasswordHandover)
+        .where(
+            PasswordHandover.id == handover_id,
+            PasswordHandover.account_id == account.id,
+            PasswordHandover.admin_id == admin.id,
+            PasswordHandover.created_at >= now - timedelta(minutes=HANDOVER_MINUTES),
+        )
+        .returning(PasswordHandover.sealed)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if sealed is None:
+        return None
+    try:
+        cipher, pad = bytes.fromhex(sealed), bytes.fromhex(pad_hex)
+        return bytes(a ^ b for a, b in zip(cipher, pad, strict=True)).decode()
+    except ValueError:
+        return None

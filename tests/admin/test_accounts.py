@@ -473,3 +473,56 @@ def test_an_administrator_cannot_reset_their_own_password_here(app, accounts) ->
     assert "Change your own password on the password page." in response.text
     db.session.refresh(me)
     assert not me.must_change_password
+
+
+def _session_of(client) -> dict:
+    from flask.sessions import SecureCookieSessionInterface
+
+    serializer = SecureCookieSessionInterface().get_signing_serializer(client.application)
+    return serializer.loads(client.get_cookie("session").value)
+
+
+def test_the_temporary_password_is_never_in_the_cookie_and_a_replay_shows_nothing(
+    app, accounts
+) -> None:
+    """Issue 13, finding 9: a server-side one-time record, not the session cookie."""
+    from consular.models import PasswordHandover
+
+    admin = _admin_client(app, accounts)
+    clerk = accounts["clerk_seoul"]
+    admin.post(f"/admin/accounts/{clerk.id}/reset-password")
+    cookie = admin.get_cookie("session").value
+    waiting = _session_of(admin)["admin_temporary_password"]
+    assert set(waiting) == {"user_id", "handover", "pad"}
+    stored = db.session.get(PasswordHandover, waiting["handover"])
+    assert stored is not None and stored.account_id == clerk.id
+    sealed = stored.sealed
+
+    page = admin.get(f"/admin/accounts/{clerk.id}/password")
+    password = _temporary_password(page.text)
+    assert password not in str(waiting) and password not in sealed
+    assert len(password) * 2 == len(waiting["pad"]) == len(sealed)
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PasswordHandover)) == 0
+
+    # The session cookie from before the page, sent again, finds nothing to show.
+    replay = app.test_client()
+    replay.set_cookie("session", cookie)
+    again = replay.get(f"/admin/accounts/{clerk.id}/password")
+    assert again.status_code == 200 and password not in again.text
+    assert "temporary-password" not in again.text
+
+
+def test_a_handover_left_unseen_expires(app, accounts, clock) -> None:
+    from consular.models import PasswordHandover
+
+    admin = _admin_client(app, accounts)
+    clerk = accounts["clerk_seoul"]
+    admin.post(f"/admin/accounts/{clerk.id}/reset-password")
+    clock.advance(minutes=11)
+    page = admin.get(f"/admin/accounts/{clerk.id}/password")
+    assert "temporary-password" not in page.text
+    # The next handover deletes what nobody came to see.
+    admin.post(f"/admin/accounts/{accounts['clerk_busan'].id}/reset-password")
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PasswordHandover)) == 1
