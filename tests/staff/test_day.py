@@ -246,10 +246,11 @@ def test_the_display_says_whole_sentences_with_plurals(app, offices, accounts, c
     queue.serve(db.session, called, clerk, clock())
     db.session.commit()
     feed, page = shown()
-    # One minute a visitor at one desk, three waiting: about three minutes.
+    # One visit served is too few to go by: the service's 15 minutes for each of the three
+    # waiting, at the one desk at work.
     assert feed["waiting_text"] == "3 people waiting"
-    assert feed["wait_text"] == "Estimated wait: about 3 minutes"
-    assert '<span id="wait">Estimated wait: about 3 minutes</span>' in page
+    assert feed["wait_text"] == "Estimated wait: about 45 minutes"
+    assert '<span id="wait">Estimated wait: about 45 minutes</span>' in page
     while (next_one := queue.call_next(db.session, seoul, desk, clerk, clock())) is not None:
         queue.serve(db.session, next_one, clerk, clock())
     db.session.commit()
