@@ -21,8 +21,9 @@ def call_sentence(prefix: str, number: int, desk: str) -> str:
     """The call in the current language, e.g. "Ticket A 12, desk 3.": the number without
     its leading zeros and apart from the letter, so that a voice reads "twelve" rather than
     "zero one two" or "A minus twelve"."""
-    return _("Ticket %(letter)s %(number)d, desk %(desk)s.", letter=prefix, number=number,
-             desk=desk)  # fmt: skip
+    return _(
+        "Ticket %(letter)s %(number)d, desk %(desk)s.", letter=prefix, number=number, desk=desk
+    )
 
 
 def spoken_call(languages: list[str], prefix: str, number: int, desk: str) -> list[dict[str, str]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -831,21 +831,12 @@ def _service_seconds(session: SessionLike, office: Office, today: date) -> dict[
         )
     ).all()
     for service_id, called, finished in rows:
-        # SQLite gives the subquery's times back as text: read them as the column would.
-        called, finished = _as_time(called), _as_time(finished)
         samples.setdefault(service_id, []).append((finished - called).total_seconds())
     return {
         service_id: statistics.median(seconds)
         for service_id, seconds in samples.items()
         if len(seconds) >= MIN_SAMPLES
     }
-
-
-def _as_time(value: datetime | str) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def working_desks_query(office: Office, now: datetime) -> sa.Select[tuple[int]]:
