@@ -20,6 +20,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from consular.admin.form_base import AdminForm
 from consular.models.i18n import LANGUAGE_NAMES, LANGUAGES
+from consular.services.announcements import SPOKEN_LANGUAGES
 
 # (code, name in itself) of each language, in the order the forms ask for texts.
 LANGUAGE_CHOICES = [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]
@@ -150,6 +151,13 @@ class OfficeForm(AdminForm):
         description=_l("5 digits, shown with the address in Korean."),
         validators=[Optional(), Length(max=10)],
     )
+    calls_spoken = BooleanField(_l("Say each call aloud on the waiting-room display"))
+    # Checked by the catalog service, which says what is wrong in words of its own.
+    call_languages = CheckboxesField(_l("Languages the calls are said in"), validate_choice=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.call_languages.choices = [(code, LANGUAGE_NAMES[code]) for code in SPOKEN_LANGUAGES]
 
 
 def _add_fields(form_class: type[FlaskForm], fields: dict[str, Any]) -> None:

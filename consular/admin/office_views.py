@@ -47,6 +47,8 @@ def _data_from(form: OfficeForm) -> catalog.OfficeData:
         postal_code=(form.postal_code.data or "").strip(),
         timezone=(form.timezone.data or "").strip(),
         slot_minutes=form.slot_minutes.data or 0,
+        calls_spoken=bool(form.calls_spoken.data),
+        call_languages=list(form.call_languages.data or []),
     )
 
 
@@ -82,7 +84,9 @@ def office_new() -> Page:
     general_errors: list[str] = []
     form = OfficeForm()
     if not form.is_submitted():
-        form.process(data={"timezone": "Asia/Seoul", "slot_minutes": 15})
+        form.process(
+            data={"timezone": "Asia/Seoul", "slot_minutes": 15, "call_languages": ["ko", "ru"]}
+        )
     elif validated(form, lambda: catalog.check_office(db.session, _data_from(form), None)):
         created, office = apply_change(
             form,

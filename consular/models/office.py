@@ -45,6 +45,12 @@ class Office(Base):
     ticket_prefix: Mapped[str] = mapped_column(sa.String(2), default="A")
     # Share of desk capacity kept for walk-ins and urgent cases, in percent.
     walk_in_share: Mapped[int] = mapped_column(default=0)
+    # Whether the waiting-room display says each call aloud, and in which languages (locale
+    # codes, in the order spoken: Korean, then Kazakh or Russian).
+    calls_spoken: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    call_languages: Mapped[list[str]] = mapped_column(
+        sa.JSON, default=lambda: ["ko", "ru"], server_default='["ko", "ru"]'
+    )
 
     services: Mapped[list[ServiceType]] = relationship(
         secondary="office_service", back_populates="offices", order_by="ServiceType.sort_order"

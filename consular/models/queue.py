@@ -118,7 +118,9 @@ class Ticket(Base):
     status: Mapped[TicketStatus] = mapped_column(
         status_enum(TicketStatus), default=TicketStatus.WAITING
     )
-    # Appointment time for booked visitors, arrival for walk-ins: the queue's second key.
+    # The queue's second key: the appointment time for booked visitors, the arrival for
+    # urgent walk-ins, and for ordinary ones the arrival or, behind booked visitors already
+    # waiting for a time near it, the latest of those times (services.queue.walk_in_queue_at).
     queue_at: Mapped[datetime] = mapped_column(UTCDateTime)
     arrived_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     desk_id: Mapped[int | None] = mapped_column(sa.ForeignKey("desk.id"))

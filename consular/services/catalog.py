@@ -20,6 +20,7 @@ from consular.database import SessionLike
 from consular.models import AppointmentService, Office, ServiceType, Ticket, User
 from consular.models.i18n import FALLBACK_LANGUAGE, LANGUAGES
 from consular.services import schedule
+from consular.services.announcements import SPOKEN_LANGUAGES, spoken_order
 from consular.services.audit import record
 from consular.services.details import DETAIL_SETS
 from consular.services.errors import ConcurrentChange, InvalidState, ValidationFailed
@@ -72,6 +73,8 @@ class OfficeData:
     postal_code: str = ""
     timezone: str = "Asia/Seoul"
     slot_minutes: int = 15
+    calls_spoken: bool = False
+    call_languages: list[str] = field(default_factory=lambda: ["ko", "ru"])
 
 
 def _clean_texts(texts: dict[str, str]) -> dict[str, str]:
@@ -310,6 +313,8 @@ def office_audit_values(office: Office) -> dict[str, Any]:
         "postal_code": office.postal_code,
         "timezone": office.timezone,
         "slot_minutes": office.slot_minutes,
+        "calls_spoken": office.calls_spoken,
+        "call_languages": list(office.call_languages or []),
     }
 
 
@@ -352,9 +357,17 @@ def check_office(session: SessionLike, data: OfficeData, office: Office | None) 
         errors["postal_code"] = [_("Enter the 5-digit Korean postal code, e.g. 04520.")]
     if data.map_url and not re.fullmatch(r"https://\S+", data.map_url):
         errors["map_url"] = [_("Enter a web address starting with https://.")]
+    unknown = [code for code in data.call_languages if code not in SPOKEN_LANGUAGES]
+    if unknown:
+        errors["call_languages"] = [_("Choose among Korean, Kazakh and Russian.")]
+    elif data.calls_spoken and not data.call_languages:
+        errors["call_languages"] = [
+            _("Choose at least one language to say the calls in, or don't have them spoken.")
+        ]
     if errors:
         raise ValidationFailed(errors)
     data.phone, data.email = phone, email
+    data.call_languages = spoken_order(data.call_languages)
     return data
 
 
@@ -371,6 +384,8 @@ def _apply_office(office: Office, data: OfficeData) -> None:
     office.postal_code = data.postal_code
     office.timezone = data.timezone
     office.slot_minutes = data.slot_minutes
+    office.calls_spoken = data.calls_spoken
+    office.call_languages = list(data.call_languages)
 
 
 def create_office(session: SessionLike, actor: User, now: datetime, data: OfficeData) -> Office:

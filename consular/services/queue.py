@@ -7,6 +7,7 @@ acting on the same ticket at the same instant can never both succeed.
 from __future__ import annotations
 
 import math
+import statistics
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -21,6 +22,7 @@ from consular.database import SessionLike, rows_changed
 from consular.models import (
     Appointment,
     Desk,
+    DeskClaim,
     Office,
     ServiceType,
     Slot,
@@ -41,6 +43,13 @@ from consular.services.timefmt import local_time_text
 MAX_CALLS = 3
 EARLY_MARGIN = timedelta(minutes=30)
 LATE_MARGIN = timedelta(minutes=10)
+# The wait estimate: service times over the office's last SERVICE_DAYS days with visitors
+# served, the newest SAMPLES of each service, and the configured duration while a service
+# has fewer than MIN_SAMPLES; a desk is at work if it was used in the last WORKING_MINUTES.
+SERVICE_DAYS = 20
+SAMPLES = 200
+MIN_SAMPLES = 3
+WORKING_MINUTES = 30
 
 
 def service_day(office: Office, now: datetime) -> date:
@@ -243,7 +252,7 @@ def issue_walk_in(
         session,
         office,
         now,
-        now,
+        now if urgent else walk_in_queue_at(session, office, now),
         service_type_id=service.id,
         is_walk_in=True,
         is_priority=urgent,
@@ -262,8 +271,48 @@ def issue_walk_in(
 
 
 def waiting_order() -> list[sa.SQLColumnExpression[Any]]:
-    """Priority first, then the appointment time (arrival for walk-ins), then arrival."""
+    """Priority first, then the queue time (see walk_in_queue_at), then arrival."""
     return [Ticket.is_priority.desc(), Ticket.queue_at, Ticket.arrived_at, Ticket.id]
+
+
+def _is_ahead_of_walk_in(queue_at: datetime, now: datetime) -> sa.ColumnElement[bool]:
+    """SQL condition: waiting_order puts the ticket before an ordinary walk-in arriving now
+    with this queue time (urgent tickets go first; a tie on the queue time goes to the
+    earlier arrival, and nobody waiting arrived after now)."""
+    return sa.or_(
+        Ticket.is_priority.is_(True),
+        Ticket.queue_at < queue_at,
+        sa.and_(Ticket.queue_at == queue_at, Ticket.arrived_at <= now),
+    )
+
+
+def walk_in_queue_at(session: SessionLike, office: Office, now: datetime) -> datetime:
+    """The queue time of an ordinary walk-in arriving now: now, or later if booked visitors
+    are waiting who came before them for a time within the check-in window (EARLY_MARGIN
+    from now): the latest of those visitors' appointment times.
+
+    A booked visitor's queue time is their appointment, a walk-in's their arrival; without
+    this a walk-in at 10:05 would go ahead of a visitor who came at 10:00 for 10:30. Taking
+    the latest such time (not only the visitor's own) keeps the walk-in behind every booked
+    visitor already in the room for a time near enough, while someone who came hours early
+    (outside the window) blocks nobody. A booked visitor who comes after the walk-in still
+    goes first if their time is before the walk-in's queue time: that is the booking's
+    promise, and it delays the walk-in by EARLY_MARGIN at most. Being stored in queue_at, the
+    rule needs nothing but waiting_order to call the queue.
+    """
+    latest = session.scalar(
+        sa.select(sa.func.max(Ticket.queue_at)).where(
+            Ticket.office_id == office.id,
+            Ticket.service_day == service_day(office, now),
+            Ticket.status == TicketStatus.WAITING,
+            Ticket.appointment_id.is_not(None),
+            Ticket.is_priority.is_(False),
+            Ticket.arrived_at <= now,
+            Ticket.queue_at > now,
+            Ticket.queue_at <= now + EARLY_MARGIN,
+        )
+    )
+    return max(now, latest) if latest is not None else now
 
 
 class DeskBusy(InvalidState):
@@ -766,40 +815,132 @@ def close_day(session: SessionLike, office: Office, day: date, now: datetime) ->
     return len(absent), closed
 
 
-def estimated_wait_minutes(session: SessionLike, office: Office, now: datetime) -> int | None:
-    """How long a new arrival would wait, from today's real service times.
-
-    The average time from first call to served, times the tickets waiting, shared among
-    the desks that called someone today. None until the first visitor has been served.
-    """
-    today = service_day(office, now)
-    served = session.execute(
-        sa.select(Ticket.first_called_at, Ticket.finished_at, Ticket.desk_id).where(
-            Ticket.office_id == office.id,
-            Ticket.service_day == today,
-            Ticket.status == TicketStatus.SERVED,
-            Ticket.first_called_at.is_not(None),
-        )
-    ).all()
-    if not served:
-        return None
-    average = sum((row.finished_at - row.first_called_at).total_seconds() for row in served) / len(
-        served
-    )
-    desks = session.scalar(
-        sa.select(sa.func.count(sa.distinct(Ticket.desk_id))).where(
-            Ticket.office_id == office.id,
-            Ticket.service_day == today,
-            Ticket.desk_id.is_not(None),
-        )
-    )
-    waiting = session.scalar(
-        sa.select(sa.func.count())
-        .select_from(Ticket)
+def _service_seconds(session: SessionLike, office: Office, today: date) -> dict[int | None, float]:
+    """The median time from first call to served of each service, over the office's last
+    SERVICE_DAYS days with served visitors (today included), from the newest SAMPLES visits
+    of each; only services with at least MIN_SAMPLES of them."""
+    days = (
+        sa.select(Ticket.service_day)
         .where(
             Ticket.office_id == office.id,
-            Ticket.service_day == today,
-            Ticket.status == TicketStatus.WAITING,
+            Ticket.service_day <= today,
+            Ticket.status == TicketStatus.SERVED,
+        )
+        .distinct()
+        .order_by(Ticket.service_day.desc())
+        .limit(SERVICE_DAYS)
+        .scalar_subquery()
+    )
+    newest = (
+        sa.select(
+            Ticket.service_type_id,
+            Ticket.first_called_at,
+            Ticket.finished_at,
+            sa.func.row_number()
+            .over(partition_by=Ticket.service_type_id, order_by=Ticket.finished_at.desc())
+            .label("rank"),
+        )
+        .where(
+            Ticket.office_id == office.id,
+            Ticket.service_day.in_(days),
+            Ticket.status == TicketStatus.SERVED,
+            Ticket.first_called_at.is_not(None),
+            Ticket.finished_at.is_not(None),
+        )
+        .subquery()
+    )
+    samples: dict[int | None, list[float]] = {}
+    rows = session.execute(
+        sa.select(newest.c.service_type_id, newest.c.first_called_at, newest.c.finished_at).where(
+            newest.c.rank <= SAMPLES
+        )
+    ).all()
+    for service_id, called, finished in rows:
+        samples.setdefault(service_id, []).append((finished - called).total_seconds())
+    return {
+        service_id: statistics.median(seconds)
+        for service_id, seconds in samples.items()
+        if len(seconds) >= MIN_SAMPLES
+    }
+
+
+def working_desks_query(office: Office, now: datetime) -> sa.Select[tuple[int]]:
+    """The ids of the office's open desks at work now: a clerk holds the desk (seen within
+    WORKING_MINUTES), or it called someone within them."""
+    since = now - timedelta(minutes=WORKING_MINUTES)
+    claimed = (
+        sa.select(DeskClaim.desk_id)
+        .join(User, User.id == DeskClaim.clerk_id)
+        .where(
+            DeskClaim.office_id == office.id,
+            DeskClaim.seen_at >= since,
+            DeskClaim.session_version == User.session_version,  # not signed out since
         )
     )
-    return math.ceil(average * int(waiting or 0) / max(1, int(desks or 1)) / 60)
+    calling = sa.select(Ticket.desk_id).where(
+        Ticket.office_id == office.id,
+        Ticket.service_day == service_day(office, now),
+        Ticket.desk_id.is_not(None),
+        Ticket.last_called_at >= since,
+    )
+    return sa.select(Desk.id).where(
+        Desk.office_id == office.id,
+        Desk.is_active.is_(True),
+        sa.or_(Desk.id.in_(claimed), Desk.id.in_(calling)),
+    )
+
+
+def estimated_wait_minutes(
+    session: SessionLike, office: Office, now: datetime, *, service: ServiceType | None = None
+) -> int | None:
+    """How long an ordinary walk-in arriving now (of `service`, if given) would wait to be
+    called.
+
+    The tickets ahead of them are exactly those waiting_order puts first once the walk-in
+    has its queue time (walk_in_queue_at): urgent cases and the earlier queue times, so a
+    visitor checked in at 9:00 for 15:00 is not counted at 10:00. Each counts the median
+    service time of its service over recent days (_service_seconds), or the service's
+    configured duration while there are too few of them; the total is shared among the
+    desks at work now (for a service: those that serve it, and only the tickets they may
+    take count). None while no desk is at work.
+    """
+    desks = list(session.scalars(working_desks_query(office, now)))
+    if service is not None and desks:
+        serving = sa.select(desk_service.c.desk_id).where(
+            desk_service.c.service_type_id == service.id
+        )
+        listing = sa.select(desk_service.c.desk_id)
+        desks = list(
+            session.scalars(
+                sa.select(Desk.id).where(
+                    Desk.id.in_(desks), sa.or_(Desk.id.in_(serving), Desk.id.not_in(listing))
+                )
+            )
+        )
+    if not desks:
+        return None
+    queue_at = walk_in_queue_at(session, office, now)
+    ahead = [
+        Ticket.office_id == office.id,
+        Ticket.service_day == service_day(office, now),
+        Ticket.status == TicketStatus.WAITING,
+        _is_ahead_of_walk_in(queue_at, now),
+    ]
+    if service is not None:
+        ahead.append(
+            sa.exists(sa.select(Desk.id).where(Desk.id.in_(desks), can_go_to_desk(Desk.id)))
+        )
+    counts = session.execute(
+        sa.select(Ticket.service_type_id, ServiceType.duration_minutes, sa.func.count())
+        .outerjoin(ServiceType, ServiceType.id == Ticket.service_type_id)
+        .where(*ahead)
+        .group_by(Ticket.service_type_id, ServiceType.duration_minutes)
+    ).all()
+    if not counts:
+        return 0
+    medians = _service_seconds(session, office, service_day(office, now))
+    total = sum(
+        count * medians.get(service_id, (minutes or office.slot_minutes) * 60)
+        for service_id, minutes, count in counts
+    )
+    return math.ceil(total / len(desks) / 60)

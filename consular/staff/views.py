@@ -44,6 +44,7 @@ from consular.models import (
 )
 from consular.models.i18n import localized
 from consular.services import booking, desks, queue
+from consular.services.announcements import call_sentence, spoken_call
 from consular.services.details import DETAIL_SETS
 from consular.services.errors import DomainError
 from consular.services.timefmt import day_text
@@ -858,21 +859,42 @@ def display_json(office_code: str) -> Response:
     return response
 
 
+DISPLAY_HISTORY = 6
+
+
+def _call_key(row: Any) -> str:
+    """One key per call, so that a ticket called again (or called after a transfer or a
+    return to the queue, its count starting again at 1) is shown as a new call."""
+    return f"{row.id}-{row.call_count}-{row.last_called_at:%Y%m%d%H%M%S%f}"
+
+
 def display_feed(office: Office) -> dict[str, Any]:
-    """The latest calls (ticket and desk only), the number waiting and the estimated wait,
-    as numbers and as the sentences the screen shows."""
+    """The calls at the desks now (ticket and desk only), the last calls before them, the
+    number waiting and the estimated wait, as numbers and as the sentences the screen shows
+    and, if the office wants them spoken, says."""
     moment = now()
     today = queue.service_day(office, moment)
+    columns = (Ticket.id, Ticket.label, Desk.name, Ticket.last_called_at, Ticket.call_count)
+    of_today = (
+        Ticket.office_id == office.id,
+        Ticket.service_day == today,
+        Ticket.last_called_at.is_not(None),
+    )
     calls = db.session.execute(
-        sa.select(Ticket.id, Ticket.label, Desk.name, Ticket.last_called_at, Ticket.call_count)
+        sa.select(*columns)
         .join(Desk, Desk.id == Ticket.desk_id)
-        .where(
-            Ticket.office_id == office.id,
-            Ticket.service_day == today,
-            Ticket.status == TicketStatus.CALLED,
-        )
+        .where(*of_today, Ticket.status == TicketStatus.CALLED)
         .order_by(Ticket.last_called_at.desc())
         .limit(8)
+    ).all()
+    # Tickets that left their desk (served, parked, missed) keep it: a ticket sent back to
+    # the queue has none, and its next call will show.
+    history = db.session.execute(
+        sa.select(*columns)
+        .join(Desk, Desk.id == Ticket.desk_id)
+        .where(*of_today, Ticket.status != TicketStatus.CALLED)
+        .order_by(Ticket.last_called_at.desc())
+        .limit(DISPLAY_HISTORY)
     ).all()
     minutes = queue.estimated_wait_minutes(db.session, office, moment)
     waiting = (
@@ -887,23 +909,50 @@ def display_feed(office: Office) -> dict[str, Any]:
         )
         or 0
     )
+    spoken = office.calls_spoken and bool(office.call_languages)
+    local = moment.astimezone(office.zone)
+    offset = local.utcoffset()
     return {
         "calls": [
             {
-                # One key per call, so that a ticket called again after a transfer or a
-                # return to the queue (its count starts again at 1) is shown as a new call.
-                "key": f"{row.id}-{row.call_count}-{row.last_called_at:%Y%m%d%H%M%S%f}",
+                "key": _call_key(row),
                 "ticket": row.label,
                 "desk": row.name,
+                "text": _call_text(row.label, row.name),
+                "speech": (
+                    spoken_call(office.call_languages, *_spoken_label(row.label), row.name)
+                    if spoken
+                    else []
+                ),
             }
             for row in calls
         ],
+        "history": [
+            {"key": _call_key(row), "ticket": row.label, "desk": row.name} for row in history
+        ],
+        "spoken": spoken,
+        # The office's time, which the screen keeps ticking between polls: the server's
+        # clock and the office's offset, never the zone of the screen's computer.
+        "time": f"{local:%H:%M}",
+        "now_ms": int(moment.timestamp() * 1000),
+        "utc_offset_minutes": int(offset.total_seconds() // 60) if offset else 0,
         "waiting": waiting,
         "estimated_wait_minutes": minutes,
         # Whole sentences in the screen's language, which the page shows as they are.
         "waiting_text": waiting_text(waiting),
         "wait_text": wait_text(minutes),
     }
+
+
+def _spoken_label(label: str) -> tuple[str, int]:
+    """A ticket label such as "A-012" as its letter and number ("A", 12)."""
+    prefix, _dash, digits = label.rpartition("-")
+    return prefix, int(digits) if digits.isdigit() else 0
+
+
+def _call_text(label: str, desk: str) -> str:
+    """The call as the screen's live region announces it, in the screen's language."""
+    return call_sentence(*_spoken_label(label), desk)
 
 
 def waiting_text(waiting: int) -> str:

@@ -3,6 +3,7 @@ and slot length; a new office gets its hours on the managers' schedule page."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -153,3 +154,65 @@ def test_a_constraint_tripped_meanwhile_is_a_message_on_the_form_and_nothing_is_
     db.session.expire_all()
     assert db.session.get(Office, busan.id).name["en"] != "Consulate General in Busan"
     assert not db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "update_office"))
+
+
+# Spoken calls on the waiting-room display
+
+
+def checked(page: str, name: str, value: str) -> bool:
+    """Whether the page's checkbox of that name and value is ticked."""
+    box = re.search(rf'<input[^>]*name="{name}"[^>]*value="{value}"[^>]*>', page)
+    assert box is not None, (name, value)
+    return " checked" in box.group(0)
+
+
+def test_spoken_calls_are_saved_in_the_order_they_are_said(admin_client, offices) -> None:
+    seoul, _ = offices
+    assert not seoul.calls_spoken and seoul.call_languages == ["ko", "ru"]
+    page = admin_client.get(f"/admin/offices/{seoul.id}").text
+    assert not checked(page, "calls_spoken", "y")
+    assert [checked(page, "call_languages", code) for code in ("ko", "kk", "ru")] == [
+        True,
+        False,
+        True,
+    ]
+    form = office_form(code="seoul", name_en="Seoul", calls_spoken="y",
+                       call_languages=["kk", "ko"])  # fmt: skip
+    response = admin_client.post(f"/admin/offices/{seoul.id}", data=form)
+    assert response.status_code == 302
+    db.session.refresh(seoul)
+    assert seoul.calls_spoken and seoul.call_languages == ["ko", "kk"]
+    entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "update_office"))
+    assert entry.after["call_languages"] == ["ko", "kk"] and entry.after["calls_spoken"]
+    page = admin_client.get(f"/admin/offices/{seoul.id}").text
+    assert checked(page, "calls_spoken", "y")
+    assert [checked(page, "call_languages", code) for code in ("ko", "kk", "ru")] == [
+        True,
+        True,
+        False,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("spoken", "languages", "message"),
+    [
+        ("y", [], "Choose at least one language to say the calls in"),
+        ("y", ["ko", "en"], "Choose among Korean, Kazakh and Russian."),
+        ("", ["xx"], "Choose among Korean, Kazakh and Russian."),
+    ],
+)
+def test_spoken_calls_are_validated_next_to_the_field(
+    admin_client, offices, spoken, languages, message
+) -> None:
+    seoul, _ = offices
+    form = office_form(code="seoul", name_en="Seoul", phone="12",
+                       calls_spoken=spoken, call_languages=languages)  # fmt: skip
+    response = admin_client.post(f"/admin/offices/{seoul.id}", data=form)
+    assert response.status_code == 400
+    fieldset = response.text.split('id="call_languages"', 1)[1].split("</fieldset>", 1)[0]
+    assert 'class="field field-error"' in response.text.split('id="call_languages"', 1)[0][-60:]
+    assert message in fieldset
+    assert "Enter a phone number such as" in response.text  # every problem at once
+    assert 'value="Seoul"' in response.text  # the values are kept
+    db.session.refresh(seoul)
+    assert not seoul.calls_spoken and seoul.call_languages == ["ko", "ru"]

@@ -20,7 +20,7 @@ from consular.models import (
     TicketStatus,
     User,
 )
-from consular.services import booking, queue
+from consular.services import booking, desks, queue
 from consular.services.errors import InvalidState
 from consular.services.passwords import hash_password
 from tests.conftest import SECRET, booking_body
@@ -109,7 +109,54 @@ def test_call_order_is_priority_then_appointment_time_then_arrival(office, clerk
     while (ticket := queue.call_next(db.session, office, desk, clerk, clock())) is not None:
         order.append(ticket.label)
         queue.serve(db.session, ticket, clerk, clock())
-    assert order == [urgent.label, walk_in.label, "B-002", "B-001"]
+    # The 09:00 visitor came before the walk-in for a time within the check-in window: she
+    # goes first; the 10:00 visitor came far too early and blocks nobody.
+    assert order == [urgent.label, "B-002", walk_in.label, "B-001"]
+
+
+def order_of_calls(office, desk, clerk, clock) -> list[str]:
+    """Call and serve everybody at the desk; the labels in the order they were called."""
+    order = []
+    while (ticket := queue.call_next(db.session, office, desk, clerk, clock())) is not None:
+        order.append(ticket.label)
+        queue.serve(db.session, ticket, clerk, clock())
+    return order
+
+
+def test_a_walk_in_does_not_pass_a_booked_visitor_who_came_before(office, clerk, clock, iins):
+    (desk,) = make_desks(office, 1)
+    office.walk_in_share = 50
+    at_10_30 = book(office, MONDAY_9 + timedelta(hours=1, minutes=30), next(iins), clock())
+    at_10_15 = book(office, MONDAY_9 + timedelta(hours=1, minutes=15), next(iins), clock())
+    clock.set(MONDAY_9 + timedelta(hours=1))  # 10:00: she comes for 10:30
+    booked = queue.check_in(db.session, at_10_30, clerk, clock())
+    clock.advance(minutes=5)
+    walk_in = queue.issue_walk_in(db.session, office, office.services[0], clerk, clock())
+    # Placed behind her: at her time, and after her by arrival.
+    assert walk_in.queue_at == booked.queue_at == at_10_30.starts_at
+    clock.advance(minutes=5)  # 10:10: a visitor for 10:15, who came after the walk-in
+    sooner = queue.check_in(db.session, at_10_15, clerk, clock())
+    urgent = queue.issue_walk_in(
+        db.session, office, office.services[0], clerk, clock(), urgent=True
+    )
+    assert order_of_calls(office, desk, clerk, clock) == [
+        urgent.label,
+        sooner.label,
+        booked.label,
+        walk_in.label,
+    ]
+
+
+def test_a_visitor_far_too_early_does_not_block_walk_ins(office, clerk, clock, iins):
+    (desk,) = make_desks(office, 1)
+    office.walk_in_share = 50
+    afternoon = book(office, MONDAY_9 + timedelta(hours=6), next(iins), clock())
+    clock.set(MONDAY_9)
+    early = queue.check_in(db.session, afternoon, clerk, clock())
+    clock.advance(minutes=5)
+    walk_in = queue.issue_walk_in(db.session, office, office.services[0], clerk, clock())
+    assert walk_in.queue_at == clock()
+    assert order_of_calls(office, desk, clerk, clock) == [walk_in.label, early.label]
 
 
 def test_walk_ins_stay_within_the_offices_share(office, clerk, clock):
@@ -272,21 +319,115 @@ def test_close_day_command(app, office, clerk, clock, iins):
     assert result.exit_code == 0 and "1 no-shows" in result.output
 
 
-def test_estimated_wait_comes_from_the_days_real_service_times(office, clerk, clock):
-    first, second = make_desks(office, 2)
-    office.walk_in_share = 90
-    db.session.commit()
-    clock.set(MONDAY_9)
-    assert queue.estimated_wait_minutes(db.session, office, clock()) is None
-    for _ in range(6):
-        queue.issue_walk_in(db.session, office, office.services[0], clerk, clock(), urgent=True)
-    for desk, minutes in ((first, 10), (second, 20)):
+def serve_visits(office, desk, clerk, clock, service, minutes: list[int]) -> None:
+    """Serve a visitor of the service at the desk for each number of minutes, from now on."""
+    for length in minutes:
+        queue.issue_walk_in(db.session, office, service, clerk, clock(), urgent=True)
         ticket = queue.call_next(db.session, office, desk, clerk, clock())
-        clock.advance(minutes=minutes)
+        clock.advance(minutes=length)
         queue.serve(db.session, ticket, clerk, clock())
-        clock.set(MONDAY_9)
-    # Average 15 minutes, 4 waiting, 2 desks at work: 30 minutes.
-    assert queue.estimated_wait_minutes(db.session, office, clock()) == 30
+    db.session.commit()
+
+
+@pytest.fixture
+def marriage(office, make_service):
+    """A second service of the office, configured at 40 minutes."""
+    service = make_service("marriage", duration_minutes=40)
+    office.services.append(service)
+    db.session.commit()
+    return service
+
+
+def test_no_estimate_while_no_desk_is_at_work(office, clerk, clock):
+    make_desks(office, 1)
+    clock.set(MONDAY_9)
+    queue.issue_walk_in(db.session, office, office.services[0], clerk, clock(), urgent=True)
+    assert queue.estimated_wait_minutes(db.session, office, clock()) is None
+
+
+def test_the_estimate_uses_recent_days_service_times_of_each_service(
+    office, clerk, clock, marriage
+):
+    passport = office.services[0]
+    first, second = make_desks(office, 2)
+    # Last Wednesday and last Friday: passports take 10 minutes (one took 60: the median
+    # is not moved by it), marriages 30.
+    for day, lengths in (
+        (MONDAY_9 - timedelta(days=5), [10, 60, 10]),
+        (MONDAY_9 - timedelta(days=3), [10, 12]),
+    ):
+        clock.set(day)
+        serve_visits(office, first, clerk, clock, passport, lengths)
+    clock.set(MONDAY_9 - timedelta(days=3))
+    serve_visits(office, second, clerk, clock, marriage, [30, 30, 30])
+    # Monday: two passports and a marriage waiting.
+    clock.set(MONDAY_9)
+    desks.take_desk(db.session, first, clerk, clock(), timedelta(minutes=30))
+    for service in (passport, passport, marriage):
+        queue.issue_walk_in(db.session, office, service, clerk, clock(), urgent=True)
+    # 10 + 10 + 30 minutes at the one desk at work, then shared by two.
+    assert queue.estimated_wait_minutes(db.session, office, clock()) == 50
+    second_clerk = User(
+        email="second@example.org",
+        name="Second",
+        role=Role.CLERK,
+        password_hash=hash_password("x" * 12),
+        offices=[office],
+    )
+    db.session.add(second_clerk)
+    db.session.flush()
+    desks.take_desk(db.session, second, second_clerk, clock(), timedelta(minutes=30))
+    assert queue.estimated_wait_minutes(db.session, office, clock()) == 25
+    # A desk that serves only passports: for a passport walk-in, only the passports ahead
+    # count, at that one desk; the marriage desk serves everything else.
+    second.services = [marriage]
+    first.services = [passport]
+    db.session.flush()
+    assert queue.estimated_wait_minutes(db.session, office, clock(), service=passport) == 20
+    assert queue.estimated_wait_minutes(db.session, office, clock(), service=marriage) == 30
+
+
+def test_too_few_service_times_fall_back_to_the_configured_duration(office, clerk, clock, marriage):
+    (desk,) = make_desks(office, 1)
+    clock.set(MONDAY_9 - timedelta(days=3))
+    serve_visits(office, desk, clerk, clock, marriage, [5, 5])  # two: too few to trust
+    clock.set(MONDAY_9)
+    desks.take_desk(db.session, desk, clerk, clock(), timedelta(minutes=30))
+    queue.issue_walk_in(db.session, office, marriage, clerk, clock(), urgent=True)
+    queue.issue_walk_in(db.session, office, office.services[0], clerk, clock(), urgent=True)
+    # 40 minutes configured for the marriage, 15 for the passport.
+    assert queue.estimated_wait_minutes(db.session, office, clock()) == 55
+
+
+def test_the_estimate_ignores_check_ins_for_later_appointments(office, clerk, clock, iins):
+    (desk,) = make_desks(office, 1)
+    afternoon = book(office, MONDAY_9 + timedelta(hours=6), next(iins), clock())
+    clock.set(MONDAY_9)
+    desks.take_desk(db.session, desk, clerk, clock(), timedelta(minutes=30))
+    queue.check_in(db.session, afternoon, clerk, clock())
+    # Checked in at 09:00 for 15:00: not ahead of someone who comes now.
+    assert queue.estimated_wait_minutes(db.session, office, clock()) == 0
+
+
+def test_the_estimate_counts_exactly_the_tickets_the_order_puts_ahead(office, clerk, clock, iins):
+    (desk,) = make_desks(office, 1)
+    office.walk_in_share = 90
+    times = [MONDAY_9 + timedelta(minutes=m) for m in (0, 15, 45, 300)]
+    visits = [book(office, start, next(iins), clock()) for start in times]
+    clock.set(MONDAY_9 - timedelta(minutes=10))
+    desks.take_desk(db.session, desk, clerk, clock(), timedelta(minutes=30))
+    for visit in visits:
+        queue.check_in(db.session, visit, clerk, clock())
+    queue.issue_walk_in(db.session, office, office.services[0], clerk, clock(), urgent=True)
+    clock.advance(minutes=5)
+    queue.issue_walk_in(db.session, office, office.services[0], clerk, clock())
+    # 08:55: the 09:00 and 09:15 visits are within the window, 09:45 and 14:00 are not.
+    estimate = queue.estimated_wait_minutes(db.session, office, clock())
+    walk_in = queue.issue_walk_in(db.session, office, office.services[0], clerk, clock())
+    order = order_of_calls(office, desk, clerk, clock)
+    ahead = order.index(walk_in.label)
+    assert ahead == 4  # the urgent case, the 09:00 and 09:15 visits, the earlier walk-in
+    assert estimate == ahead * 15
 
 
 def test_the_first_call_is_stored_in_utc_whatever_the_clocks_zone(office, clerk, clock):
@@ -303,5 +444,6 @@ def test_the_first_call_is_stored_in_utc_whatever_the_clocks_zone(office, clerk,
     assert ticket.first_called_at == MONDAY_9
     clock.advance(minutes=4)
     queue.serve(db.session, ticket, clerk, clock())
-    # Four minutes at one desk, one waiting: four minutes (not nine hours less).
+    serve_visits(office, desk, clerk, clock, office.services[0], [4, 4])
+    # Four minutes each at one desk, one waiting: four minutes (not nine hours less).
     assert queue.estimated_wait_minutes(db.session, office, clock()) == 4

@@ -104,6 +104,11 @@ def test_the_display_is_public_and_shows_no_names(app, offices, seoul_ticket) ->
     feed = client.get("/staff/seoul/display.json").get_json()
     assert set(feed) == {
         "calls",
+        "history",
+        "spoken",
+        "time",
+        "now_ms",
+        "utc_offset_minutes",
         "waiting",
         "estimated_wait_minutes",
         "waiting_text",

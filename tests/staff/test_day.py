@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 import sqlalchemy as sa
 from babel.dates import format_date
-from flask_babel import force_locale
+from flask_babel import force_locale, get_translations, ngettext
 from flask_babel import gettext as _
 
 from consular.extensions import db
@@ -246,14 +246,107 @@ def test_the_display_says_whole_sentences_with_plurals(app, offices, accounts, c
     queue.serve(db.session, called, clerk, clock())
     db.session.commit()
     feed, page = shown()
-    # One minute a visitor at one desk, three waiting: about three minutes.
+    # One visit served is too few to go by: the service's 15 minutes for each of the three
+    # waiting, at the one desk at work.
+    with app.test_request_context():
+        about_45 = ngettext(
+            "Estimated wait: about %(num)d minute", "Estimated wait: about %(num)d minutes", 45
+        )
     assert feed["waiting_text"] == "3 people waiting"
-    assert feed["wait_text"] == "Estimated wait: about 3 minutes"
-    assert '<span id="wait">Estimated wait: about 3 minutes</span>' in page
+    assert feed["wait_text"] == about_45
+    assert f'<span id="wait">{about_45}</span>' in page
     while (next_one := queue.call_next(db.session, seoul, desk, clerk, clock())) is not None:
         queue.serve(db.session, next_one, clerk, clock())
     db.session.commit()
     assert shown()[0]["wait_text"] == "Estimated wait: none"
+
+
+SPOKEN = "Ticket %(letter)s %(number)d, desk %(desk)s."
+
+
+@pytest.fixture
+def spoken_in(app, monkeypatch):
+    """Give the spoken call a sentence of its own in a language for the test (the catalogs
+    get theirs when the lead translates), so that the test sees which catalog said it."""
+
+    def give(locale: str, sentence: str) -> None:
+        with app.test_request_context(), force_locale(locale):
+            translations = get_translations()
+        monkeypatch.setitem(translations._catalog, SPOKEN, sentence)
+
+    return give
+
+
+def test_the_display_shows_the_calls_now_and_before_and_says_them(
+    app, offices, accounts, clock, spoken_in
+) -> None:
+    seoul, _busan = offices
+    seoul.calls_spoken, seoul.call_languages = True, ["ru", "ko"]
+    spoken_in("ko", "%(letter)s %(number)d번 손님, %(desk)s번 창구로 오십시오.")
+    spoken_in("ru", "Талон %(letter)s %(number)d, окно %(desk)s.")
+    clock.set(MONDAY_9)
+    clerk = accounts["clerk_seoul"]
+    desk = db.session.scalar(sa.select(Desk).where(Desk.office_id == seoul.id))
+    tickets = [
+        queue.issue_walk_in(db.session, seoul, seoul.services[0], clerk, clock(), urgent=True)
+        for _visitor in range(9)
+    ]
+    for _ticket in tickets[:8]:
+        called = queue.call_next(db.session, seoul, desk, clerk, clock())
+        clock.advance(minutes=2)
+        queue.serve(db.session, called, clerk, clock())
+    queue.call_next(db.session, seoul, desk, clerk, clock())
+    db.session.commit()
+    screen = app.test_client()
+    seoul_id = seoul.id
+    db.session.expunge_all()
+    with counted_statements() as statements:
+        feed = screen.get("/staff/seoul/display.json").get_json()
+    # The office, the calls, the calls before, the wait (desks at work, the walk-in's place,
+    # the tickets ahead) and the number waiting: nothing grows with the queue.
+    assert len(statements) <= 8, statements
+    (now,) = feed["calls"]
+    assert (now["ticket"], now["desk"]) == ("S-009", "1")
+    # Said in Korean, then Russian, the number as a number, without the zeros before it.
+    assert now["speech"] == [
+        {"lang": "ko-KR", "text": "S 9번 손님, 1번 창구로 오십시오."},
+        {"lang": "ru-RU", "text": "Талон S 9, окно 1."},
+    ]
+    assert now["text"] == "Ticket S 9, desk 1."  # for the screen's live region, in English
+    assert [call["ticket"] for call in feed["history"]] == [
+        "S-008", "S-007", "S-006", "S-005", "S-004", "S-003"
+    ]  # fmt: skip
+    assert feed["spoken"] and feed["time"] == "09:16"
+    page = screen.get("/staff/seoul/display").text
+    assert '<time id="clock">09:16</time>' in page
+    assert 'id="sound-on"' in page
+    assert page.index(">S-009<") < page.index('id="history"') < page.index(">S-008<")
+    # Calls not spoken: no sentences, no sound button.
+    seoul = db.session.get(Office, seoul_id)
+    seoul.calls_spoken = False
+    db.session.commit()
+    feed = screen.get("/staff/seoul/display.json").get_json()
+    assert not feed["spoken"] and feed["calls"][0]["speech"] == []
+    assert 'id="sound-on"' not in screen.get("/staff/seoul/display").text
+
+
+def test_the_display_says_calls_in_kazakh_too(app, offices, accounts, clock, spoken_in) -> None:
+    seoul, _busan = offices
+    seoul.calls_spoken, seoul.call_languages = True, ["ko", "kk"]
+    spoken_in("kk", "%(letter)s %(number)d талон, %(desk)s терезе.")
+    clock.set(MONDAY_9)
+    desk = db.session.scalar(sa.select(Desk).where(Desk.office_id == seoul.id))
+    clerk = accounts["clerk_seoul"]
+    for _visitor in range(12):
+        queue.issue_walk_in(db.session, seoul, seoul.services[0], clerk, clock(), urgent=True)
+    for _visitor in range(11):
+        queue.serve(db.session, queue.call_next(db.session, seoul, desk, clerk, clock()), clerk,
+                    clock())  # fmt: skip
+    queue.call_next(db.session, seoul, desk, clerk, clock())
+    db.session.commit()
+    feed = app.test_client().get("/staff/seoul/display.json").get_json()
+    assert [sentence["lang"] for sentence in feed["calls"][0]["speech"]] == ["ko-KR", "kk-KZ"]
+    assert feed["calls"][0]["speech"][1]["text"] == "S 12 талон, 1 терезе."
 
 
 # The menu
