@@ -1,7 +1,7 @@
 """spoken calls: whether the waiting-room display says each call aloud, and in which languages
 
 Revision ID: d7a2b4c6e8f0
-Revises: 4cbf67b8c204
+Revises: e3b5c7d9f1a2
 Create Date: 2026-12-03 14:00:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'd7a2b4c6e8f0'
-down_revision = '4cbf67b8c204'
+down_revision = 'e3b5c7d9f1a2'
 branch_labels = None
 depends_on = None
 

@@ -719,7 +719,11 @@ class Staff:
 
     def walk_in(self, *, urgent: bool = False) -> None:
         page, t = self.page, self.t
-        page.get_by_label(t("Service"), exact=True).select_option(label=PASSPORT)
+        services = page.get_by_label(t("Service"), exact=True)
+        # Each service is listed with the walk-in minutes it takes: "… (15 min)".
+        option = services.locator("option", has_text=f"{PASSPORT} (")
+        expect(option).to_have_text(re.compile(rf"^{re.escape(PASSPORT)} \(\d+\u00a0min\)$"))
+        services.select_option(value=option.get_attribute("value"))
         urgent_box = page.get_by_label(t("Urgent case (served first, beyond the walk-in share)"))
         urgent_box.set_checked(urgent)
         self.press(t("Issue a ticket"))
