@@ -77,12 +77,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     if debug:
         app.config["SESSION_COOKIE_SECURE"] = False
+        if not app.config.get("TESTING"):
+            app.before_request(refuse_debug_from_afar)
     if app.config["SESSION_COOKIE_SECURE"] and app.config["SESSION_COOKIE_NAME"] == "session":
         # Sent over HTTPS only, for this host only and the whole site: no subdomain or
         # plain-HTTP page can set or overwrite it.
         app.config["SESSION_COOKIE_NAME"] = "__Host-session"
-        if not app.config.get("TESTING"):
-            app.before_request(refuse_debug_from_afar)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if app.config["PROXY_COUNT"]:
         # Behind a reverse proxy, take the client's address from X-Forwarded-For so that
@@ -122,6 +122,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     page_cache.init_app(app)
     login_manager.init_app(app)
+    from consular import security
+
+    security.init_app(app)
 
     from consular import auth
 
