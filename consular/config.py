@@ -176,6 +176,9 @@ def load_config(instance_path: str) -> dict[str, Any]:
             "image/svg+xml",
         ],
         "COMPRESS_ALGORITHM": ["br", "gzip"],
+        # Pages that may frame the waiting-room display (a CSP frame-ancestors value such as
+        # "https://signage.example.org"); empty: no page may.
+        "DISPLAY_FRAME_ANCESTORS": os.environ.get("DISPLAY_FRAME_ANCESTORS", "").strip(),
         # Cookies
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -599,6 +599,13 @@ def world(app, offices, accounts, make_service, clock, iins) -> World:  # noqa: 
     )
 
 
+def missing_security_headers(response, endpoint: str) -> list[str]:
+    """The security headers the answer lacks (tests/test_security_headers.py says why)."""
+    from tests.test_security_headers import missing_headers
+
+    return missing_headers(response, endpoint)
+
+
 def _page_problem(response, language: str, standalone: bool) -> str | None:
     """What is wrong with a page that answered 200 in `language`, if anything."""
     if response.mimetype != "text/html":
@@ -628,6 +635,8 @@ def _problems_in(app: Flask, world: World, language: str) -> tuple[list[str], se
             response = world.clients[visit.viewer].get(url, headers=visit.headers)
             visited.add(endpoint)
             where = f"{language} {visit.viewer} GET {url}"
+            if missing := missing_security_headers(response, endpoint):
+                problems.append(f"{where}: without {missing}")
             if response.status_code != visit.status:
                 problems.append(f"{where}: {response.status_code}, expected {visit.status}")
             elif response.status_code == 200 and (

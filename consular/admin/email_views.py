@@ -12,6 +12,7 @@ from consular.admin.email_forms import EmailTextForm, ResetEmailTextForm
 from consular.clock import now
 from consular.extensions import db
 from consular.models.i18n import LANGUAGE_NAMES, LANGUAGES
+from consular.security import allow_inline_styles
 from consular.services import email_texts, notifications
 from consular.services.errors import DomainError, ValidationFailed
 from consular.services.notifications import EmailPreview
@@ -88,6 +89,8 @@ def email_text_edit(kind: str, language: str) -> str | Response:
         except ValidationFailed as error:
             # A stored text that no longer passes: show why; the built-in text is sent.
             _show_errors(form, error)
+    if preview is not None:
+        allow_inline_styles()  # the e-mail's own inline styles, in its sandboxed frame
     return render_template(
         "admin/email_text_edit.html",
         form=form,

@@ -126,12 +126,21 @@ def context(
 
 @pytest.fixture
 def page(context: BrowserContext, live_server: LiveServer) -> Iterator[Page]:
-    """A page that fails the test on a JavaScript error or a server error."""
+    """A page that fails the test on a JavaScript error, on anything the Content Security
+    Policy refused (an inline script or style slipped in), or on a server error."""
     page = context.new_page()
     script_errors: list[str] = []
     page.on("pageerror", lambda error: script_errors.append(str(error)))
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: refused.append(message.text)
+        if "Content Security Policy" in message.text
+        else None,
+    )
     yield page
     assert not script_errors, f"JavaScript errors: {script_errors}"
+    assert not refused, f"Refused by the Content Security Policy: {refused}"
     assert not live_server.errors, f"Server errors: {live_server.errors}"
 
 
