@@ -45,6 +45,8 @@ class Office(Base):
     ticket_prefix: Mapped[str] = mapped_column(sa.String(2), default="A")
     # Share of desk capacity kept for walk-ins and urgent cases, in percent.
     walk_in_share: Mapped[int] = mapped_column(default=0)
+    # Named in every waiting-room kiosk's cookie: raising it stops every kiosk of the office.
+    kiosk_generation: Mapped[int] = mapped_column(default=1, server_default="1")
 
     services: Mapped[list[ServiceType]] = relationship(
         secondary="office_service", back_populates="offices", order_by="ServiceType.sort_order"
