@@ -55,6 +55,8 @@ ACTION_LABELS = {
     "cancel_suspicious": _l("Suspicious bookings cancelled"),
     "check_in": _l("Visitor checked in"),
     "walk_in": _l("Walk-in ticket issued"),
+    "start_kiosk": _l("Waiting-room kiosk started"),
+    "stop_kiosks": _l("Every waiting-room kiosk stopped"),
     "call": _l("Ticket called"),
     "recall": _l("Ticket called again"),
     "served": _l("Visitor served"),
@@ -86,6 +88,8 @@ KEY_LABELS = {
     "language": _l("Language"),
     "added": _l("Added"),
     "removed": _l("Removed"),
+    "generation": _l("Kiosk generation"),
+    "device": _l("Kiosk device"),
 }
 # How services/schedule.py writes a period: "0 09:00-12:30 x3 from 2026-12-14 until ...".
 _PERIOD = re.compile(
