@@ -351,7 +351,15 @@ def test_done_forgets_the_visitor_and_their_language(tablet, visits) -> None:
     done = tablet.post("/kiosk/seoul/done")
     assert done.status_code == 303 and done.headers["Location"] == "/kiosk/seoul"
     assert tablet.get(path).status_code == 404
-    assert '<html lang="en">' in tablet.get("/kiosk/seoul").text
+    start = tablet.get("/kiosk/seoul").text
+    assert '<html lang="en">' in start
+    assert "data-kiosk-idle" not in start  # nothing of anyone's to forget
+
+
+def test_a_language_left_chosen_is_forgotten_when_the_start_page_is_idle(tablet) -> None:
+    tablet.post("/kiosk/seoul/language", data={"language": "ko", "next": "/kiosk/seoul"})
+    start = tablet.get("/kiosk/seoul").text
+    assert 'data-kiosk-idle="60"' in start and "data-kiosk-done" in start
 
 
 @pytest.mark.parametrize("language", ["kk", "ru", "en", "ko"])
