@@ -158,14 +158,12 @@ def _refusal(appointment: Appointment, office: Office, now: datetime) -> KioskRe
             )
         )
     status = appointment.status
-    if status in (Status.CHECKED_IN, Status.CALLED, Status.SERVED):
-        return None  # answered with the ticket already issued (check_in_by_reference)
     if status == Status.CANCELLED:
         return KioskRefusal(_("This appointment was cancelled. Please ask at the counter."))
     if status in (Status.HELD, Status.EXPIRED):
         return KioskRefusal(
             _(
-                "This booking was never confirmed with the e-mail code, so it can't be "
+                "This booking was not confirmed with the e-mail code, so it can't be "
                 "checked in. Please ask at the counter."
             )
         )
@@ -192,6 +190,7 @@ def _refusal(appointment: Appointment, office: Office, now: datetime) -> KioskRe
                 time=time,
             )
         )
+    # A visit under way or served today is answered with its ticket (check_in_by_reference).
     return None
 
 
