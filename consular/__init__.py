@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, has_request_context, request, session
 from flask_babel import get_locale
@@ -16,6 +18,9 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from consular.config import check_config, load_config
 from consular.extensions import babel, compress, csrf, db, limiter, login_manager, migrate
 from consular.models.i18n import LANGUAGES, localized, localized_list
+
+if TYPE_CHECKING:
+    from consular.models import Office
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,9 +69,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     debug = app.debug or bool(app.config.get("DEBUG_MODE"))
-    check_config(app.config, debug=debug, testing=bool(app.config.get("TESTING")))
+    check_config(
+        app.config,
+        debug=debug,
+        testing=bool(app.config.get("TESTING")),
+        instance_path=app.instance_path,
+    )
     if debug:
         app.config["SESSION_COOKIE_SECURE"] = False
+    if app.config["SESSION_COOKIE_SECURE"] and app.config["SESSION_COOKIE_NAME"] == "session":
+        # Sent over HTTPS only, for this host only and the whole site: no subdomain or
+        # plain-HTTP page can set or overwrite it.
+        app.config["SESSION_COOKIE_NAME"] = "__Host-session"
+        if not app.config.get("TESTING"):
+            app.before_request(refuse_debug_from_afar)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if app.config["PROXY_COUNT"]:
         # Behind a reverse proxy, take the client's address from X-Forwarded-For so that
@@ -177,11 +193,42 @@ def favicon() -> WerkzeugResponse:
     return response
 
 
+def from_loopback() -> bool:
+    """Whether the request came from this machine itself, judged by the address the
+    connection really came from (before ProxyFix reads a forwarded header)."""
+    original = request.environ.get("werkzeug.proxy_fix.orig") or {}
+    address = original.get("REMOTE_ADDR") or request.environ.get("REMOTE_ADDR") or ""
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_debug_from_afar() -> Response | None:
+    """Debug mode serves demo accounts and the development mailbox: only to this machine."""
+    if from_loopback():
+        return None
+    return Response(
+        "Debug mode (CONSULAR_DEBUG) answers only on this machine (127.0.0.1). "
+        "Bind to 127.0.0.1, or run without debug mode.\n",
+        status=403,
+        mimetype="text/plain",
+    )
+
+
 def template_helpers() -> dict[str, Any]:
     """Names every template can use: the current language and a picker of localized texts."""
+    from consular.clock import now
     from consular.services import timefmt
 
     locale = str(get_locale() or "en")
+    names = timefmt.weekday_names(locale)
+
+    def opening_hours(office: Office, week_from: date | None = None) -> list[tuple[str, str]]:
+        """The office's hours of the week from `week_from` (today at the office if None)."""
+        day = week_from or now().astimezone(office.zone).date()
+        return timefmt.opening_hours(office, names, day)
+
     return {
         "current_locale": locale,
         "localized": lambda texts: localized(texts, locale),
@@ -191,5 +238,6 @@ def template_helpers() -> dict[str, Any]:
         "zone_name": lambda office, moment: timefmt.zone_label(office.zone, moment, locale),
         "day_text": lambda day, form="full": timefmt.day_text(day, locale, form),
         "month_text": lambda day: timefmt.month_text(day, locale),
-        "weekday_names": timefmt.weekday_names(locale),
+        "weekday_names": names,
+        "opening_hours": opening_hours,
     }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +101,10 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # minutes without an action after which a clerk's desk is free for another clerk.
         "NO_SHOW_GRACE_MINUTES": _int("NO_SHOW_GRACE_MINUTES", 15),
         "DESK_IDLE_MINUTES": _int("DESK_IDLE_MINUTES", 30),
+        # A staff session ends after this many minutes without a request, and this many
+        # hours after signing in, whatever happened in between.
+        "STAFF_IDLE_MINUTES": _int("STAFF_IDLE_MINUTES", 30),
+        "STAFF_SESSION_HOURS": _int("STAFF_SESSION_HOURS", 12),
         # How many days after a day ends `flask reports rollup` stores its figures.
         "REPORT_SETTLE_DAYS": _int("REPORT_SETTLE_DAYS", 1),
         # Mail
@@ -177,17 +183,50 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool(os.environ.get("SESSION_COOKIE_SECURE"), default=True),
+        # The browser forgets the cookie when the longest staff session would end anyway.
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=_int("STAFF_SESSION_HOURS", 12)),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "WTF_CSRF_TIME_LIMIT": None,
     }
 
 
-def check_config(config: dict[str, Any], *, debug: bool, testing: bool) -> None:
+DEV_SECRET_FILE = "dev-secret-key"
+
+
+def development_secret(instance_path: str) -> str:
+    """The debug server's secret key: random, made once per instance folder and kept there
+    (readable by its owner only), so that a session cookie can't be forged from a secret
+    anyone can read in the source, and sessions survive a restart of `make run`."""
+    path = Path(instance_path) / DEV_SECRET_FILE
+    try:
+        secret = path.read_text(encoding="ascii").strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        secret = ""
+    if len(secret) < 64:
+        secret = secrets.token_hex(32)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(secret + "\n")
+    return secret
+
+
+def check_config(
+    config: dict[str, Any], *, debug: bool, testing: bool, instance_path: str = ""
+) -> None:
     """Refuse to run outside debug and tests without the settings production needs."""
     _check_proof_of_work(config)
-    if debug or testing:
+    if testing:
         if not config.get("SECRET_KEY"):
-            config["SECRET_KEY"] = "dev-only-not-secret"
+            config["SECRET_KEY"] = "tests-only-not-secret"
+        return
+    # A staff session ends neither at once nor never (tests move their clock by weeks).
+    for name, low, high in (("STAFF_IDLE_MINUTES", 1, 24 * 60), ("STAFF_SESSION_HOURS", 1, 24)):
+        value = config.get(name)
+        if not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+    if debug:
+        if not config.get("SECRET_KEY"):
+            config["SECRET_KEY"] = development_secret(instance_path)
         return
     if not config.get("SECRET_KEY"):
         raise ConfigError(

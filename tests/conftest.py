@@ -67,6 +67,10 @@ def base_config(database_url: str, clock: Clock) -> dict[str, Any]:
         "RELEASE_JITTER_MINUTES": 0,
         # Holds need no proof of work here; tests/services/test_proof_of_work.py turns it on.
         "POW_ENABLED": False,
+        # Tests move their clock by days after signing in; tests/staff/test_sessions.py sets
+        # the real limits.
+        "STAFF_IDLE_MINUTES": 10**7,
+        "STAFF_SESSION_HOURS": 10**6,
     }
 
 

@@ -87,3 +87,74 @@ def test_proof_of_work_settings_that_would_break_holds_are_refused(
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=name):
         create_app()
+
+
+# Debug mode is for one developer's machine (issue 13, finding 1).
+
+
+def test_the_development_secret_is_random_private_and_kept_per_instance_folder(tmp_path) -> None:
+    import stat
+
+    from consular.config import DEV_SECRET_FILE, development_secret
+
+    first = development_secret(str(tmp_path))
+    assert len(first) == 64 and int(first, 16)
+    assert first != "dev-only-not-secret"
+    assert development_secret(str(tmp_path)) == first  # sessions survive a restart
+    mode = stat.S_IMODE((tmp_path / DEV_SECRET_FILE).stat().st_mode)
+    assert mode == 0o600
+    other = tmp_path / "other"
+    other.mkdir()
+    assert development_secret(str(other)) != first
+
+
+def _debug_app(monkeypatch, tmp_path, **config):
+    from consular import config as settings
+
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setattr(settings, "development_secret", lambda _path: "d" * 64)
+    return create_app(
+        {
+            "DEBUG_MODE": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite3",
+            "MAIL_SMTP_HOST": "",
+            "MAIL_DEV_MAILBOX": True,
+            **config,
+        }
+    )
+
+
+def test_debug_mode_signs_with_the_instances_own_secret(monkeypatch, tmp_path) -> None:
+    app = _debug_app(monkeypatch, tmp_path)
+    assert app.config["SECRET_KEY"] == "d" * 64
+
+
+def test_debug_mode_answers_only_this_machine_whatever_a_header_claims(
+    monkeypatch, tmp_path
+) -> None:
+    app = _debug_app(monkeypatch, tmp_path, PROXY_COUNT=1)
+    client = app.test_client()
+    assert client.get("/favicon.ico", environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 301
+    assert client.get("/favicon.ico", environ_base={"REMOTE_ADDR": "::1"}).status_code == 301
+    afar = client.get("/favicon.ico", environ_base={"REMOTE_ADDR": "203.0.113.5"})
+    assert afar.status_code == 403 and "127.0.0.1" in afar.text
+    forged = client.get(
+        "/dev/mailbox",
+        environ_base={"REMOTE_ADDR": "203.0.113.5"},
+        headers={"X-Forwarded-For": "127.0.0.1"},
+    )
+    assert forged.status_code == 403
+
+
+def test_the_development_mailbox_is_never_served_outside_development(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    monkeypatch.delenv("CONSULAR_DEBUG", raising=False)
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite3",
+            "MAIL_SMTP_HOST": "",
+            "MAIL_DEV_MAILBOX": True,
+        }
+    )
+    loopback = {"REMOTE_ADDR": "127.0.0.1"}
+    assert app.test_client().get("/dev/mailbox", environ_base=loopback).status_code == 404

@@ -28,7 +28,7 @@ from markupsafe import escape
 
 from consular.extensions import db
 from consular.models import Desk, OutboxMessage, ServiceType, Ticket, TicketStatus
-from consular.services import email_texts, lottery, reports, suspicion
+from consular.services import email_texts, lottery, queue_reports, reports, suspicion
 from tests.conftest import SECRET, booking_body
 from tests.staff.conftest import accounts, offices, sign_in  # noqa: F401
 
@@ -247,6 +247,10 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
         MANAGERS, office_code="seoul", period_id=w.ids["seoul_monday_morning"]
     ),
     "staff.waiting_list": lambda w, lang: _all(STAFF, office_code="seoul"),
+    "staff.desks_page": lambda w, lang: [
+        *_all(MANAGERS, office_code="seoul"),
+        Visit("admin", {"office_code": "busan"}),
+    ],
     "staff.book_for_caller": lambda w, lang: [
         *_all(STAFF, office_code="seoul"),
         Visit("clerk", {"office_code": "seoul", "service": "passport-renewal", "day": THURSDAY}),
@@ -299,6 +303,14 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
         Visit("admin"),
         Visit("admin", {"office": "seoul", "from": "2026-11-29", "to": "2026-12-05"}),
     ],
+    **{
+        endpoint: lambda w, lang: [
+            Visit("admin"),
+            Visit("admin", {"office": "seoul", "from": "2026-11-29", "to": "2026-12-05"}),
+            Visit("admin", {"office": "all", "from": "2026-11-29", "to": "2026-12-05"}),
+        ]
+        for endpoint in ("admin.report_hours", "admin.report_desks")
+    },
     # The test client's holds come from 127.0.0.1 and share a phone number: two clusters.
     "admin.review": lambda w, lang: [
         *_all(MANAGERS),
@@ -318,7 +330,7 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
     ],
     "admin.report_csv": lambda w, lang: [
         Visit("admin", {"table": table, "office": "seoul", "from": "2026-11-29", "to": THURSDAY})
-        for table in reports.TABLES
+        for table in reports.TABLES + queue_reports.QUEUE_TABLES
     ],
 }
 

@@ -7,14 +7,17 @@ repeat can't be used at all, however the planner is pushed).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import UTC, date, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from consular.extensions import db
 from consular.models import AppointmentService
 from consular.models.appointment import line_counts_as_booking
 from consular.services.availability import free_seats_parameters, free_seats_query
+from consular.services.queue_reports import arrivals_query, desk_tickets_query, served_query
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
@@ -63,3 +66,19 @@ def test_a_persons_bookings_are_found_through_the_partial_unique_index(app, back
         line_counts_as_booking(),
     )
     assert "uq_appointment_service_active_iin" in plan_of(query, backend)
+
+
+@pytest.mark.parametrize("query", [arrivals_query, served_query, desk_tickets_query])
+def test_the_queue_reports_read_a_period_of_tickets_through_the_queue_index(
+    app, backend, make_office, query
+):
+    office = make_office()
+    plan = plan_of(query(office, date(2026, 6, 1), date(2026, 11, 30)), backend)
+    # Only the period's days are read, through an index that starts with the day or with the
+    # office and the day (which one depends on the statistics), never the whole table.
+    if backend == "postgresql":
+        assert re.search(r"Index Cond: .*service_day >=", plan), plan
+        assert "Seq Scan" not in plan
+    else:
+        assert re.search(r"SEARCH ticket USING INDEX \S+ \(.*service_day>\?", plan), plan
+        assert "SCAN ticket" not in plan

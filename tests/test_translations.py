@@ -25,6 +25,21 @@ PLACEHOLDER = re.compile(r"%\(\w+\)[-#0 +]*(?:\d+)?(?:\.\d+)?[diouxXeEfFgGcrsa]"
 PLACEHOLDER_PARTS = re.compile(r"%\((\w+)\)[-#0 +]*(?:\d+)?(?:\.\d+)?([diouxXeEfFgGcrsa])")
 # A value of the type each conversion needs: %(count)d refuses a string.
 DUMMY_VALUES = {**dict.fromkeys("diouxXc", 7), **dict.fromkeys("eEfFgG", 7.5)}
+# A number (a figure or a number placeholder) and the unit after it, with an ordinary space
+# between them, which a line may break at: "15 | minutes". Each catalog writes a no-break
+# space there instead (U+00A0), English included.
+NUMBER_AND_UNIT = re.compile(
+    r"(%\(\w+\)[ds]|(?<![\w.])\d+) "
+    r"((?:minutes?|min|hours?|days?|seconds?|weeks?|months?|years?|USD|KRW"
+    r"|мин\w*|час\w*|дн(?:я|ей)|день|сут\w*|секунд\w*|недел\w*|месяц\w*|лет|год\w*"
+    r"|сағат\w*|күн\w*|апта\w*|ай|жыл\w*|секунд"
+    r"|분|시간|일|초|주|개월|년|원)(?!\w))"
+)
+
+
+def with_no_break_spaces(text: str) -> str:
+    """The text with a no-break space between each number and its unit."""
+    return NUMBER_AND_UNIT.sub(lambda found: f"{found[1]}\u00a0{found[2]}", text)
 
 
 def _read(path: Path, locale: str | None = None) -> Catalog:
@@ -109,9 +124,34 @@ def test_english_translation_is_the_source_text() -> None:
     different = [
         msgid
         for msgid, message in _messages(english).items()
-        if _forms(message.string) != _forms(message.id)
+        if _forms(message.string) != [with_no_break_spaces(form) for form in _forms(message.id)]
     ]
     assert not different, f"English msgstr differs from msgid: {different}"
+
+
+def test_a_number_and_its_unit_are_never_split_across_lines(catalog: Catalog) -> None:
+    split = [
+        form
+        for message in catalog
+        if message.id
+        for form in _forms(message.string)
+        if NUMBER_AND_UNIT.search(form)
+    ]
+    assert not split, (
+        f"{catalog.locale}: use a no-break space between a number and its unit in:\n"
+        + "\n".join(split)
+    )
+
+
+def test_the_unit_rule_finds_the_spaces_it_should_and_no_others() -> None:
+    assert with_no_break_spaces("About %(minutes)d minutes, 10 min, 20 USD") == (
+        "About %(minutes)d\u00a0minutes, 10\u00a0min, 20\u00a0USD"
+    )
+    assert with_no_break_spaces("%(num)d минут, 3 дня, %(num)d күн, 5 분") == (
+        "%(num)d\u00a0минут, 3\u00a0дня, %(num)d\u00a0күн, 5\u00a0분"
+    )
+    for kept in ("%(num)d people waiting", "%(num)d 일정", "Ticket %(ticket)s, desk 3"):
+        assert with_no_break_spaces(kept) == kept, kept
 
 
 def test_catalog_compiles(catalog: Catalog) -> None:

@@ -65,6 +65,8 @@ ACTION_LABELS = {
     "resume": _l("Ticket resumed"),
     "transfer": _l("Ticket transferred"),
     "no_show": _l("Marked as no-show"),
+    "add_desk": _l("Desk added"),
+    "change_desk": _l("Desk changed"),
     "create_service_type": _l("Service type created"),
     "update_service_type": _l("Service type changed"),
     "retire_service_type": _l("Service type retired"),
@@ -90,6 +92,9 @@ KEY_LABELS = {
     "removed": _l("Removed"),
     "generation": _l("Kiosk generation"),
     "device": _l("Kiosk device"),
+    "name": _l("Name"),
+    "in_use": _l("In use"),
+    "services": _l("Services"),
 }
 # How services/schedule.py writes a period: "0 09:00-12:30 x3 from 2026-12-14 until ...".
 _PERIOD = re.compile(
@@ -333,6 +338,8 @@ def record_texts(entries: list[AuditEntry], locale: str) -> dict[int, str]:
                 date=format_date(start.date(), "medium", locale),
                 time=f"{start:%H:%M}",
             )
+        elif entry.entity == "desk" and isinstance(entry.after, dict) and entry.after.get("name"):
+            texts[entry.id] = _("Desk %(desk)s", desk=entry.after["name"])
         elif entry.entity_id:
             texts[entry.id] = f"{entry.entity} #{entry.entity_id}"
         else:

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -16,7 +17,7 @@ from babel import Locale
 from babel.dates import format_skeleton
 from babel.numbers import format_decimal, format_percent
 from flask import Response, abort, render_template, request
-from flask_babel import get_locale, lazy_pgettext
+from flask_babel import get_locale, lazy_pgettext, ngettext, pgettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import Form, SelectField, StringField, ValidationError
@@ -28,7 +29,7 @@ from consular.admin.form_base import AdminForm, choice_values
 from consular.clock import now
 from consular.extensions import db
 from consular.models import Office
-from consular.services import reports
+from consular.services import queue_reports, reports
 from consular.services.reports import Report
 
 # The days "today" and the default period are reckoned in.
@@ -152,7 +153,9 @@ def reports_page() -> tuple[str, int]:
     """Show the report of an office (or all) for a period, with charts and tables."""
     form, filters = parse_filters()
     if filters is None:
-        return render_template("admin/reports.html", form=form, report=None), 400
+        return render_template(
+            "admin/reports.html", form=form, report=None, views=view_links()
+        ), 400
     report = reports.build_report(
         db.session, filters.office, filters.first_day, filters.last_day, _locale()
     )
@@ -164,6 +167,7 @@ def reports_page() -> tuple[str, int]:
         charts=_charts(report),
         fmt=Formatter(_locale()),
         tables=table_titles(),
+        views=view_links(),
     ), 200
 
 
@@ -171,19 +175,25 @@ def reports_page() -> tuple[str, int]:
 @admin_page
 def report_csv(table: str) -> Response | tuple[str, int]:
     """Export one table of the report as CSV (counts and times only, no personal data)."""
-    if table not in reports.TABLES:
+    if table not in reports.TABLES + queue_reports.QUEUE_TABLES:
         abort(404)
     form, filters = parse_filters()
     if filters is None:
-        return render_template("admin/reports.html", form=form, report=None), 400
-    report = reports.build_report(
-        db.session, filters.office, filters.first_day, filters.last_day, _locale()
-    )
-    values = reports.report_table(report, table)
+        return render_template(
+            "admin/reports.html", form=form, report=None, views=view_links()
+        ), 400
+    period = (db.session, filters.office, filters.first_day, filters.last_day)
+    if table == "hours":
+        columns, rows = queue_reports.hour_table(queue_reports.build_hour_report(*period))
+    elif table == "desks":
+        columns, rows = queue_reports.desk_table(queue_reports.build_desk_report(*period))
+    else:
+        values = reports.report_table(reports.build_report(*period, _locale()), table)
+        columns, rows = values.columns, values.rows
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(values.columns)
-    writer.writerows([[_csv_safe(cell) for cell in row] for row in values.rows])
+    writer.writerow(columns)
+    writer.writerows([[_csv_safe(cell) for cell in row] for row in rows])
     scope = filters.office.code if filters.office else ALL_OFFICES
     filename = (
         f"report-{table}-{scope}-{filters.first_day.isoformat()}-{filters.last_day.isoformat()}.csv"
@@ -273,6 +283,10 @@ class Chart:
     y_ticks: list[Tick]
     x_ticks: list[Tick]
     reference_line: float | None = None
+    # What the chart leaves out, shown under it and read with its description.
+    note: str = ""
+    # Where days are left out between two bars: a dashed line marks each gap.
+    breaks: tuple[float, ...] = ()
     width: int = CHART_WIDTH
     height: int = CHART_HEIGHT
 
@@ -283,6 +297,10 @@ class Chart:
     @property
     def plot_right(self) -> int:
         return self.width - MARGIN_RIGHT
+
+    @property
+    def plot_top(self) -> int:
+        return MARGIN_TOP
 
     @property
     def plot_bottom(self) -> int:
@@ -306,25 +324,28 @@ def bar_chart(
     title: str,
     description: str,
     table_id: str,
-    days: Sequence[date],
+    categories: Sequence[Any],
     series: Sequence[tuple[str, Sequence[float | None]]],
     y_max: float,
     value_text: Callable[[float | None], str],
-    day_text: Callable[[date], str],
+    category_text: Callable[[Any], str],
     reference_line: float | None = None,
+    breaks: Sequence[int] = (),
+    note: str = "",
 ) -> Chart:
-    """Bars per day, one per series side by side, on a shared vertical scale."""
+    """Bars per category (a day, an hour, a desk), one per series side by side, on a shared
+    vertical scale; `breaks`: the indices of the categories that follow a gap."""
     plot_width = CHART_WIDTH - MARGIN_LEFT - MARGIN_RIGHT
     plot_height = CHART_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
     bottom = CHART_HEIGHT - MARGIN_BOTTOM
-    group = plot_width / max(1, len(days))
+    group = plot_width / max(1, len(categories))
     bar_width = group * 0.8 / max(1, len(series))
 
     def y_of(value: float) -> float:
         return bottom - plot_height * min(value, y_max) / y_max
 
     bars: list[Bar] = []
-    for index, day in enumerate(days):
+    for index, category in enumerate(categories):
         for number, (label, values) in enumerate(series):
             value = values[index]
             top = y_of(value or 0)
@@ -337,17 +358,17 @@ def bar_chart(
                     series=number,
                     text=_(
                         "%(day)s, %(measure)s: %(value)s",
-                        day=day_text(day),
+                        day=category_text(category),
                         measure=label,
                         value=value_text(value),
                     ),
                 )
             )
     y_ticks = [Tick(round(y_of(y_max * i / 4), 2), value_text(y_max * i / 4)) for i in range(5)]
-    every = max(1, math.ceil(len(days) / MAX_X_LABELS))
+    every = max(1, math.ceil(len(categories) / MAX_X_LABELS))
     x_ticks = [
-        Tick(round(MARGIN_LEFT + group * (index + 0.5), 2), day_text(day))
-        for index, day in enumerate(days)
+        Tick(round(MARGIN_LEFT + group * (index + 0.5), 2), category_text(category))
+        for index, category in enumerate(categories)
         if index % every == 0
     ]
     return Chart(
@@ -360,22 +381,52 @@ def bar_chart(
         y_ticks=y_ticks,
         x_ticks=x_ticks,
         reference_line=None if reference_line is None else round(y_of(reference_line), 2),
+        breaks=tuple(round(MARGIN_LEFT + group * index, 2) for index in breaks),
+        note=note,
     )
+
+
+def _count_axis(highest: float) -> int:
+    """The top of an axis of counts: a round number with whole numbers on every tick."""
+    count_max = max(4, math.ceil(_nice_ceiling(highest)))
+    if count_max % 4:
+        count_max += 4 - count_max % 4
+    return count_max
+
+
+def _after_gaps(days: Sequence[date]) -> list[int]:
+    """The indices of the days that do not follow the day before them in the calendar."""
+    return [i for i in range(1, len(days)) if (days[i] - days[i - 1]).days > 1]
 
 
 def _charts(report: Report) -> list[Chart]:
-    """Bookings, cancellations and no-shows per day; capacity use per day."""
+    """Bookings, cancellations and no-shows per working day; capacity use per working day.
+
+    Days on which the office did not work (no seats offered, nothing booked, no ticket)
+    are left out of the charts, and a dashed line marks where; the table keeps every day.
+    """
     fmt = Formatter(_locale())
-    days = [row.day for row in report.days]
+    rows = [row for row in report.days if row.is_working_day]
+    days = [row.day for row in rows]
+    breaks = _after_gaps(days)
     first, last = fmt.day(report.first_day), fmt.day(report.last_day)
+    closed = len(report.days) - len(rows)
+    left_out = (
+        ngettext(
+            "%(num)d day on which the office did not work (no seats offered, nothing "
+            "booked or issued) is left out; a dashed line marks the gap.",
+            "%(num)d days on which the office did not work (no seats offered, nothing "
+            "booked or issued) are left out; a dashed line marks each gap.",
+            closed,
+        )
+        if closed
+        else _("The office worked on every day of the period.")
+    )
     highest = max(
-        (max(r.counts.bookings, r.counts.cancellations, r.counts.no_shows) for r in report.days),
+        (max(r.counts.bookings, r.counts.cancellations, r.counts.no_shows) for r in rows),
         default=0,
     )
-    count_max = max(4, math.ceil(_nice_ceiling(highest)))
-    if count_max % 4:
-        count_max += 4 - count_max % 4  # whole numbers on every tick
-    uses = [row.capacity.use for row in report.days]
+    uses = [row.capacity.use for row in rows]
     use_max = max(1.0, _nice_ceiling(max((u for u in uses if u is not None), default=0)))
     return [
         bar_chart(
@@ -389,16 +440,18 @@ def _charts(report: Report) -> list[Chart]:
                 last=last,
                 highest=fmt.number(highest),
             ),
+            note=left_out,
             table_id="table-days",
-            days=days,
+            categories=days,
             series=[
-                (_("Bookings"), [r.counts.bookings for r in report.days]),
-                (_("Cancellations"), [r.counts.cancellations for r in report.days]),
-                (_("No-shows"), [r.counts.no_shows for r in report.days]),
+                (_("Bookings"), [r.counts.bookings for r in rows]),
+                (_("Cancellations"), [r.counts.cancellations for r in rows]),
+                (_("No-shows"), [r.counts.no_shows for r in rows]),
             ],
-            y_max=count_max,
+            y_max=_count_axis(highest),
             value_text=lambda value: fmt.number(value),
-            day_text=fmt.short_day,
+            category_text=fmt.short_day,
+            breaks=breaks,
         ),
         bar_chart(
             chart_id="chart-capacity",
@@ -411,13 +464,15 @@ def _charts(report: Report) -> list[Chart]:
                 last=last,
                 use=fmt.share(report.capacity.use),
             ),
+            note=left_out,
             table_id="table-days",
-            days=days,
+            categories=days,
             series=[(_("Capacity use"), uses)],
             y_max=use_max,
             value_text=fmt.share,
-            day_text=fmt.short_day,
+            category_text=fmt.short_day,
             reference_line=1.0,
+            breaks=breaks,
         ),
     ]
 
@@ -430,3 +485,143 @@ def table_titles() -> dict[str, tuple[str, str]]:
         "day-times": ("table-day-times", _("Times by day")),
         "service-times": ("table-service-times", _("Times by service")),
     }
+
+
+def view_links() -> list[tuple[str, str]]:
+    """The report's views, as (endpoint, title), in the order the page lists them."""
+    return [
+        ("admin.reports", _("By day")),
+        ("admin.report_hours", _("By hour of the day")),
+        ("admin.report_desks", _("By desk")),
+    ]
+
+
+def _hour_text(hour: int) -> str:
+    return f"{hour:02d}:00"
+
+
+def _hour_range(hour: int) -> str:
+    return f"{_hour_text(hour)}–{_hour_text((hour + 1) % 24)}"
+
+
+def _hour_charts(report: queue_reports.HourReport) -> list[Chart]:
+    """Arrivals and visitors served per hour; the mean waiting time per hour of arrival."""
+    fmt = Formatter(_locale())
+    hours = [row.hour for row in report.hours]
+    highest = max((max(row.arrivals, row.served) for row in report.hours), default=0)
+    waits = [
+        None if row.wait.mean is None else row.wait.mean / timedelta(minutes=1)
+        for row in report.hours
+    ]
+    longest = max((wait for wait in waits if wait is not None), default=0.0)
+    return [
+        bar_chart(
+            chart_id="chart-hour-arrivals",
+            title=_("Arrivals and visitors served by hour of the day"),
+            description=_(
+                "Two bars for each hour of the office's local day: visitors who arrived "
+                "(checked in or given a walk-in ticket) and visitors marked served in that "
+                "hour. At most %(highest)s in one hour. The table below the chart gives "
+                "every number.",
+                highest=fmt.number(highest),
+            ),
+            table_id="table-hours",
+            categories=hours,
+            series=[
+                (_("Arrivals"), [row.arrivals for row in report.hours]),
+                (pgettext("count of visitors", "Served"), [row.served for row in report.hours]),
+            ],
+            y_max=_count_axis(highest),
+            value_text=lambda value: fmt.number(value),
+            category_text=_hour_text,
+        ),
+        bar_chart(
+            chart_id="chart-hour-wait",
+            title=_("Mean waiting time by hour of arrival"),
+            description=_(
+                "One bar for each hour of the office's local day: the mean time, in "
+                "minutes, from arrival to the first call of the visitors who arrived in "
+                "that hour. At most %(longest)s minutes. The table below the chart gives "
+                "every number.",
+                longest=fmt.number(longest, 1),
+            ),
+            table_id="table-hours",
+            categories=hours,
+            series=[(_("Mean waiting time (minutes)"), waits)],
+            y_max=max(1.0, _nice_ceiling(longest)),
+            value_text=lambda value: fmt.number(value, 1),
+            category_text=_hour_text,
+        ),
+    ]
+
+
+def desk_label(row: queue_reports.DeskRow, all_offices: bool) -> str:
+    """A desk's name on the page: with its office when the report covers every office."""
+    if all_offices:
+        return _(
+            "%(office)s, desk %(desk)s", office=row.office.display_name(_locale()), desk=row.name
+        )
+    return _("Desk %(desk)s", desk=row.name)
+
+
+def _desk_charts(report: queue_reports.DeskReport) -> list[Chart]:
+    """Visitors served and missed per desk."""
+    fmt = Formatter(_locale())
+    highest = max((max(row.served, row.missed) for row in report.desks), default=0)
+    every_office = report.office is None
+    return [
+        bar_chart(
+            chart_id="chart-desks",
+            title=_("Visitors served and missed by desk"),
+            description=_(
+                "Two bars for each desk: the visitors it served and those it called who "
+                "ended missed. At most %(highest)s at one desk. The table below the chart "
+                "gives every number, with the service times and each desk's share.",
+                highest=fmt.number(highest),
+            ),
+            table_id="table-desks",
+            categories=report.desks,
+            series=[
+                (pgettext("count of visitors", "Served"), [row.served for row in report.desks]),
+                (pgettext("count of visitors", "Missed"), [row.missed for row in report.desks]),
+            ],
+            y_max=_count_axis(highest),
+            value_text=lambda value: fmt.number(value),
+            category_text=lambda row: desk_label(row, every_office),
+        )
+    ]
+
+
+def _queue_page(
+    template: str, build: Callable[..., Any], charts: Callable[[Any], list[Chart]]
+) -> tuple[str, int]:
+    """Parse the filter, build one of the queue's reports and render its page."""
+    form, filters = parse_filters()
+    if filters is None:
+        return render_template(template, form=form, report=None, views=view_links()), 400
+    report = build(db.session, filters.office, filters.first_day, filters.last_day)
+    return render_template(
+        template,
+        form=form,
+        report=report,
+        filters=filters,
+        charts=charts(report),
+        fmt=Formatter(_locale()),
+        views=view_links(),
+        hour_range=_hour_range,
+        desk_label=desk_label,
+    ), 200
+
+
+@bp.get("/reports/hours", endpoint="report_hours")
+@admin_page
+def report_hours_page() -> tuple[str, int]:
+    """Show arrivals, visitors served and waiting times by hour of the office's day."""
+    return _queue_page("admin/report_hours.html", queue_reports.build_hour_report, _hour_charts)
+
+
+@bp.get("/reports/desks", endpoint="report_desks")
+@admin_page
+def report_desks_page() -> tuple[str, int]:
+    """Show what each desk did in the period: visitors served and missed, service times."""
+    return _queue_page("admin/report_desks.html", queue_reports.build_desk_report, _desk_charts)

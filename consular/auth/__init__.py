@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from flask import Flask
-from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import joinedload
+from datetime import datetime, timedelta
 
+import sqlalchemy as sa
+from flask import Flask, current_app, flash, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import logout_user
+from sqlalchemy.orm import joinedload
+from werkzeug.wrappers import Response
+
+from consular.clock import now
 from consular.extensions import db, login_manager
 from consular.models import User
 
@@ -27,6 +33,62 @@ def load_user(session_id: str) -> User | None:
     return user
 
 
+# The moments a staff session began and was last used, kept in the signed session cookie:
+# the browser can't change them, and a copy of an older cookie carries its older moments.
+SIGNED_IN_AT = "staff_signed_in_at"
+SEEN_AT = "staff_seen_at"
+
+
+def start_staff_session() -> None:
+    """Mark the session as a staff session that begins now (called at sign-in)."""
+    moment = now().isoformat()
+    session[SIGNED_IN_AT] = session[SEEN_AT] = moment
+    session.permanent = True  # the cookie then expires with PERMANENT_SESSION_LIFETIME
+
+
+def _moment(key: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(session.get(key)))
+    except ValueError:
+        return None
+
+
+def end_stale_staff_session() -> Response | None:
+    """Sign out a staff session unused for STAFF_IDLE_MINUTES or older than
+    STAFF_SESSION_HOURS (a session without its moments counts as stale), saying why on the
+    sign-in page. The day page's own refresh (X-Queue-Refresh) is not a use: an open page
+    left alone still ends, and its refresh is told so (401) to go to the sign-in page."""
+    if "_user_id" not in session:
+        return None
+    moment = now()
+    config = current_app.config
+    idle_minutes, hours = config["STAFF_IDLE_MINUTES"], config["STAFF_SESSION_HOURS"]
+    signed_in, seen = _moment(SIGNED_IN_AT), _moment(SEEN_AT)
+    refresh = request.headers.get("X-Queue-Refresh") == "1"
+    if signed_in is None or seen is None:
+        message = _("Please sign in to see this page.")
+    elif moment - seen > timedelta(minutes=idle_minutes):
+        message = _("You were signed out after %(num)d minutes without activity.", num=idle_minutes)
+    elif moment - signed_in > timedelta(hours=hours):
+        message = _("You were signed out: a staff session lasts at most %(num)d hours.", num=hours)
+    else:
+        if not refresh:
+            session[SEEN_AT] = moment.isoformat()
+        return None
+    language = session.get("language")
+    logout_user()
+    session.clear()
+    if language:
+        session["language"] = language
+    flash(message, "info")
+    sign_in = url_for("auth.sign_in", next=request.full_path.rstrip("?"))
+    if refresh:
+        return Response(status=401, headers={"X-Sign-In": sign_in})
+    if request.method == "GET":
+        return redirect(sign_in)
+    return None  # the view's own sign-in check answers a form sent after the end
+
+
 def init_app(app: Flask) -> None:
     """Attach the account loader and the sign-in pages."""
     from consular.auth.views import bp
@@ -38,4 +100,5 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.sign_in"
     login_manager.login_message = _l("Please sign in to see this page.")
     login_manager.login_message_category = "info"
+    app.before_request(end_stale_staff_session)
     app.register_blueprint(bp)

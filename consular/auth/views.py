@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from consular.auth import start_staff_session
 from consular.auth.forms import ChangePasswordForm, SignInForm
 from consular.clock import now
 from consular.extensions import db, limiter
@@ -50,6 +51,7 @@ def sign_in() -> str | Response | tuple[str, int]:
             if language:
                 session["language"] = language
             login_user(user)
+            start_staff_session()
             if user.must_change_password:
                 flash(_("Please choose a new password before you go on."), "info")
                 return redirect(url_for("auth.change_password"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import calendar
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -209,31 +208,3 @@ def parse_day(raw: str | None) -> date | None:
         return date.fromisoformat(raw or "")
     except ValueError:
         return None
-
-
-def opening_hours(
-    office: Office, weekday_names: Sequence[tuple[str, str]]
-) -> list[tuple[str, str]]:
-    """Opening hours as lines such as ("Mon–Fri", "09:00–12:30, 14:00–17:00")."""
-    by_day: dict[int, str] = {}
-    for weekday in range(7):
-        periods = [p for p in office.opening_periods if p.weekday == weekday]
-        if periods:
-            by_day[weekday] = ", ".join(
-                f"{p.opens_at:%H:%M}–{p.closes_at:%H:%M}"
-                for p in sorted(periods, key=lambda p: p.opens_at)
-            )
-    lines: list[tuple[str, str]] = []
-    run_start = None
-    for weekday in range(8):
-        hours = by_day.get(weekday) if weekday < 7 else None
-        if run_start is not None and (hours != by_day[run_start] or weekday == 7):
-            end = weekday - 1
-            days = weekday_names[run_start][0]
-            if end != run_start:
-                days = f"{days}–{weekday_names[end][0]}"
-            lines.append((days, by_day[run_start]))
-            run_start = None
-        if hours is not None and run_start is None:
-            run_start = weekday
-    return lines

@@ -26,7 +26,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from consular import availability_cache
+from consular import availability_cache, from_loopback
 from consular.booking import bp
 from consular.booking.forms import (
     CancelForm,
@@ -44,7 +44,6 @@ from consular.booking.journey import (
     month_view,
     next_free_times,
     office_or_404,
-    opening_hours,
     parse_day,
     parse_month,
     remember_token,
@@ -108,7 +107,6 @@ def home() -> str:
         "booking/home.html",
         offices=offices,
         services=services,
-        opening_hours=opening_hours,
         lotteries=lotteries,
         now=now,
     )
@@ -202,7 +200,6 @@ def choose_services(office_code: str) -> Page:
         error=error,
         lotteries=lottery.shown_releases(db.session, office, clock_now()),
         now=clock_now(),
-        opening_hours=opening_hours,
     )
     return (page, status) if error else page
 
@@ -643,7 +640,6 @@ def appointment(reference: str) -> Page:
         qr_svg=reference_qr_svg(appointment.reference),
         deadline=booking.cancellation_deadline(appointment),
         now=now,
-        opening_hours=opening_hours,
     )
 
 
@@ -758,8 +754,11 @@ def manage_link(reference: str, token: str) -> WerkzeugResponse:
 
 @bp.get("/dev/mailbox")
 def dev_mailbox() -> str:
-    """Show the outbox, newest first, when no SMTP server is configured (development only)."""
-    if not current_app.config["MAIL_DEV_MAILBOX"]:
+    """Show the outbox, newest first, when no SMTP server is configured: in debug mode (or
+    tests) and to this machine only, as it shows every citizen's codes and links."""
+    config = current_app.config
+    development = current_app.debug or config.get("DEBUG_MODE") or config.get("TESTING")
+    if not (config["MAIL_DEV_MAILBOX"] and development and from_loopback()):
         abort(404)
     messages = db.session.scalars(
         sa.select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(50)

@@ -154,12 +154,12 @@ def check_in(office: Office) -> WerkzeugResponse:
 @kiosk_page
 def walk_in_services(office: Office) -> str:
     """The services a visitor without an appointment may take a ticket for."""
-    services = db.session.scalars(kiosk.walk_in_services_query(office)).all()
+    choices = kiosk.walk_in_choices(db.session, office, now())
     return _page(
         "kiosk/walk_in.html",
         office,
-        services=[(s.id, s.display_name(_locale())) for s in services],
-        places_left=queue.walk_in_places_left(db.session, office, now()),
+        services=[(s.id, s.display_name(_locale()), fits) for s, fits in choices],
+        any_fits=any(fits for _service, fits in choices),
     )
 
 
@@ -179,7 +179,7 @@ def walk_in(office: Office) -> WerkzeugResponse:
         with transaction():
             ticket = kiosk.issue_walk_in(db.session, office, service_id, now())
             shown = _remember(ticket)
-    except kiosk.WalkInsUsedUp:
+    except queue.WalkInsUsedUp:
         return redirect(url_for("kiosk.used_up", office_code=office.code), 303)
     except DomainError as error:
         flash(str(error.message), "error")

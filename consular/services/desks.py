@@ -9,16 +9,19 @@ choosing the same desk at once can't both get it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from consular.database import SessionLike, rows_changed
-from consular.models import Desk, DeskClaim, Office, User
-from consular.services.errors import InvalidState, NotFound
+from consular.models import Desk, DeskClaim, Office, ServiceType, Ticket, TicketStatus, User
+from consular.services.audit import record
+from consular.services.errors import InvalidState, NotFound, ValidationFailed
 
 
 class DeskTaken(InvalidState):
@@ -143,4 +146,131 @@ def work_at_desk(session: SessionLike, office: Office, clerk: User, now: datetim
         .values(seen_at=now)
         .execution_options(synchronize_session=False)
     )
+    return desk
+
+
+# Managers keep the office's desks: the counters clerks choose, and what each serves.
+
+DESK_NAME_LENGTH = 32
+
+
+def _desk_values(desk: Desk) -> dict[str, object]:
+    return {
+        "name": desk.name,
+        "in_use": desk.is_active,
+        "services": sorted(service.code for service in desk.services),
+    }
+
+
+def _clean_name(session: SessionLike, office: Office, name: str, desk: Desk | None) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise ValidationFailed({"name": [_("Enter the desk's name, as its sign shows it.")]})
+    if len(cleaned) > DESK_NAME_LENGTH:
+        raise ValidationFailed(
+            {"name": [_("Use at most %(num)d characters.", num=DESK_NAME_LENGTH)]}
+        )
+    clash = session.scalar(
+        sa.select(Desk.id).where(
+            Desk.office_id == office.id,
+            Desk.name == cleaned,
+            Desk.id != (desk.id if desk is not None else -1),
+        )
+    )
+    if clash is not None:
+        raise ValidationFailed({"name": [_("The office has a desk of that name already.")]})
+    return cleaned
+
+
+def _served(office: Office, services: Sequence[ServiceType]) -> list[ServiceType]:
+    offered = {service.id for service in office.services}
+    if any(service.id not in offered for service in services):
+        raise ValidationFailed({"services": [_("Choose among the office's services.")]})
+    return list(services)
+
+
+def _flush_name(session: SessionLike) -> None:
+    """Flush in a savepoint: a manager adding the same name at the same moment meets the
+    unique constraint, which is answered as the check above answers it."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as error:
+        raise ValidationFailed(
+            {"name": [_("The office has a desk of that name already.")]}
+        ) from error
+
+
+def add_desk(
+    session: SessionLike,
+    office: Office,
+    name: str,
+    services: Sequence[ServiceType],
+    actor: User,
+    now: datetime,
+) -> Desk:
+    """Add a desk to the office; with no services chosen it serves them all."""
+    desk = Desk(
+        office=office,
+        name=_clean_name(session, office, name, None),
+        is_active=True,
+        services=_served(office, services),
+    )
+    session.add(desk)
+    _flush_name(session)
+    record(session, actor, now, "add_desk", desk, office_id=office.id, after=_desk_values(desk))
+    return desk
+
+
+def change_desk(
+    session: SessionLike,
+    desk: Desk,
+    name: str,
+    services: Sequence[ServiceType],
+    active: bool,
+    actor: User,
+    now: datetime,
+) -> Desk:
+    """Rename the desk, choose what it serves, or take it out of use (or back into use).
+
+    A desk with a visitor at it is not taken out of use: the clerk finishes them first. A desk
+    taken out of use is left by whoever worked at it."""
+    office = desk.office
+    before = _desk_values(desk)
+    cleaned = _clean_name(session, office, name, desk)
+    chosen = _served(office, services)
+    if desk.is_active and not active:
+        at_desk = session.scalar(
+            sa.select(Ticket.label).where(
+                Ticket.desk_id == desk.id, Ticket.status == TicketStatus.CALLED
+            )
+        )
+        if at_desk is not None:
+            raise InvalidState(
+                _(
+                    "Ticket %(ticket)s is at desk %(desk)s. Finish that visit first.",
+                    ticket=at_desk,
+                    desk=desk.name,
+                ),
+                field="active",
+            )
+        session.execute(
+            sa.delete(DeskClaim)
+            .where(DeskClaim.desk_id == desk.id)
+            .execution_options(synchronize_session=False)
+        )
+    desk.name, desk.services, desk.is_active = cleaned, chosen, active
+    _flush_name(session)
+    after = _desk_values(desk)
+    if after != before:
+        record(
+            session,
+            actor,
+            now,
+            "change_desk",
+            desk,
+            office_id=office.id,
+            before=before,
+            after=after,
+        )
     return desk

@@ -248,23 +248,25 @@ def check_in_by_reference(
         ) from None
 
 
+def walk_in_choices(
+    session: SessionLike, office: Office, now: datetime
+) -> list[tuple[ServiceType, bool]]:
+    """The walk-in services, each with whether what is left of today's walk-in time is
+    enough for it (queue.walk_in_minutes_needed, as the allowance is counted)."""
+    left = queue.walk_in_minutes_left(session, office, now)
+    return [
+        (service, queue.walk_in_minutes_needed(office, service.duration_minutes) <= left)
+        for service in session.scalars(walk_in_services_query(office))
+    ]
+
+
 def issue_walk_in(session: SessionLike, office: Office, service_id: int, now: datetime) -> Ticket:
-    """A walk-in ticket taken at the kiosk, within the day's walk-in allowance."""
+    """A walk-in ticket taken at the kiosk, within the day's walk-in allowance (else
+    queue.WalkInsUsedUp)."""
     service = session.scalar(walk_in_services_query(office).where(ServiceType.id == service_id))
     if service is None:
         raise NotFound(_("Choose one of the services shown."), field="service")
-    try:
-        return queue.issue_walk_in(session, office, service, None, now, urgent=False)
-    except InvalidState:
-        raise WalkInsUsedUp(
-            _("Today's tickets for visitors without an appointment are all taken.")
-        ) from None
-
-
-class WalkInsUsedUp(InvalidState):
-    """Today's walk-in allowance is used up."""
-
-    code = "walk_ins_used_up"
+    return queue.issue_walk_in(session, office, service, None, now, urgent=False)
 
 
 def people_before(session: SessionLike, ticket: Ticket) -> int:

@@ -10,7 +10,7 @@ import base64
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +23,13 @@ from consular.database import SessionLike, rows_changed
 from consular.models import Appointment, Office, OutboxMessage, Status
 from consular.models.i18n import LANGUAGES, localized, localized_list
 from consular.services import email_texts
-from consular.services.timefmt import local_date_text, local_time_text, zone_label
+from consular.services.timefmt import (
+    local_date_text,
+    local_time_text,
+    opening_hours,
+    weekday_names,
+    zone_label,
+)
 
 
 def _domain() -> str:
@@ -117,6 +123,21 @@ def set_hold_language(session: SessionLike, appointment: Appointment, language: 
     return rows_changed(changed) == 1
 
 
+def office_facts(office: Office, locale: str, week_from: date) -> dict[str, Any]:
+    """What a citizen needs before going, as the pages' "Before you go" shows it: the address
+    in Korean script for a taxi or a map app, the opening hours of the visit's week, the phone,
+    and how long after their time a late visitor is still expected."""
+    korean = (office.address or {}).get("ko", "")
+    return {
+        "office_address_ko": (
+            f"({office.postal_code}) {korean}" if korean and office.postal_code else korean
+        ),
+        "office_hours": opening_hours(office, weekday_names(locale), week_from),
+        "office_phone": office.phone,
+        "late_minutes": current_app.config.get("NO_SHOW_GRACE_MINUTES", 15),
+    }
+
+
 def appointment_context(appointment: Appointment) -> dict[str, Any]:
     """What every email about an appointment shows, in the appointment's language."""
     locale = appointment.language
@@ -134,7 +155,6 @@ def appointment_context(appointment: Appointment) -> dict[str, Any]:
         "office_name": localized(office.name, locale),
         "office_address": localized(office.address, locale),
         "office_directions": localized(office.directions, locale),
-        "office_phone": office.phone,
         "visit_date": local_date_text(appointment.starts_at, zone, locale),
         "visit_time": local_time_text(appointment.starts_at, zone, locale),
         "zone_name": zone_label(zone, appointment.starts_at, locale),
@@ -148,7 +168,7 @@ def appointment_context(appointment: Appointment) -> dict[str, Any]:
         ],
         "documents": documents,
         "given_name": appointment.given_name,
-    }
+    } | office_facts(office, locale, appointment.starts_at.astimezone(zone).date())
 
 
 def manage_url(reference: str, token: str) -> str:
@@ -389,6 +409,9 @@ def _sample_context(
         "office_address": "",
         "office_directions": "",
         "office_phone": "",
+        "office_address_ko": "",
+        "office_hours": [],
+        "late_minutes": current_app.config.get("NO_SHOW_GRACE_MINUTES", 15),
         "visit_date": local_date_text(starts_at, zone, language),
         "visit_time": local_time_text(starts_at, zone, language),
         "zone_name": zone_label(zone, starts_at, language),
@@ -402,8 +425,7 @@ def _sample_context(
             "office_name": localized(office.name, language),
             "office_address": localized(office.address, language),
             "office_directions": localized(office.directions, language),
-            "office_phone": office.phone,
-        }
+        } | office_facts(office, language, day)
     if service is not None:
         fee = localized(service.fee, language)
         context |= {

@@ -183,8 +183,12 @@ def walk_ins_used(session: SessionLike, office: Office, now: datetime) -> int:
     return int(used or 0)
 
 
-def walk_in_places_left(session: SessionLike, office: Office, now: datetime) -> int:
-    """Base slots of today's walk-in allowance not yet taken, in one statement (for pages)."""
+def walk_in_minutes_left(session: SessionLike, office: Office, now: datetime) -> int:
+    """Desk-minutes of today's walk-in allowance not yet taken, in one statement (for pages).
+
+    The allowance is kept in base slots; pages and refusals speak of it in minutes, the unit
+    in which a service's length is known, so that what is shown as left and what a service
+    needs (walk_in_minutes_needed) can be compared by a clerk at a glance."""
     day = service_day(office, now)
     seats, used = session.execute(
         sa.select(
@@ -192,7 +196,25 @@ def walk_in_places_left(session: SessionLike, office: Office, now: datetime) -> 
             _walk_ins_used_query(office, day).scalar_subquery(),
         )
     ).one()
-    return max(0, walk_in_seats(int(seats or 0), office.walk_in_share) - int(used or 0))
+    slots_left = max(0, walk_in_seats(int(seats or 0), office.walk_in_share) - int(used or 0))
+    return slots_left * office.slot_minutes
+
+
+def walk_in_slots_needed(office: Office, duration_minutes: int) -> int:
+    """Base slots of the walk-in allowance a walk-in for a service of that length takes."""
+    return math.ceil(duration_minutes / office.slot_minutes)
+
+
+def walk_in_minutes_needed(office: Office, duration_minutes: int) -> int:
+    """Desk-minutes of the walk-in allowance a walk-in for a service of that length takes
+    (whole slots, as the allowance is counted)."""
+    return walk_in_slots_needed(office, duration_minutes) * office.slot_minutes
+
+
+class WalkInsUsedUp(InvalidState):
+    """Today's walk-in allowance has too little left for the service."""
+
+    code = "walk_ins_used_up"
 
 
 def issue_walk_in(
@@ -208,13 +230,16 @@ def issue_walk_in(
     """Issue a ticket to a visitor without a booking, within the office's walk-in share;
     an urgent case is always admitted and goes first (`actor` None: at the kiosk)."""
     if not urgent:
-        needed = math.ceil(service.duration_minutes / office.slot_minutes)
+        needed = walk_in_slots_needed(office, service.duration_minutes)
         allowance = walk_in_allowance(session, office, now)
         if not _take_walk_in_slots(session, office, service_day(office, now), needed, allowance):
-            raise InvalidState(
+            left = walk_in_minutes_left(session, office, now)
+            raise WalkInsUsedUp(
                 _(
-                    "Today's capacity for walk-ins is used up. "
-                    "Offer a booking, or mark the case urgent."
+                    "Today's walk-in time is used up: %(left)d\u00a0min left, this service "
+                    "needs %(needed)d\u00a0min. Offer a booking, or mark the case urgent.",
+                    left=left,
+                    needed=walk_in_minutes_needed(office, service.duration_minutes),
                 )
             )
     ticket = _new_ticket(

@@ -195,6 +195,18 @@ class DayRow:
     capacity: Capacity = field(default_factory=Capacity)
     times: Times = field(default_factory=Times)
 
+    @property
+    def is_working_day(self) -> bool:
+        """Whether the office (any office, for all) worked: seats were offered online, a
+        visit was booked for the day, or a ticket was issued or called. A closed day,
+        weekend or holiday has none of these."""
+        return bool(
+            self.capacity.offered
+            or self.counts.bookings
+            or self.counts.walk_ins
+            or self.times.wait.count
+        )
+
 
 @dataclass
 class ServiceRow:

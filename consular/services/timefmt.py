@@ -6,11 +6,16 @@ Babel's formatting is a good part of what rendering them costs.
 
 from __future__ import annotations
 
-from datetime import date, datetime, tzinfo
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta, tzinfo
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from babel import Locale
 from babel.dates import format_date, format_skeleton, format_time, get_timezone_name
+
+if TYPE_CHECKING:
+    from consular.models import Office
 
 
 def iso_day(text: object) -> date | None:
@@ -58,3 +63,37 @@ def weekday_names(locale: str) -> tuple[tuple[str, str], ...]:
     short = parsed.days["format"]["abbreviated"]
     full = parsed.days["format"]["wide"]
     return tuple((short[i], full[i]) for i in range(7))
+
+
+def opening_hours(
+    office: Office, weekday_names: Sequence[tuple[str, str]], week_from: date
+) -> list[tuple[str, str]]:
+    """The opening hours of the week that starts on `week_from`, as lines such as
+    ("Mon–Fri", "09:00–12:30, 14:00–17:00").
+
+    Each weekday takes the periods in force on its own day of that week, so a page shows the
+    hours that hold now and a confirmation the hours of the visit's week, even when a manager
+    has already entered the hours of a later season."""
+    by_day: dict[int, str] = {}
+    for weekday in range(7):
+        day = week_from + timedelta(days=(weekday - week_from.weekday()) % 7)
+        periods = [p for p in office.opening_periods if p.weekday == weekday and p.applies_on(day)]
+        if periods:
+            by_day[weekday] = ", ".join(
+                f"{p.opens_at:%H:%M}–{p.closes_at:%H:%M}"
+                for p in sorted(periods, key=lambda p: p.opens_at)
+            )
+    lines: list[tuple[str, str]] = []
+    run_start = None
+    for weekday in range(8):
+        hours = by_day.get(weekday) if weekday < 7 else None
+        if run_start is not None and (hours != by_day[run_start] or weekday == 7):
+            end = weekday - 1
+            days = weekday_names[run_start][0]
+            if end != run_start:
+                days = f"{days}–{weekday_names[end][0]}"
+            lines.append((days, by_day[run_start]))
+            run_start = None
+        if hours is not None and run_start is None:
+            run_start = weekday
+    return lines

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
-from consular.staff import booking_views, schedule_views, views  # noqa: E402,F401
+from consular.staff import booking_views, desk_views, schedule_views, views  # noqa: E402,F401

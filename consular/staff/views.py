@@ -224,15 +224,26 @@ def _day_page(
     if desk is not None:
         desk_form.desk.data = desk.id
     services = db.session.execute(
-        sa.select(ServiceType.id, ServiceType.name)
+        sa.select(ServiceType.id, ServiceType.name, ServiceType.duration_minutes)
         .where(ServiceType.is_active.is_(True), ServiceType.offices.any(Office.id == office.id))
         .order_by(ServiceType.sort_order)
     ).all()
     walk_in_form = WalkInForm()
     # The services' names as ServiceType.display_name gives them.
-    walk_in_form.service.choices = [(s.id, localized(s.name, locale)) for s in services]
+    # Each service with the walk-in time it takes, in the unit the time left is shown in.
+    walk_in_form.service.choices = [
+        (
+            s.id,
+            _(
+                "%(service)s (%(minutes)d\u00a0min)",
+                service=localized(s.name, locale),
+                minutes=queue.walk_in_minutes_needed(office, s.duration_minutes),
+            ),
+        )
+        for s in services
+    ]
     transfer_form = TransferForm()
-    transfer_form.service.choices = walk_in_form.service.choices
+    transfer_form.service.choices = [(s.id, localized(s.name, locale)) for s in services]
     transfer_form.desk.choices = [(0, _("any desk"))] + [(d.id, d.name) for d in office_desks]
     tickets = day_tickets(db.session, office, shown, moment, locale, desk.id if desk else None)
     visits = day_visits(
@@ -279,7 +290,7 @@ def _day_page(
         # At a desk, those who may be called to it; else everybody waiting.
         waiting=sum(1 for t in waiting if t.for_desk) if desk is not None else len(waiting),
         waiting_all=len(waiting),
-        walk_in_left=queue.walk_in_places_left(db.session, office, moment),
+        walk_in_minutes_left=queue.walk_in_minutes_left(db.session, office, moment),
         poll_seconds=POLL_SECONDS,
         # Asked for once, by the action that led here (a reload keeps the focus at the top).
         focus=session.pop(FOCUS_KEY) if FOCUS_KEY in session else None,
@@ -744,7 +755,9 @@ def detail_rows(
 
 
 def _detail_value(kind: str, value: Any, locale: str) -> str:
-    """A stored detail as text; an ISO date in the staff's language."""
+    """A stored detail as text; an ISO date in the staff's language, a flag as "Yes"."""
+    if kind == "flag":
+        return _("Yes") if value else _("No")
     if kind in {"date", "past_date", "future_date"} and isinstance(value, str):
         try:
             return day_text(date.fromisoformat(value), locale, "long")

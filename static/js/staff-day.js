@@ -37,6 +37,11 @@
       headers: { "X-Queue-Refresh": "1" }
     })
       .then(function (response) {
+        // 401: the session ended (idle or too old): show the sign-in page, which says why.
+        if (response.status === 401) {
+          window.location.assign(response.headers.get("X-Sign-In") || window.location.href);
+          return null;
+        }
         // 204: the session has a message for the next page; a redirect: signed out.
         if (response.status !== 200 || response.redirected) { return null; }
         return response.text();

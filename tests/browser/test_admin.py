@@ -402,3 +402,38 @@ def citizen_on_phone(
     )
     phone.close()
     assert not errors, f"JavaScript errors in the citizen's window: {errors}"
+
+
+def test_the_reports_by_day_hour_and_desk(
+    admin: Staff, staff_accounts: dict[str, StaffAccount]
+) -> None:
+    """The demo's four weeks of history: the charts by day leave the weekends out, and the
+    views by hour and by desk draw their charts over their tables."""
+    page, t = admin.page, admin.t
+    sign_in_to_the_administration(admin, staff_accounts["admin"])
+    page.goto("/admin/reports?office=seoul&from=2026-11-02&to=2026-11-29")
+    admin.heading(t("Reports"))
+    outcomes = page.locator("#chart-outcomes-caption").locator("xpath=..")
+    # Four weeks of weekdays; the weekends (8 days) are left out and each gap is marked.
+    expect(outcomes.locator(".report-chart-note")).to_contain_text("8 days on which the office")
+    expect(outcomes.locator(".report-chart-break")).to_have_count(3)
+    expect(page.locator("#table-days tbody tr")).to_have_count(28)
+    admin.checkpoint("reports-by-day")
+
+    page.get_by_role("navigation", name=t("Views of the report")).get_by_role(
+        "link", name=t("By hour of the day")
+    ).click()
+    expect(page).to_have_url(re.compile(r"/admin/reports/hours\?office=seoul&from=2026-11-02"))
+    expect(page.locator("svg[role=img]")).to_have_count(2)
+    expect(page.locator('#table-hours tbody tr[data-hour="9"]')).to_have_count(1)
+    admin.checkpoint("reports-by-hour")
+
+    page.get_by_role("link", name=t("By desk"), exact=True).click()
+    expect(page).to_have_url(re.compile(r"/admin/reports/desks\?office=seoul"))
+    expect(page.locator("svg[role=img]")).to_have_count(1)
+    rows = page.locator("#table-desks tbody tr")
+    assert rows.count() >= 2
+    expect(page.locator('#table-desks tfoot tr[data-desk="total"] td').nth(1)).to_have_text(
+        "100.0%"
+    )
+    admin.checkpoint("reports-by-desk")

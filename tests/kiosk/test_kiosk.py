@@ -145,12 +145,14 @@ def test_a_walk_in_ticket_is_issued_and_counted_against_the_allowance(
     choices = tablet.get("/kiosk/seoul/walk-in")
     assert choices.status_code == 200
     assert f'value="{_service_id()}"' in choices.text
-    left = queue.walk_in_places_left(db.session, seoul, clock())
+    left = queue.walk_in_minutes_left(db.session, seoul, clock())
     path = _ticket_path(tablet.post("/kiosk/seoul/walk-in", data={"service": _service_id()}))
     [ticket] = _tickets()
     assert ticket.is_walk_in and not ticket.is_priority and ticket.label == "S-001"
     assert queue.walk_ins_used(db.session, seoul, clock()) == 1
-    assert queue.walk_in_places_left(db.session, seoul, clock()) == left - 1
+    assert (
+        queue.walk_in_minutes_left(db.session, seoul, clock()) == left - 15
+    )  # one 15-minute service
     entry = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "walk_in")).one()
     assert entry.user_id is None  # the kiosk, not an account
     page = tablet.get(path)
@@ -186,6 +188,28 @@ def test_when_the_allowance_is_used_up_the_kiosk_points_to_booking_and_the_count
     assert "ask at the counter" in page
     # The choice page says so at once, before anyone touches a service.
     assert "all taken" in tablet.get("/kiosk/seoul/walk-in").text
+
+
+def test_a_service_longer_than_the_time_left_is_shown_full(
+    tablet, offices, clock, make_service
+) -> None:
+    seoul, _busan = offices
+    clock.set(MONDAY_9)
+    long = make_service("marriage", duration_minutes=60)
+    seoul.services.append(long)
+    passport = db.session.get(ServiceType, _service_id())
+    while queue.walk_in_minutes_left(db.session, seoul, clock()) >= 60:
+        queue.issue_walk_in(db.session, seoul, passport, None, clock())
+    db.session.commit()
+    page = tablet.get("/kiosk/seoul/walk-in").text
+    assert f'name="service" value="{passport.id}"' in page
+    assert f'name="service" value="{long.id}"' not in page
+    assert "No more tickets today for this service" in page
+    # Sent all the same (a page shown before the last ticket was taken): nothing is issued.
+    count = len(_tickets())
+    refused = tablet.post("/kiosk/seoul/walk-in", data={"service": long.id})
+    assert refused.headers["Location"] == "/kiosk/seoul/walk-in/used-up"
+    assert len(_tickets()) == count
 
 
 def test_a_service_of_another_office_or_none_is_refused(tablet, offices, make_service) -> None:

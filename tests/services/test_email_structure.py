@@ -62,6 +62,7 @@ def visit(
     service = make_service(name=SERVICE_NAMES, documents=DOCUMENTS, fee=FEES)
     office = make_office("busan", services=[service])
     office.name, office.address, office.directions = OFFICE_NAMES, ADDRESSES, DIRECTIONS
+    office.postal_code, office.phone = "48729", "+82 51 000 0000"
     db.session.commit()
     start = first_free_start(db.session, office, [service], clock())
 
@@ -339,3 +340,50 @@ def test_a_message_without_a_language_goes_out_with_the_configured_sender(
     [received] = smtp_server.received
     assert received.message["Content-Language"] is None
     assert received.message["From"] == "Consular appointments <no-reply@consular.localhost>"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_visits_emails_say_what_to_know_before_going_as_the_pages_do(
+    visit: Callable[[str], Emails], language: str
+) -> None:
+    emails = visit(language)
+    t = lambda message: translated(language, message)  # noqa: E731
+    for kind in ("confirmation", "reminder", "change"):
+        text = emails.by_kind[kind].text_body
+        lines = lines_of(text)
+        heading = lines.index(f"{t('Before you go')}:")
+        assert lines[heading - 1] == "", (kind, text)
+        korean = t("Address in Korean, for a taxi or a map app")
+        assert lines[heading + 1] == f"- {korean}: (48729) {ADDRESSES['ko']}", (kind, text)
+        hours = [line for line in lines if line.startswith(f"- {t('Opening hours')}, ")]
+        assert hours and all(re.search(r"\d\d:\d\d–\d\d:\d\d", line) for line in hours)
+        late = next(line for line in lines if line.startswith(f"- {t('If you are late')}: "))
+        assert "15" in late, late
+        assert f"- {t('Phone')}: +82 51 000 0000" in lines, (kind, text)
+        html = emails.by_kind[kind].html_body
+        assert t("Before you go") in html
+        assert f'<td lang="ko" style="word-break:keep-all;">(48729) {ADDRESSES["ko"]}</td>' in html
+        assert 'href="tel:+82510000000"' in html
+
+
+def test_the_emails_hours_are_those_of_the_visits_week(app, make_office, clock: Clock) -> None:
+    from datetime import date, time
+
+    from consular.models import OpeningPeriod
+    from consular.services.timefmt import opening_hours, weekday_names
+
+    office = make_office("seoul")
+    monday = [p for p in office.opening_periods if p.weekday == 0]
+    for period in monday:
+        period.valid_until = date(2027, 1, 31)
+    office.opening_periods.append(
+        OpeningPeriod(
+            weekday=0, opens_at=time(10, 0), closes_at=time(13, 0), valid_from=date(2027, 2, 1)
+        )
+    )
+    db.session.commit()
+    names = weekday_names("en")
+    january = dict(opening_hours(office, names, date(2027, 1, 20)))
+    february = dict(opening_hours(office, names, date(2027, 2, 3)))
+    assert "10:00–13:00" not in " ".join(january.values())
+    assert february["Mon"] == "10:00–13:00"

@@ -574,3 +574,9 @@ def test_flask_mail_send_refuses_a_configuration_that_loses_mail(app: Flask) -> 
 
     assert result.exit_code == 1
     assert "MAIL_SMTP_HOST is not set" in result.output
+
+
+def test_the_development_mailbox_answers_this_machine_only(client) -> None:
+    assert client.get("/dev/mailbox", environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 200
+    far = client.get("/dev/mailbox", environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert far.status_code == 404

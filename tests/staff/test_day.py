@@ -496,3 +496,14 @@ def test_the_pages_refresh_is_skipped_while_the_session_has_something_to_say(
     assert "You work at desk 1." in page
     refreshed = clerk.get("/staff/seoul", headers=refresh)
     assert refreshed.status_code == 200 and "You work at desk 1." not in refreshed.text
+
+
+def test_a_flag_among_a_visits_details_reads_as_yes_in_the_clerks_language(app) -> None:
+    from flask_babel import force_locale
+
+    from consular.staff.views import _detail_value
+
+    with app.test_request_context(), force_locale("ru"):
+        assert _detail_value("flag", "yes", "ru") == "Да"
+    with app.test_request_context(), force_locale("en"):
+        assert _detail_value("flag", "yes", "en") == "Yes"
