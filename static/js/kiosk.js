@@ -13,16 +13,30 @@
       if (submitter && submitter.name) {
         var kept = document.createElement("input");
         kept.type = "hidden";
+        kept.setAttribute("data-kept", "");
         kept.name = submitter.name;
         kept.value = submitter.value;
         form.appendChild(kept);
       }
       window.setTimeout(function () {
-        form.querySelectorAll("button").forEach(function (button) {
+        form.querySelectorAll("button[type=submit]").forEach(function (button) {
           button.disabled = true;
           button.setAttribute("aria-disabled", "true");
         });
       }, 0);
+    });
+  });
+
+  // Back on a page kept by the browser (bfcache): its buttons work again.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) { return; }
+    document.querySelectorAll("form[data-kiosk-once]").forEach(function (form) {
+      form.removeAttribute("data-sent");
+      form.querySelectorAll("input[type=hidden][data-kept]").forEach(function (input) { input.remove(); });
+      form.querySelectorAll("button[type=submit]").forEach(function (button) {
+        button.disabled = false;
+        button.removeAttribute("aria-disabled");
+      });
     });
   });
 
