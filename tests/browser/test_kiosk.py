@@ -89,7 +89,7 @@ def test_a_visitor_takes_a_ticket_and_a_booked_visitor_checks_in(
     assert_accessible(page)
     service = page.locator(".kiosk-service").first
     service_name = service.inner_text()
-    service.dblclick()  # a double tap takes one ticket
+    service.dblclick()  # a double tap takes one ticket (the browser, the script and the redirect)
     expect(page).to_have_url(re.compile(r"/kiosk/seoul/ticket/\d+$"))
     number = page.locator(".kiosk-number")
     expect(number).to_have_text("S-001")
