@@ -145,6 +145,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from consular.staff import bp as staff_bp
 
     app.register_blueprint(staff_bp)
+    from consular.kiosk import bp as kiosk_bp
+
+    app.register_blueprint(kiosk_bp)
     from consular.admin import bp as admin_bp
 
     app.register_blueprint(admin_bp)

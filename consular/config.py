@@ -135,6 +135,9 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "STAFF_PAGE_CACHE_URL": os.environ.get("STAFF_PAGE_CACHE_URL")
         or os.environ.get("AVAILABILITY_CACHE_URL", "memory://"),
         "BOOKING_RATE_LIMIT": os.environ.get("BOOKING_RATE_LIMIT", "10 per minute;60 per hour"),
+        # Tickets and check-ins at one waiting-room kiosk (a device, whatever its address): a
+        # busy morning is a visitor every few seconds, a stuck button is many a second.
+        "KIOSK_RATE_LIMIT": os.environ.get("KIOSK_RATE_LIMIT", "20 per minute;600 per hour"),
         # Holds (pages and API together) and looks at free times, per address (above) and per
         # network, /24 or /64 (below): one network may be a campus or a carrier's shared pool.
         "BOOKING_NETWORK_RATE_LIMIT": os.environ.get(

@@ -74,3 +74,22 @@ def limit_holds(view: View) -> View:
 def limit_looks(view: View) -> View:
     """Count the view's requests against the free times' budgets of the address and network."""
     return _looks_per_address(_looks_per_network(view))  # type: ignore[return-value]
+
+
+# The kiosk's device is named by its signed pass (consular.services.kiosk); the cookie's
+# value is only a key here, checked by the view itself.
+KIOSK_COOKIE = "kiosk_pass"
+
+
+def _kiosk_device() -> str:
+    return request.cookies.get(KIOSK_COOKIE, "")[-24:] or get_remote_address()
+
+
+_kiosk_per_device = limiter.shared_limit(
+    _setting("KIOSK_RATE_LIMIT"), scope="kiosk-by-device", key_func=_kiosk_device, methods=["POST"]
+)
+
+
+def limit_kiosk(view: View) -> View:
+    """Count the view's POSTs against the budget of the kiosk device that sent them."""
+    return _kiosk_per_device(view)  # type: ignore[return-value]

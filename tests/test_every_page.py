@@ -42,7 +42,15 @@ THURSDAY_10 = MONDAY_9 + timedelta(days=3, hours=1)
 THURSDAY = "2026-12-03"
 
 # Pages with a layout of their own (no header, skip link or footer).
-STANDALONE = {"staff.display", "staff.day_print"}
+STANDALONE = {
+    "staff.display",
+    "staff.day_print",
+    "kiosk.start",
+    "kiosk.appointment",
+    "kiosk.walk_in_services",
+    "kiosk.used_up",
+    "kiosk.ticket",
+}
 
 
 @dataclass
@@ -219,6 +227,18 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
     "staff.day_print": lambda w, lang: _all(("clerk", "admin"), office_code="seoul"),
     "staff.display": lambda w, lang: [Visit("anonymous", {"office_code": "seoul"})],
     "staff.display_json": lambda w, lang: [Visit("anonymous", {"office_code": "seoul"})],
+    # The waiting-room kiosk: on the tablet a manager started, and refused elsewhere.
+    "kiosk.start": lambda w, lang: [
+        Visit("kiosk", {"office_code": "seoul"}),
+        Visit("anonymous", {"office_code": "seoul"}, status=403),
+    ],
+    "kiosk.appointment": lambda w, lang: [Visit("kiosk", {"office_code": "seoul"})],
+    "kiosk.walk_in_services": lambda w, lang: [Visit("kiosk", {"office_code": "seoul"})],
+    "kiosk.used_up": lambda w, lang: [Visit("kiosk", {"office_code": "seoul"})],
+    "kiosk.ticket": lambda w, lang: [
+        Visit("kiosk", {"office_code": "seoul", "ticket_id": w.ids[name]})
+        for name in ("kiosk_walk_in", "kiosk_check_in")
+    ],
     "staff.schedule_page": lambda w, lang: [
         *_all(MANAGERS, office_code="seoul"),
         Visit("admin", {"office_code": "busan"}),
@@ -402,6 +422,7 @@ def world(app, offices, accounts, make_service, clock, iins) -> World:  # noqa: 
         "no_show": MONDAY_9 + timedelta(minutes=30),
         "missed": MONDAY_9 + timedelta(minutes=45),
         "checked_in": MONDAY_9 + timedelta(hours=1, minutes=15),
+        "kiosk": MONDAY_9 + timedelta(hours=1, minutes=30),
         "confirmed": WEDNESDAY_10,
         "cancelled": WEDNESDAY_10 + timedelta(hours=1),
         "affected": THURSDAY_10,
@@ -569,6 +590,20 @@ def world(app, offices, accounts, make_service, clock, iins) -> World:  # noqa: 
     statuses = sorted(db.session.scalars(sa.select(Ticket.status)))
     assert statuses == ["called", "missed", "parked", "served", "served", "waiting", "waiting"]
 
+    # The manager starts the waiting-room tablet, where a visitor takes a walk-in ticket and
+    # the booked visitor of 11:15 checks in (after the morning above, so as to change none of it).
+    clients["kiosk"] = app.test_client()
+    _redirects(sign_in(clients["kiosk"], accounts["manager_seoul"].email))
+    assert clients["kiosk"].post("/kiosk/seoul/start").status_code == 303
+    kiosk_ids = {}
+    for name, path, data in (
+        ("kiosk_walk_in", "/kiosk/seoul/walk-in", {"service": passport.id}),
+        ("kiosk_check_in", "/kiosk/seoul/appointment", {"reference": references["kiosk"]}),
+    ):
+        taken = clients["kiosk"].post(path, data=data)
+        assert taken.status_code == 303, taken.headers.get("Location")
+        kiosk_ids[name] = int(taken.headers["Location"].rsplit("/", 1)[1])
+
     # The manager closes Thursday: the booking there waits for a decision.
     closure = {"first_day": THURSDAY, "last_day": THURSDAY, "reason": "Staff training"}
     _redirects(clients["manager"].post("/staff/seoul/schedule/closures", data=closure))
@@ -590,6 +625,7 @@ def world(app, offices, accounts, make_service, clock, iins) -> World:  # noqa: 
             "busan": busan.id,
             **{name: user.id for name, user in accounts.items()},
             **lottery_ids,
+            **kiosk_ids,
             "seoul_monday_morning": min(
                 (p for p in seoul.opening_periods if p.weekday == 0), key=lambda p: p.opens_at
             ).id,

@@ -51,6 +51,8 @@ class Office(Base):
     call_languages: Mapped[list[str]] = mapped_column(
         sa.JSON, default=lambda: ["ko", "ru"], server_default='["ko", "ru"]'
     )
+    # Named in every waiting-room kiosk's cookie: raising it stops every kiosk of the office.
+    kiosk_generation: Mapped[int] = mapped_column(default=1, server_default="1")
 
     services: Mapped[list[ServiceType]] = relationship(
         secondary="office_service", back_populates="offices", order_by="ServiceType.sort_order"

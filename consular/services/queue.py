@@ -126,8 +126,11 @@ def arrival_note(appointment: Appointment, now: datetime) -> str:
     return ""
 
 
-def check_in(session: SessionLike, appointment: Appointment, actor: User, now: datetime) -> Ticket:
-    """Register the arrival of a booked visitor and issue the day's ticket."""
+def check_in(
+    session: SessionLike, appointment: Appointment, actor: User | None, now: datetime
+) -> Ticket:
+    """Register the arrival of a booked visitor and issue the day's ticket (`actor` None: at
+    the waiting-room kiosk)."""
     office = appointment.office
     if appointment.starts_at.astimezone(office.zone).date() != service_day(office, now):
         raise InvalidState(_("This appointment is not for today."))
@@ -227,14 +230,14 @@ def issue_walk_in(
     session: SessionLike,
     office: Office,
     service: ServiceType,
-    actor: User,
+    actor: User | None,
     now: datetime,
     *,
     urgent: bool = False,
     note: str = "",
 ) -> Ticket:
     """Issue a ticket to a visitor without a booking, within the office's walk-in share;
-    an urgent case is always admitted and goes first."""
+    an urgent case is always admitted and goes first (`actor` None: at the kiosk)."""
     if not urgent:
         needed = walk_in_slots_needed(office, service.duration_minutes)
         allowance = walk_in_allowance(session, office, now)
