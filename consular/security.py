@@ -26,7 +26,7 @@ BASE_POLICY = {
     "frame-src": "'self'",
     "frame-ancestors": "'none'",
 }
-# Browser features no page of ours uses; the kiosk may use the camera to read a QR code.
+# Browser features no page of ours uses (the kiosk reads QR codes with a scanner that types).
 PERMISSIONS_POLICY = (
     "accelerometer=(), autoplay=(), camera=(), display-capture=(), geolocation=(), "
     "gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()"

@@ -30,7 +30,7 @@ def missing_headers(response, endpoint: str) -> list[str]:
         missing.append("X-Content-Type-Options")
     if headers.get("Referrer-Policy") not in ("same-origin", "no-referrer"):
         missing.append("Referrer-Policy")
-    if "camera=()" not in headers.get("Permissions-Policy", "") and endpoint != "kiosk.page":
+    if "camera=()" not in headers.get("Permissions-Policy", ""):
         missing.append("Permissions-Policy")
     if "Server" in headers:
         missing.append("no Server header")
