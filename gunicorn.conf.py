@@ -15,4 +15,6 @@ graceful_timeout = 30
 max_requests = 20000
 max_requests_jitter = 2000
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+# The tokens of e-mailed links are written as "[token]" (consular/access_log.py).
+logger_class = "consular.access_log.TokenRedactingLogger"
 errorlog = "-"

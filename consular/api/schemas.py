@@ -256,14 +256,16 @@ class AppointmentStatus(RootModel[Literal[tuple(str(s) for s in Status)]]):  # t
 
 
 class Applicant(Answer):
-    """The applicant as stored, in normalised form."""
+    """The applicant as stored, in normalised form. Once the appointment is no longer
+    ahead (cancelled, expired, missed or served) only the name is shown: the other fields
+    are null, and `details` is empty."""
 
     given_name: str
     family_name: str
-    iin: str = Field(pattern=IIN_PATTERN)
-    passport_number: str
-    email: str = Field(json_schema_extra={"format": "idn-email"})
-    phone: str = Field(pattern=r"^\+[1-9][0-9]{1,14}$", description="E.164.")
+    iin: str | None = Field(pattern=IIN_PATTERN)
+    passport_number: str | None
+    email: str | None = Field(json_schema_extra={"format": "idn-email"})
+    phone: str | None = Field(pattern=r"^\+[1-9][0-9]{1,14}$", description="E.164.")
 
 
 class Appointment(Answer):

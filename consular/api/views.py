@@ -18,7 +18,7 @@ from consular.api.openapi import openapi_document
 from consular.clients import client_of
 from consular.clock import now as now_utc
 from consular.extensions import db, limiter
-from consular.models import Appointment, Office, ServiceType
+from consular.models import Appointment, Office, ServiceType, Status
 from consular.models.i18n import localized, localized_list
 from consular.rate_limits import limit_holds, limit_looks
 from consular.services import booking, booking_request, proof_of_work, schedule, suspicion
@@ -143,6 +143,7 @@ def service_json(service: ServiceType, locale: str) -> dict[str, Any]:
 def appointment_json(appointment: Appointment, now: datetime) -> dict[str, Any]:
     office = appointment.office
     status = booking.effective_status(appointment, now)
+    ahead = status in (Status.HELD, Status.CONFIRMED, Status.CHECKED_IN)
     body: dict[str, Any] = {
         "reference": appointment.reference,
         "status": str(status),
@@ -155,12 +156,21 @@ def appointment_json(appointment: Appointment, now: datetime) -> dict[str, Any]:
         "applicant": {
             "given_name": appointment.given_name,
             "family_name": appointment.family_name,
-            "iin": appointment.iin,
-            "passport_number": appointment.passport_number,
-            "email": appointment.email,
-            "phone": appointment.phone,
+            # Once the visit is no longer ahead, its link shows what the holder still needs
+            # (when, where, what), not the identity documents.
+            **dict.fromkeys(("iin", "passport_number", "email", "phone"), None),
+            **(
+                {
+                    "iin": appointment.iin,
+                    "passport_number": appointment.passport_number,
+                    "email": appointment.email,
+                    "phone": appointment.phone,
+                }
+                if ahead
+                else {}
+            ),
         },
-        "details": appointment.details,
+        "details": appointment.details if ahead else {},
         "hold_expires_at": (
             _iso(appointment.hold_expires_at, office) if status == "held" else None
         ),

@@ -246,6 +246,14 @@ def test_show_and_cancel_need_the_manage_token(client, visit) -> None:
     )
     assert cancelled.status_code == 200
     assert cancelled.get_json()["status"] == "cancelled"
+    # Once cancelled, the link shows the visit and the name, never the identity documents
+    # (issue 13, finding 8).
+    for answer in (cancelled, client.get(f"/api/v1/appointments/{reference}", headers=good)):
+        applicant = answer.get_json()["applicant"]
+        assert applicant["given_name"] and applicant["family_name"]
+        assert [applicant[k] for k in ("iin", "passport_number", "email", "phone")] == [None] * 4
+        assert answer.get_json()["details"] == {}
+        assert "850502401238" not in answer.text
     again = client.post(f"/api/v1/appointments/{reference}/cancel", headers=good)
     assert again.status_code == 409
     assert db.session.scalar(sa.select(Appointment.status)) == Status.CANCELLED
