@@ -64,7 +64,7 @@ clean:
 # After changing user-facing text: extract the messages and merge them into each catalog.
 # The template keeps where each message is used, for the translators' context.
 messages: install
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_pgettext:1c,2 \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_ngettext:1,2 -k lazy_pgettext:1c,2 \
 		--add-comments=TRANSLATORS: --sort-by-file --project consular \
 		-o consular/translations/messages.pot .
 	$(BIN)/pybabel update -i consular/translations/messages.pot -d consular/translations \

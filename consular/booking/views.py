@@ -81,7 +81,6 @@ from consular.services.errors import (
     ValidationFailed,
     WrongCode,
 )
-from consular.services.identity import parse_iin
 from consular.transaction import transaction
 from consular.urls import local_target
 
@@ -727,13 +726,20 @@ def manage_lookup() -> Page:
     """Open an appointment by its reference and the applicant's IIN."""
     form = LookupForm()
     if form.validate_on_submit():
-        found = booking.find_by_reference(db.session, form.reference.data or "")
-        iin = (form.iin.data or "").strip()
-        if found is not None and parse_iin(iin) is not None and found.iin == iin:
-            with transaction():
-                token = booking.issue_manage_token(db.session, found, clock_now(), _policy())
-            remember_token(found.reference, token)
-            return redirect(url_for("booking.appointment", reference=found.reference))
+        with transaction():
+            moment = clock_now()
+            found = booking.look_up(
+                db.session, form.reference.data or "", form.iin.data or "", moment
+            )
+            token = (
+                booking.issue_manage_token(db.session, found, moment, _policy())
+                if found is not None
+                else None
+            )
+            reference = found.reference if found is not None else ""
+        if token is not None:
+            remember_token(reference, token)
+            return redirect(url_for("booking.appointment", reference=reference))
         form.reference.errors = [
             _("No appointment matches this reference and IIN. Check both and try again.")
         ]

@@ -89,6 +89,10 @@ class Appointment(Base):
     code_hash: Mapped[str] = mapped_column(sa.String(64))
     code_attempts: Mapped[int] = mapped_column(default=0)
     code_sends: Mapped[int] = mapped_column(default=1)
+    # Wrong IINs given with this reference on the look-up page, from any address, and when
+    # the last was: enough of them pause the look-up (booking.look_up).
+    lookup_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    lookup_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hold_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     # Raised on every change of time or status, for the calendar file's SEQUENCE.

@@ -66,7 +66,7 @@ from consular.services.fair_access import (
     normalized_email,
     quotas_from_config,
 )
-from consular.services.identity import normalize_email
+from consular.services.identity import normalize_email, parse_iin
 from consular.services.lottery_days import refuse_lottery_start
 from consular.services.seats import (
     apply_seat_changes,
@@ -545,6 +545,64 @@ def find_by_reference(session: SessionLike, reference: str) -> Appointment | Non
     if not REFERENCE_PATTERN.fullmatch(normalized):
         return None
     return session.scalar(sa.select(Appointment).where(Appointment.reference == normalized))
+
+
+# Wrong IINs for one reference, from any address, before looking it up by IIN pauses, and
+# for how long after the last of them.
+LOOKUP_MAX_FAILURES = 5
+LOOKUP_PAUSE = timedelta(hours=24)
+
+
+def look_up(session: SessionLike, reference: str, iin: str, now: datetime) -> Appointment | None:
+    """The appointment with this reference and the applicant's IIN, or None alike for an
+    unknown reference, a wrong IIN, or a reference whose look-up is paused.
+
+    Each wrong IIN is counted on the appointment itself (a conditional update), so that many
+    addresses trying IINs for one reference meet the same limit: after LOOKUP_MAX_FAILURES
+    the look-up by IIN is paused for LOOKUP_PAUSE (the e-mailed link still opens it). The
+    citizen is e-mailed when the pause begins, and when their booking is opened after wrong
+    tries, with how many there were."""
+    found = find_by_reference(session, reference)
+    if found is None:
+        return None
+    paused = (
+        found.lookup_failures >= LOOKUP_MAX_FAILURES
+        and found.lookup_failed_at is not None
+        and now - found.lookup_failed_at < LOOKUP_PAUSE
+    )
+    given = iin.strip()
+    matches = parse_iin(given) is not None and hmac.compare_digest(
+        found.iin.encode(), given.encode()
+    )
+    if not paused and matches:
+        failures = found.lookup_failures
+        if failures:
+            session.execute(
+                sa.update(Appointment)
+                .where(Appointment.id == found.id)
+                .values(lookup_failures=0, lookup_failed_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            session.refresh(found, ["lookup_failures", "lookup_failed_at"])
+            _alert_lookup(session, found, failures, now, paused=False)
+        return found
+    session.execute(
+        sa.update(Appointment)
+        .where(Appointment.id == found.id)
+        .values(lookup_failures=Appointment.lookup_failures + 1, lookup_failed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(found, ["lookup_failures", "lookup_failed_at"])
+    if found.lookup_failures == LOOKUP_MAX_FAILURES:
+        _alert_lookup(session, found, found.lookup_failures, now, paused=True)
+    return None
+
+
+def _alert_lookup(
+    session: SessionLike, appointment: Appointment, failures: int, now: datetime, *, paused: bool
+) -> None:
+    if appointment.email:
+        notifications.queue_lookup_alert_email(session, appointment, failures, now, paused=paused)
 
 
 def find_managed(

@@ -40,6 +40,7 @@ KINDS: tuple[str, ...] = (
     "cancellation",
     "schedule_change",
     "review_cancellation",
+    "lookup_alert",
 )
 KIND_LABELS: dict[str, LazyString] = {
     "code": _l("Confirmation code"),
@@ -49,6 +50,7 @@ KIND_LABELS: dict[str, LazyString] = {
     "cancellation": _l("Cancellation"),
     "schedule_change": _l("Cancelled by the office (schedule change)"),
     "review_cancellation": _l("Cancelled by the office (review of suspicious bookings)"),
+    "lookup_alert": _l("Booking looked up with wrong IINs"),
 }
 SUBJECT_MAX_LENGTH = 200
 BODY_MAX_LENGTH = 5000
@@ -89,6 +91,7 @@ PLACEHOLDERS: dict[str, tuple[Placeholder, ...]] = {
     "cancellation": (*_VISIT, _BOOK_LINK),
     "schedule_change": (*_VISIT, _BOOK_LINK),
     "review_cancellation": (*_VISIT, _BOOK_LINK),
+    "lookup_alert": _VISIT,
 }
 # Without these in its message text an email would be useless.
 REQUIRED_IN_BODY: dict[str, tuple[str, ...]] = {"code": ("code",)}
@@ -196,6 +199,20 @@ def default_text(kind: str, language: str) -> EmailWording:
                 _(
                     "The office has reviewed recent bookings and cancelled your "
                     "appointment. Its message below explains why."
+                ),
+            )
+        elif kind == "lookup_alert":
+            subject = _("Someone tried to open your booking %(reference)s")
+            body = _paragraphs(
+                hello,
+                _(
+                    "Someone tried to open your booking on our website with its reference "
+                    "and a wrong IIN. Your booking is unchanged."
+                ),
+                _(
+                    "If it was you, there is nothing to do. If it was not, keep your "
+                    "reference to yourself; only the person with the right IIN or the link "
+                    "in your e-mails can open it."
                 ),
             )
         else:

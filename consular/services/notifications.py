@@ -340,6 +340,24 @@ def queue_cancellation_email(
         )
 
 
+def queue_lookup_alert_email(
+    session: SessionLike, appointment: Appointment, failures: int, now: datetime, *, paused: bool
+) -> OutboxMessage:
+    """Tell the citizen that their booking was looked up with wrong IINs: the look-up is now
+    paused (`paused`), or it was opened after those tries."""
+    with force_locale(appointment.language):
+        return _queue_about(
+            session,
+            appointment,
+            "lookup_alert",
+            now,
+            failures=failures,
+            paused=paused,
+            opened_at=local_time_text(now, appointment.office.zone, appointment.language),
+            opened_on=local_date_text(now, appointment.office.zone, appointment.language),
+        )
+
+
 def queue_schedule_change_email(
     session: SessionLike, appointment: Appointment, message: str, now: datetime
 ) -> OutboxMessage:
@@ -440,6 +458,7 @@ def _sample_context(
         "change": {"manage_url": sample_link},
         "reminder": {"manage_url": sample_link, "days": 2},
         "cancellation": {"book_url": _book_url()},
+        "lookup_alert": {"failures": 5, "paused": True, "opened_at": "", "opened_on": ""},
         "schedule_change": {
             "book_url": _book_url("/book"),
             "office_message": _("Here the office explains why the appointment was cancelled."),

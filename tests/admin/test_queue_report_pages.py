@@ -70,7 +70,7 @@ def test_the_charts_leave_out_the_days_the_office_did_not_work(client, accounts,
         bars = figure.split('class="report-chart-bars"', 1)[1].split("</g>", 1)[0]
         assert "Nov 28" not in bars and "Nov 29" not in bars and "Dec 1, " in bars
         assert (
-            f'<p class="report-chart-note" id="{chart_id}-note">2 days on which the office did '
+            f'<p class="report-chart-note" id="{chart_id}-note">2\u00a0days on which the office did '
             "not work (no seats offered, nothing booked or issued) are left out" in figure
         )
         assert f'aria-describedby="{chart_id}-desc {chart_id}-note"' in figure
@@ -91,7 +91,7 @@ def test_a_day_without_seats_but_with_a_walk_in_is_a_working_day(client, account
     )
     assert x_labels(figure) == ["Nov 28", "Nov 30", "Dec 1"]
     assert figure.count('class="report-chart-break"') == 1  # Sunday, between
-    assert "1 day on which the office did not work" in figure and "is left out" in figure
+    assert "1\u00a0day on which the office did not work" in figure and "is left out" in figure
 
 
 def test_a_gap_between_working_days_is_marked(client, accounts, seeded):  # noqa: F811
@@ -102,7 +102,7 @@ def test_a_gap_between_working_days_is_marked(client, accounts, seeded):  # noqa
     )
     assert x_labels(figure) == ["Dec 4", "Dec 7"]
     assert figure.count('class="report-chart-break"') == 1
-    assert "2 days on which the office did not work" in figure
+    assert "2\u00a0days on which the office did not work" in figure
 
 
 def test_a_period_of_working_days_says_so(client, accounts, seeded):  # noqa: F811

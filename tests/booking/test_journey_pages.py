@@ -180,7 +180,7 @@ def test_the_review_checks_every_answer_with_a_change_link_for_each(client, offi
     assert "Step 5 of 6" in page
     # The visit's date written out, its start and end, and how long it takes.
     assert "Wednesday, December 2, 2026" in page and "10:00–10:30" in page
-    assert "The visit takes about 30 minutes." in page
+    assert "The visit takes about 30\u00a0minutes." in page
     # Dates typed in the details are written out like the visit's date.
     assert "March 1, 2027" in page and "2027-03-01" not in page.split("<form")[0]
     changes = re.findall(r'<dd class="summary-action"><a href="([^"]+)">', page)
@@ -659,4 +659,4 @@ def test_the_services_page_and_the_confirmation_say_what_to_know_before_going(
         assert "09:00–12:30, 14:00–17:00" in page  # the opening hours
         assert "Fee paid at the desk" in page  # the service's fee text
         if language == "en":
-            assert "More than 15 minutes after your time, the booking may be marked" in page
+            assert "More than 15\u00a0minutes after your time, the booking may be marked" in page

@@ -134,9 +134,9 @@ def page(context: BrowserContext, live_server: LiveServer) -> Iterator[Page]:
     refused: list[str] = []
     page.on(
         "console",
-        lambda message: refused.append(message.text)
-        if "Content Security Policy" in message.text
-        else None,
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
     )
     yield page
     assert not script_errors, f"JavaScript errors: {script_errors}"

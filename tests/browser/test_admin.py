@@ -415,7 +415,8 @@ def test_the_reports_by_day_hour_and_desk(
     admin.heading(t("Reports"))
     outcomes = page.locator("#chart-outcomes-caption").locator("xpath=..")
     # Four weeks of weekdays; the weekends (8 days) are left out and each gap is marked.
-    expect(outcomes.locator(".report-chart-note")).to_contain_text("8 days on which the office")
+    note = outcomes.locator(".report-chart-note")
+    expect(note).to_contain_text("8\u00a0days on which the office")
     expect(outcomes.locator(".report-chart-break")).to_have_count(3)
     expect(page.locator("#table-days tbody tr")).to_have_count(28)
     admin.checkpoint("reports-by-day")

@@ -343,7 +343,7 @@ def test_a_clerks_day_with_the_waiting_room_display(
     staff.display_polls()
     expect(display.locator("#waiting")).to_have_text(t("%(num)d person waiting", num=1))
     expect(display.locator("#wait")).to_have_text(
-        re.compile(r"^Estimated wait: about \d+ minutes?$")
+        re.compile(r"^Estimated wait: about \d+\u00a0minutes?$")
     )
     staff.checkpoint_of(display, "display-end", audit=False)
 

@@ -37,7 +37,7 @@ def test_a_session_unused_for_the_idle_time_ends_and_the_sign_in_page_says_why(
     assert ended.status_code == 302
     assert ended.headers["Location"].startswith("/staff/sign-in?next=/staff/seoul")
     page = client.get(ended.headers["Location"]).text
-    assert "You were signed out after 30 minutes without activity." in page
+    assert "You were signed out after 30\u00a0minutes without activity." in page
     # A copy of the cookie from before is as stale as the original.
     thief = app.test_client()
     thief.set_cookie("session", copied)
@@ -53,7 +53,7 @@ def test_a_session_ends_after_its_hours_however_busy(app, accounts, limits, cloc
     ended = client.get("/staff/seoul")
     assert ended.status_code == 302
     page = client.get(ended.headers["Location"]).text
-    assert "You were signed out: a staff session lasts at most 12 hours." in page
+    assert "You were signed out: a staff session lasts at most 12\u00a0hours." in page
 
 
 def test_the_pages_own_refresh_does_not_keep_a_session_alive(app, accounts, limits, clock) -> None:
