@@ -70,8 +70,8 @@ def test_the_charts_leave_out_the_days_the_office_did_not_work(client, accounts,
         bars = figure.split('class="report-chart-bars"', 1)[1].split("</g>", 1)[0]
         assert "Nov 28" not in bars and "Nov 29" not in bars and "Dec 1, " in bars
         assert (
-            f'<p class="report-chart-note" id="{chart_id}-note">2\u00a0days on which the office did '
-            "not work (no seats offered, nothing booked or issued) are left out" in figure
+            f'<p class="report-chart-note" id="{chart_id}-note">2\u00a0days on which the office '
+            "did not work (no seats offered, nothing booked or issued) are left out" in figure
         )
         assert f'aria-describedby="{chart_id}-desc {chart_id}-note"' in figure
         assert "report-chart-break" not in figure  # the days shown follow each other
