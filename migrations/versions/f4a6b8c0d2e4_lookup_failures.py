@@ -20,12 +20,13 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('appointment', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('lookup_failures', sa.Integer(), server_default='0', nullable=False))
-        batch_op.add_column(sa.Column('lookup_failed_at', sa.DateTime(timezone=True), nullable=True))
+    # Plain ALTER TABLE, not batch mode: on SQLite a batch would copy the table, and the
+    # triggers on appointment_service that name appointment would stop the copy's rename.
+    op.add_column('appointment', sa.Column('lookup_failures', sa.Integer(), server_default='0', nullable=False))
+    op.add_column('appointment', sa.Column('lookup_failed_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade():
-    with op.batch_alter_table('appointment', schema=None) as batch_op:
-        batch_op.drop_column('lookup_failed_at')
-        batch_op.drop_column('lookup_failures')
+    # SQLite drops a column in place since 3.35.
+    op.drop_column('appointment', 'lookup_failed_at')
+    op.drop_column('appointment', 'lookup_failures')
