@@ -105,6 +105,16 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # hours after signing in, whatever happened in between.
         "STAFF_IDLE_MINUTES": _int("STAFF_IDLE_MINUTES", 30),
         "STAFF_SESSION_HOURS": _int("STAFF_SESSION_HOURS", 12),
+        # The roles that must sign in with a second factor (a passkey or an authenticator
+        # app); "none" requires it of nobody. Any account may add one all the same.
+        "STAFF_SECOND_FACTOR_ROLES": tuple(
+            role
+            for role in _words("STAFF_SECOND_FACTOR_ROLES", "manager admin")
+            if role in ("clerk", "manager", "admin")
+        ),
+        # The domain passkeys are registered for (by default PUBLIC_BASE_URL's host name):
+        # passkeys registered for one domain don't work on another.
+        "WEBAUTHN_RP_ID": os.environ.get("WEBAUTHN_RP_ID", ""),
         # How many days after a day ends `flask reports rollup` stores its figures.
         "REPORT_SETTLE_DAYS": _int("REPORT_SETTLE_DAYS", 1),
         # Mail

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import abort, redirect, url_for
+from flask import abort
 from flask_login import current_user, login_required
 
+from consular.auth import account_gate
 from consular.models import User
 
 
@@ -24,8 +25,9 @@ def admin_page(view: Callable[..., Any]) -> Callable[..., Any]:
     @login_required
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         user = acting_admin()
-        if user.must_change_password:
-            return redirect(url_for("auth.change_password"))
+        gate = account_gate(user)
+        if gate is not None:
+            return gate
         if not user.is_admin:
             abort(403)
         return view(*args, **kwargs)

@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import (
+    abort,
     current_app,
     flash,
     make_response,
@@ -32,7 +33,7 @@ from consular.admin.audit_views import korea_time
 from consular.clock import now
 from consular.extensions import db
 from consular.models import Office, User
-from consular.services import accounts
+from consular.services import accounts, second_factors
 from consular.services.errors import DomainError, ValidationFailed
 from consular.transaction import transaction
 
@@ -186,6 +187,7 @@ def account_edit(user_id: int) -> str | Response | tuple[str, int]:
         "admin/account_edit.html",
         form=form,
         account=user,
+        factors=second_factors.factors_of(db.session, user),
         general_errors=general,
         **_account_template_values(),
     ), status
@@ -241,6 +243,23 @@ def account_reset_password(user_id: int) -> Response:
         _("The password of %(name)s is reset and their sessions ended.", name=user.name), "success"
     )
     return redirect(url_for("admin.account_password", user_id=user.id))
+
+
+@bp.post("/accounts/<id:user_id>/reset-second-factors")
+@admin_page
+def account_reset_second_factors(user_id: int) -> Response:
+    """Remove an account's passkeys, authenticator app and recovery codes (the person lost
+    them) and end its sessions; it sets up new ones at its next sign-in."""
+    user = _account_or_404(user_id)
+    if user.id == acting_admin().id:
+        abort(403)  # another administrator must do it: nobody lowers their own protection
+    with transaction():
+        second_factors.reset(db.session, acting_admin(), user, now())
+    flash(
+        _("The second factors of %(name)s are removed and their sessions ended.", name=user.name),
+        "success",
+    )
+    return redirect(url_for("admin.account_edit", user_id=user.id))
 
 
 @bp.get("/accounts/<id:user_id>/password")

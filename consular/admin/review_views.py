@@ -24,6 +24,7 @@ from wtforms.validators import ValidationError
 from consular.admin import bp
 from consular.admin.access import acting_admin
 from consular.admin.form_base import AdminForm, choice_values
+from consular.auth import account_gate
 from consular.clock import now
 from consular.extensions import db
 from consular.models import Office, User
@@ -46,8 +47,9 @@ def reviewer_page(view: Callable[..., Any]) -> Callable[..., Any]:
     @login_required
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         user = acting_admin()
-        if user.must_change_password:
-            return redirect(url_for("auth.change_password"))
+        gate = account_gate(user)
+        if gate is not None:
+            return gate
         if not predicates.can_review_bookings(user):
             abort(403)
         return view(*args, **kwargs)

@@ -7,11 +7,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from consular.auth import start_staff_session
+from consular.auth import await_second_factor, sign_in_now
 from consular.auth.forms import ChangePasswordForm, SignInForm
 from consular.clock import now
 from consular.extensions import db, limiter
-from consular.services import accounts
+from consular.services import accounts, second_factors
 from consular.services.errors import DomainError, ValidationFailed
 from consular.transaction import transaction
 from consular.urls import local_target
@@ -46,16 +46,9 @@ def sign_in() -> str | Response | tuple[str, int]:
             )
         if user is not None:
             target = _safe_next(request.args.get("next"))
-            language = session.get("language")
-            session.clear()  # a new session on sign-in: nothing carried over from before
-            if language:
-                session["language"] = language
-            login_user(user)
-            start_staff_session()
-            if user.must_change_password:
-                flash(_("Please choose a new password before you go on."), "info")
-                return redirect(url_for("auth.change_password"))
-            return redirect(target)
+            if second_factors.has_second_factor(db.session, user):
+                return await_second_factor(user, target)
+            return sign_in_now(user, None, target)
         form.password.errors = [_("The email address or the password is wrong.")]
     status = 422 if request.method == "POST" else 200
     return render_template("auth/sign_in.html", form=form), status

@@ -37,6 +37,7 @@ from consular.models.queue import (
     TicketStatus,
 )
 from consular.models.schedule import Closure, ClosureKind, OpeningPeriod, Slot
+from consular.models.second_factor import AuthenticatorApp, Passkey, RecoveryCode
 from consular.models.service import ServiceType, office_service, service_combination
 from consular.models.user import PasswordHandover, Role, User, user_office
 from consular.models.waitlist import (
@@ -48,6 +49,9 @@ from consular.models.waitlist import (
 )
 
 __all__ = [
+    "AuthenticatorApp",
+    "Passkey",
+    "RecoveryCode",
     "ACTIVE_STATUSES",
     "AuditEntry",
     "Desk",

@@ -31,6 +31,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from consular import page_cache, select_locale
+from consular.auth import account_gate
 from consular.clock import now
 from consular.extensions import db
 from consular.models import (
@@ -94,8 +95,9 @@ def staff_page(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     @login_required
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if _user().must_change_password:
-            return redirect(url_for("auth.change_password"))
+        gate = account_gate(_user())
+        if gate is not None:
+            return gate
         return view(*args, **kwargs)
 
     return wrapped
