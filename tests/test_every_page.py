@@ -27,8 +27,15 @@ from flask_babel import gettext as _
 from markupsafe import escape
 
 from consular.extensions import db
-from consular.models import Desk, OutboxMessage, ServiceType, Ticket, TicketStatus
-from consular.services import email_texts, lottery, queue_reports, reports, suspicion
+from consular.models import Desk, OutboxMessage, Passkey, ServiceType, Ticket, TicketStatus
+from consular.services import (
+    email_texts,
+    lottery,
+    queue_reports,
+    reports,
+    second_factors,
+    suspicion,
+)
 from tests.conftest import SECRET, booking_body
 from tests.staff.conftest import accounts, offices, sign_in  # noqa: F401
 
@@ -204,6 +211,9 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
     # Staff
     "auth.sign_in": lambda w, lang: [Visit("anonymous")],
     "auth.change_password": lambda w, lang: _all(STAFF),
+    "auth.second_step": lambda w, lang: [Visit("pending"), Visit("anonymous", status=302)],
+    "auth.security": lambda w, lang: _all(STAFF),
+    "auth.authenticator_app": lambda w, lang: _all(("clerk", "manager")),
     "staff.index": lambda w, lang: [Visit(viewer, status=302) for viewer in STAFF],
     "staff.day": lambda w, lang: [
         *_all(STAFF, office_code="seoul"),
@@ -614,6 +624,24 @@ def world(app, offices, accounts, make_service, clock, iins) -> World:  # noqa: 
     edited = {"subject": "Booked: " + wording.subject, "body": wording.body, "save": "Save"}
     _redirects(admin.post("/admin/email-texts/confirmation/en", data=edited))
     _redirects(admin.post(f"/admin/accounts/{accounts['clerk_busan'].id}/reset-password"))
+
+    # The administrator has an authenticator app, a passkey and recovery codes; a new
+    # sign-in stops at the second step.
+    app_secret = second_factors.start_authenticator_app(db.session, accounts["admin"], clock())
+    app_secret.confirmed_at = clock()
+    db.session.add(
+        Passkey(
+            user_id=accounts["admin"].id,
+            credential_id=b"credential",
+            public_key=b"key",
+            name="Desk key",
+            created_at=clock(),
+        )
+    )
+    second_factors.new_recovery_codes(db.session, accounts["admin"], clock())
+    db.session.commit()
+    clients["pending"] = app.test_client()
+    assert sign_in(clients["pending"], accounts["admin"].email).location == "/staff/sign-in/verify"
 
     db.session.expire_all()
     return World(
