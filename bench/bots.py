@@ -468,6 +468,7 @@ class Server:
 
 
 NGINX_SITE = """
+    server_tokens off;
     upstream consular {{
         server unix:{socket};
         keepalive 16;
@@ -1108,7 +1109,7 @@ def main(argv: list[str] | None = None) -> int:
         "--forwarded-for",
         choices=sorted(FORWARDED_FOR),
         default="append",
-        help="how nginx sets X-Forwarded-For (both are in README's 'Fair access')",
+        help="how nginx sets X-Forwarded-For (README's 'nginx in front' overwrites it)",
     )
     parser.add_argument(
         "--subdomains",
