@@ -36,7 +36,6 @@ import math
 import os
 import random
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -56,6 +55,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from bench import server as serving
 from bench.build import ADMIN_URL, drop_database, made_up_iins, sqlalchemy_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -467,27 +467,8 @@ class Server:
     description: str
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {folder}/nginx.pid;
-error_log {folder}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {folder}/body;
-    proxy_temp_path {folder}/proxy;
-    fastcgi_temp_path {folder}/fastcgi;
-    uwsgi_temp_path {folder}/uwsgi;
-    scgi_temp_path {folder}/scgi;
+NGINX_SITE = """
+    server_tokens off;
     upstream consular {{
         server unix:{socket};
         keepalive 16;
@@ -504,37 +485,8 @@ http {{
             proxy_set_header X-Forwarded-Proto $scheme;
         }}
     }}
-}}
 """
 FORWARDED_FOR = {"append": "$proxy_add_x_forwarded_for", "overwrite": "$remote_addr"}
-
-
-def _redis_flush() -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
-
-
-def _wait_for(port: int, processes: list[subprocess.Popen[bytes]], logs: list[Path]) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/__ping")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        if any(p.poll() is not None for p in processes) or time.monotonic() > deadline:
-            text = "\n".join(
-                log.read_text(errors="replace")[-2000:] for log in logs if log.exists()
-            )
-            raise RuntimeError(f"the server did not start:\n{text}")
-        time.sleep(0.3)
 
 
 @contextmanager
@@ -542,33 +494,24 @@ def production_server(url: str, workers: int, forwarded_for: str) -> Iterator[Se
     """gunicorn (the repository's gunicorn.conf.py) behind nginx, production settings."""
     folder = Path(tempfile.mkdtemp(prefix="consular-bots-"))
     folder.chmod(0o755)  # nginx's workers may run as another user: they reach the socket
-    nginx = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
-    )
-    port = _free_port()
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("CONSULAR_", "POW_", "QUOTA_", "RATELIMIT_", "GUNICORN_"))
-    }
-    environment |= {
-        "DATABASE_URL": url,
-        "SECRET_KEY": secrets.token_hex(32),
-        "RATELIMIT_STORAGE_URI": REDIS_URL,
-        "AVAILABILITY_CACHE_URL": REDIS_URL,
+    nginx = serving.find_nginx()
+    port = serving.free_port()
+    environment = serving.production_environment(url, REDIS_URL) | {
         "POW_ENABLED": "1",
-        "MAIL_DEV_MAILBOX": "0",
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "GUNICORN_WORKERS": str(workers),
         "GUNICORN_ACCESS_LOG": "",
-        "FLASK_APP": "app",
     }
+    site = None
     if nginx:
         socket_path = folder / "gunicorn.sock"
         environment |= {"GUNICORN_BIND": f"unix:{socket_path}", "PROXY_COUNT": "1"}
         description = (
             f"nginx ({FORWARDED_FOR[forwarded_for]}) in front of gunicorn on a Unix socket, "
             f"{workers} gthread workers × 4 threads, PROXY_COUNT=1"
+        )
+        site = NGINX_SITE.format(
+            socket=socket_path, port=port, forwarded_for=FORWARDED_FOR[forwarded_for]
         )
     else:
         print(
@@ -577,52 +520,13 @@ def production_server(url: str, workers: int, forwarded_for: str) -> Iterator[Se
         )
         environment |= {"GUNICORN_BIND": f"127.0.0.1:{port}", "PROXY_COUNT": "0"}
         description = f"gunicorn alone (no nginx), {workers} gthread workers × 4, PROXY_COUNT=0"
-    processes: list[subprocess.Popen[bytes]] = []
-    logs = [folder / "gunicorn.log", folder / "nginx-error.log"]
-    _redis_flush()
+    serving.redis_flush(REDIS_URL)
     try:
-        with open(logs[0], "wb") as log:
-            processes.append(
-                subprocess.Popen(
-                    [str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py"]
-                    + ["app:app"],
-                    cwd=ROOT,
-                    env=environment,
-                    stdout=log,
-                    stderr=log,
-                )
-            )
-        if nginx:
-            config = folder / "nginx.conf"
-            config.write_text(
-                NGINX_CONF.format(
-                    folder=folder,
-                    socket=socket_path,
-                    port=port,
-                    forwarded_for=FORWARDED_FOR[forwarded_for],
-                )
-            )
-            processes.append(
-                subprocess.Popen(
-                    [nginx, "-c", str(config), "-p", str(folder)],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        _wait_for(port, processes, logs)
-        yield Server(port, environment, description)
+        with serving.serve(folder, environment, lambda: serving.ping(port), site):
+            yield Server(port, environment, description)
     finally:
-        for process in reversed(processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM if process is processes[0] else signal.SIGQUIT)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        _redis_flush()
-        _report_server_errors(logs[0])
+        serving.redis_flush(REDIS_URL)
+        _report_server_errors(folder / "gunicorn.log")
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -1205,7 +1109,7 @@ def main(argv: list[str] | None = None) -> int:
         "--forwarded-for",
         choices=sorted(FORWARDED_FOR),
         default="append",
-        help="how nginx sets X-Forwarded-For (both are in README's 'Fair access')",
+        help="how nginx sets X-Forwarded-For (README's 'nginx in front' overwrites it)",
     )
     parser.add_argument(
         "--subdomains",

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, has_request_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
-from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -86,9 +85,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if app.config["PROXY_COUNT"]:
         # Behind a reverse proxy, take the client's address from X-Forwarded-For so that
-        # rate limits count per citizen, not per proxy.
-        count = app.config["PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
+        # rate limits count per citizen, not per proxy; but only from a trusted proxy, so that
+        # a client reaching gunicorn directly can't choose its address.
+        from consular.clients import trusted_proxies
+
+        app.wsgi_app = trusted_proxies(  # type: ignore[method-assign]
+            app.wsgi_app, app.config["PROXY_COUNT"], app.config["TRUSTED_PROXIES"]
+        )
 
     from consular.database import init_database
     from consular.services.lottery_days import forget_releases
@@ -198,7 +201,7 @@ def favicon() -> WerkzeugResponse:
 
 def from_loopback() -> bool:
     """Whether the request came from this machine itself, judged by the address the
-    connection really came from (before ProxyFix reads a forwarded header)."""
+    connection really came from (before a forwarded header is read)."""
     original = request.environ.get("werkzeug.proxy_fix.orig") or {}
     address = original.get("REMOTE_ADDR") or request.environ.get("REMOTE_ADDR") or ""
     try:

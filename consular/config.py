@@ -89,8 +89,11 @@ def load_config(instance_path: str) -> dict[str, Any]:
         # a seat offered to someone waiting is held for them to claim.
         "WAITLIST_CODE_MINUTES": _int("WAITLIST_CODE_MINUTES", 30),
         "WAITLIST_CLAIM_HOURS": _int("WAITLIST_CLAIM_HOURS", 24),
-        # How many reverse proxies stand in front of the app (0: none).
+        # How many reverse proxies stand in front of the app (0: none), and the peers whose
+        # X-Forwarded-For and -Proto are believed: addresses or networks, and `unix` for a
+        # peer on gunicorn's Unix socket (consular.clients.TrustedProxies).
         "PROXY_COUNT": _int("PROXY_COUNT", 0),
+        "TRUSTED_PROXIES": _words("TRUSTED_PROXIES", "127.0.0.0/8 ::1 unix"),
         # Requests larger than this are refused with 413 before they are read.
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 256 * 1024),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
@@ -228,6 +231,9 @@ def check_config(
 ) -> None:
     """Refuse to run outside debug and tests without the settings production needs."""
     _check_proof_of_work(config)
+    count = config.get("PROXY_COUNT")
+    if not isinstance(count, int) or not 0 <= count <= 5:
+        raise ConfigError(f"PROXY_COUNT must be a whole number from 0 to 5, not {count!r}")
     if testing:
         if not config.get("SECRET_KEY"):
             config["SECRET_KEY"] = "tests-only-not-secret"
