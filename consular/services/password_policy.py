@@ -26,6 +26,8 @@ SCORED_LENGTH = 64
 # this are left: "Seoul2026!", "S3oul-Busan", "dana.clerk@example.org", "Seoul-lion-2026".
 MIN_OTHER_LETTERS = 6
 MIN_WORD_LENGTH = 3
+# Words of the offices' names and addresses too general to be about anyone.
+_GENERAL_WORDS = frozenset({"the", "and", "for", "com", "org", "net"})
 
 COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "common-passwords.txt"
 
@@ -105,6 +107,7 @@ def context_words(name: str, email: str, offices: Iterable[Office]) -> list[str]
     for text in texts:
         words.update(_LETTERS.findall(_normal(text or "")))
     unique = {_normal(word).lower() for word in words if len(word) >= MIN_WORD_LENGTH}
+    unique -= _GENERAL_WORDS
     return sorted(unique, key=lambda word: (-len(word), word))
 
 
