@@ -7,6 +7,8 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
+from consular.services.password_policy import MAX_LENGTH, MIN_LENGTH
+
 
 class SignInForm(FlaskForm):
     email = StringField(
@@ -22,6 +24,10 @@ class SignInForm(FlaskForm):
 
 
 class ChangePasswordForm(FlaskForm):
+    # For the rules the page shows; no maxlength on the input, which would cut a pasted one.
+    min_length = MIN_LENGTH
+    max_length = MAX_LENGTH
+
     current_password = PasswordField(
         _l("Current password"),
         validators=[InputRequired(message=_l("Enter your current password."))],
@@ -29,8 +35,9 @@ class ChangePasswordForm(FlaskForm):
     )
     new_password = PasswordField(
         _l("New password"),
+        # Its length, up to 128 characters, is checked by the password policy.
         description=_l("At least 12 characters. A few unrelated words are easy to remember."),
-        validators=[InputRequired(message=_l("Enter a new password.")), Length(max=200)],
+        validators=[InputRequired(message=_l("Enter a new password."))],
         render_kw={"autocomplete": "new-password"},
     )
     repeat_password = PasswordField(

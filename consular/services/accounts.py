@@ -15,12 +15,13 @@ from sqlalchemy.orm import selectinload
 from consular.database import SessionLike
 from consular.models import Office, PasswordHandover, Role, User
 from consular.models.i18n import LANGUAGES
+from consular.services import password_policy
 from consular.services.audit import record
 from consular.services.errors import DomainError, ValidationFailed
 from consular.services.identity import normalize_email
 from consular.services.passwords import hash_password, needs_rehash, verify_password
 
-MIN_PASSWORD_LENGTH = 12
+MIN_PASSWORD_LENGTH = password_policy.MIN_LENGTH
 ROLES: tuple[str, ...] = (Role.CLERK, Role.MANAGER, Role.ADMIN)
 MAX_NAME_LENGTH = 200
 # No 0/O, 1/l/I: the temporary password is read out or copied by hand.
@@ -51,14 +52,16 @@ def end_sessions(user: User) -> None:
 def change_password(
     session: SessionLike, user: User, current: str, new: str, repeated: str, now: datetime
 ) -> None:
-    """Change the account's password and end its other sessions."""
+    """Change the account's password (to one the password policy accepts) and end its other
+    sessions."""
     errors: dict[str, list[str]] = {}
     if not verify_password(user, current or ""):
         errors["current_password"] = [_("The current password is wrong.")]
-    if len(new or "") < MIN_PASSWORD_LENGTH:
-        errors["new_password"] = [
-            _("Use at least %(count)d characters.", count=MIN_PASSWORD_LENGTH)
-        ]
+    offices = session.scalars(sa.select(Office).order_by(Office.id)).all()
+    words = password_policy.context_words(user.name, user.email, offices)
+    problems = password_policy.password_problems(new or "", words)
+    if problems:
+        errors["new_password"] = problems
     elif new == current:
         errors["new_password"] = [_("Choose a password different from the current one.")]
     if new != repeated:

@@ -3,8 +3,10 @@ that end on the server."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
+import flask_babel
 import pytest
 import sqlalchemy as sa
 
@@ -192,6 +194,108 @@ def test_password_rules(app, accounts) -> None:
     assert "current password is wrong" in response.text
     assert "at least 12 characters" in response.text
     assert "not the same" in response.text
+
+
+def test_the_password_page_states_the_rules_before_the_form(app, accounts) -> None:
+    client = app.test_client()
+    sign_in(client, accounts["clerk_seoul"].email)
+    page = client.get("/staff/password").text
+    rules = page.index('id="password-rules"')
+    assert rules < page.index('name="current_password"')
+    for text in (
+        "At least 12 characters and at most 128",
+        "Not a common password",
+        "Not built on your name, your email address or words about the consulate",
+    ):
+        assert page.index(text) > rules
+
+
+def _change(client, new: str, current: str = PASSWORD):
+    return client.post(
+        "/staff/password",
+        data={"current_password": current, "new_password": new, "repeat_password": new},
+    )
+
+
+@pytest.mark.parametrize(
+    ("new", "messages"),
+    [
+        ("password1234", ["This is one of the most common passwords"]),
+        ("Qwerty123456!", ["This is one of the most common passwords"]),
+        ("clerk.seoul@example.org", ["This password is built on your name"]),
+        ("Seoul2026!!!", ["This password is built on your name"]),
+        ("C1erk-B4s4n-2026", ["This password is built on your name"]),
+        (
+            "aaaaaaaaaaaaaaaa",
+            ["This password would be easy to guess.", "Repeats like &#34;aaa&#34; are easy"],
+        ),
+    ],
+)
+def test_a_refused_password_is_explained_by_the_field_and_changes_nothing(
+    app, accounts, new, messages
+) -> None:
+    clerk = accounts["clerk_seoul"]
+    client = app.test_client()
+    sign_in(client, clerk.email)
+    before = clerk.password_hash
+    response = _change(client, new)
+    assert response.status_code == 422
+    page = response.text
+    error = page.index('<div class="error-message" id="new_password-error">')
+    for message in messages:
+        assert page.index(message, error) < page.index('id="new_password"', error)
+    (field,) = re.findall(r"<input [^>]*id=\"new_password\"[^>]*>", page)
+    assert 'aria-invalid="true"' in field and "new_password-error" in field
+    assert page.count('id="new_password-error"') == 1
+    assert new not in response.text  # password fields never echo what was typed
+    db.session.refresh(clerk)
+    assert clerk.password_hash == before and not clerk.must_change_password
+    assert db.session.scalar(sa.select(AuditEntry.action)) is None
+    assert sign_in(app.test_client(), clerk.email).status_code == 302
+    assert sign_in(app.test_client(), clerk.email, new).status_code == 422
+
+
+def test_a_long_unicode_passphrase_is_accepted_whole(app, accounts) -> None:
+    clerk = accounts["clerk_seoul"]
+    client = app.test_client()
+    sign_in(client, clerk.email)
+    new = "Жёлтый 🐫 верблюд идёт сквозь 밤하늘의 별빛 under a violet moon " * 2
+    assert 64 < len(new) <= 128
+    assert _change(client, new).status_code == 302
+    assert sign_in(app.test_client(), clerk.email, new).status_code == 302
+    assert sign_in(app.test_client(), clerk.email, new[:72]).status_code == 422  # not cut
+
+
+def test_the_policy_messages_come_in_the_accounts_language(app, accounts) -> None:
+    clerk = accounts["clerk_seoul"]
+    clerk.language = "ru"
+    db.session.commit()
+    client = app.test_client()
+    sign_in(client, clerk.email)
+    response = _change(client, "short")
+    assert response.status_code == 422
+    assert "Пароль должен содержать не менее 12" in response.text
+
+
+def test_zxcvbns_feedback_reaches_the_page_through_gettext(app, accounts, monkeypatch) -> None:
+    client = app.test_client()
+    sign_in(client, accounts["clerk_seoul"].email)
+
+    class Marked:
+        """A catalog that marks each message it translates."""
+
+        def ugettext(self, message: str) -> str:
+            return "«" + message + "»"
+
+        def ungettext(self, singular: str, plural: str, count: int) -> str:
+            return "«" + (singular if count == 1 else plural) + "»"
+
+    monkeypatch.setattr(flask_babel.Domain, "get_translations", lambda self: Marked())
+    response = _change(client, "=-0987654321")
+    assert response.status_code == 422
+    assert "«This password would be easy to guess.»" in response.text
+    assert "«Straight rows of keys are easy to guess.»" in response.text
+    assert "«Add another word or two. Uncommon words are better.»" in response.text
 
 
 def test_cookies_are_httponly_and_samesite(app, accounts) -> None:
