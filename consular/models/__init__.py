@@ -38,6 +38,7 @@ from consular.models.queue import (
 )
 from consular.models.schedule import Closure, ClosureKind, OpeningPeriod, Slot
 from consular.models.service import ServiceType, office_service, service_combination
+from consular.models.sign_in import SignInFailure, SpentSignInProof
 from consular.models.user import PasswordHandover, Role, User, user_office
 from consular.models.waitlist import (
     WaitlistEntry,
@@ -83,7 +84,9 @@ __all__ = [
     "Role",
     "ServiceType",
     "Slot",
+    "SignInFailure",
     "SpentProof",
+    "SpentSignInProof",
     "Status",
     "User",
     "UTCDateTime",
