@@ -203,6 +203,7 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
     ],
     # Staff
     "auth.sign_in": lambda w, lang: [Visit("anonymous")],
+    "auth.sign_in_challenge": lambda w, lang: [Visit("anonymous")],
     "auth.change_password": lambda w, lang: _all(STAFF),
     "staff.index": lambda w, lang: [Visit(viewer, status=302) for viewer in STAFF],
     "staff.day": lambda w, lang: [
