@@ -177,6 +177,20 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "POW_CHALLENGE_RATE_LIMIT": os.environ.get(
             "POW_CHALLENGE_RATE_LIMIT", "30 per minute;300 per hour"
         ),
+        # Staff sign-in (consular.services.sign_in_throttle): failed tries per address across
+        # accounts; the growing wait of an (e-mail, address) pair after wrong passwords; the
+        # proof of work asked after an account's wrong passwords from anywhere; and how many
+        # password verifications one process runs at once, and waits for a turn.
+        "SIGN_IN_RATE_LIMIT": os.environ.get("SIGN_IN_RATE_LIMIT", "20 per minute;100 per hour"),
+        "SIGN_IN_FREE_FAILURES": _int("SIGN_IN_FREE_FAILURES", 3),
+        "SIGN_IN_FIRST_DELAY_SECONDS": _int("SIGN_IN_FIRST_DELAY_SECONDS", 1),
+        "SIGN_IN_MAX_DELAY_SECONDS": _int("SIGN_IN_MAX_DELAY_SECONDS", 300),
+        "SIGN_IN_FORGET_HOURS": _int("SIGN_IN_FORGET_HOURS", 24),
+        "SIGN_IN_POW_AFTER_FAILURES": _int("SIGN_IN_POW_AFTER_FAILURES", 5),
+        "SIGN_IN_POW_WINDOW_MINUTES": _int("SIGN_IN_POW_WINDOW_MINUTES", 15),
+        "SIGN_IN_POW_MAX_NUMBER": _int("SIGN_IN_POW_MAX_NUMBER", 5000),
+        "SIGN_IN_HASH_CONCURRENCY": _int("SIGN_IN_HASH_CONCURRENCY", 2),
+        "SIGN_IN_HASH_WAIT_SECONDS": _float("SIGN_IN_HASH_WAIT_SECONDS", 0.5, maximum=10),
         # Languages
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
@@ -231,6 +245,7 @@ def check_config(
 ) -> None:
     """Refuse to run outside debug and tests without the settings production needs."""
     _check_proof_of_work(config)
+    _check_sign_in(config)
     count = config.get("PROXY_COUNT")
     if not isinstance(count, int) or not 0 <= count <= 5:
         raise ConfigError(f"PROXY_COUNT must be a whole number from 0 to 5, not {count!r}")
@@ -269,3 +284,23 @@ def _check_proof_of_work(config: dict[str, Any]) -> None:
         value = config.get(name)
         if not isinstance(value, int) or not low <= value <= high:
             raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+
+
+def _check_sign_in(config: dict[str, Any]) -> None:
+    """Refuse sign-in throttle settings that would lock everyone out or protect nothing."""
+    for name, low, high in (
+        ("SIGN_IN_FREE_FAILURES", 1, 100),
+        ("SIGN_IN_FIRST_DELAY_SECONDS", 1, 3600),
+        ("SIGN_IN_MAX_DELAY_SECONDS", 1, 86400),
+        ("SIGN_IN_FORGET_HOURS", 1, 24 * 30),
+        ("SIGN_IN_POW_AFTER_FAILURES", 0, 1000),
+        ("SIGN_IN_POW_WINDOW_MINUTES", 1, 1440),
+        ("SIGN_IN_POW_MAX_NUMBER", 1, 10_000_000),
+        ("SIGN_IN_HASH_CONCURRENCY", 1, 64),
+    ):
+        value = config.get(name)
+        if not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+    wait = config.get("SIGN_IN_HASH_WAIT_SECONDS")
+    if not isinstance(wait, int | float) or not 0 <= wait <= 10:
+        raise ConfigError(f"SIGN_IN_HASH_WAIT_SECONDS must be from 0 to 10 seconds, not {wait!r}")

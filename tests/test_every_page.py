@@ -210,6 +210,7 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
     ],
     # Staff
     "auth.sign_in": lambda w, lang: [Visit("anonymous")],
+    "auth.sign_in_challenge": lambda w, lang: [Visit("anonymous")],
     "auth.change_password": lambda w, lang: _all(STAFF),
     "auth.second_step": lambda w, lang: [Visit("pending"), Visit("anonymous", status=302)],
     "auth.security": lambda w, lang: _all(STAFF),

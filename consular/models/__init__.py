@@ -39,6 +39,7 @@ from consular.models.queue import (
 from consular.models.schedule import Closure, ClosureKind, OpeningPeriod, Slot
 from consular.models.second_factor import AuthenticatorApp, Passkey, RecoveryCode
 from consular.models.service import ServiceType, office_service, service_combination
+from consular.models.sign_in import SignInFailure, SpentSignInProof
 from consular.models.user import PasswordHandover, Role, User, user_office
 from consular.models.waitlist import (
     WaitlistEntry,
@@ -87,7 +88,9 @@ __all__ = [
     "Role",
     "ServiceType",
     "Slot",
+    "SignInFailure",
     "SpentProof",
+    "SpentSignInProof",
     "Status",
     "User",
     "UTCDateTime",

@@ -36,7 +36,9 @@ def authenticate(session: SessionLike, email: str, password: str, now: datetime)
     if user is None:
         verify_password(User(password_hash=_DUMMY_HASH), password or "")  # same time either way
         return None
-    if not user.active or not verify_password(user, password or ""):
+    # A deactivated account's password is verified too: its answer takes the same work.
+    verified = verify_password(user, password or "")
+    if not user.active or not verified:
         return None
     if needs_rehash(user):  # the hasher's parameters rose since: only now is the password known
         user.password_hash = hash_password(password)

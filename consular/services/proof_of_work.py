@@ -15,6 +15,10 @@ and host), whatever becomes of the hold, so each attempt costs its own work; a p
 while it was cheap is refused once the difficulty has more than doubled.
 
 Views call `require_proof` once before they parse the booking, in a transaction of its own.
+
+The sign-in asks for the same kind of proof once an account has had many wrong passwords
+(`consular.services.sign_in_throttle`): a challenge for no office, of a fixed difficulty,
+spent once (`SpentSignInProof`). A hold refuses it and a sign-in refuses a hold's.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import altcha
@@ -37,7 +42,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from consular.clients import Client
 from consular.database import SessionLike
-from consular.models import Office, SpentProof
+from consular.models import Office, SpentProof, SpentSignInProof
 from consular.services.errors import DomainError
 
 ALGORITHM = "PBKDF2/SHA-256"
@@ -334,3 +339,78 @@ def _spend(
     )
     session.execute(sa.delete(SpentProof).where(SpentProof.signature.in_(forgotten)))
     session.flush()
+
+
+# The proof in front of a sign-in
+
+SIGN_IN = "sign-in"
+
+
+class SignInProof(StrEnum):
+    """Why a sign-in's proof of work was not accepted."""
+
+    MISSING = "missing"
+    INVALID = "invalid"
+    EXPIRED = "expired"
+    REUSED = "reused"
+
+
+def issue_sign_in_challenge(
+    now: datetime, max_number: int, settings: PowSettings
+) -> dict[str, Any]:
+    """A signed challenge for a sign-in (of no office), as the ALTCHA widget reads it; the
+    work is between one half and all of `max_number`, as for a hold."""
+    max_number = max(1, max_number)
+    counter = max_number // 2 + secrets.randbelow(max_number - max_number // 2)
+    challenge = altcha.create_challenge(
+        algorithm=ALGORITHM,
+        cost=settings.cost,
+        counter=counter,
+        data={
+            "purpose": SIGN_IN,
+            "max_number": max_number,
+            "issued": int(now.timestamp()),
+            "expires": int((now + settings.expiry).timestamp()),
+        },
+        hmac_secret=settings.hmac_key,
+        hmac_key_secret=settings.key_signature_secret,
+    )
+    return challenge.to_dict()
+
+
+def spend_sign_in_proof(
+    session: SessionLike, payload: object, now: datetime, settings: PowSettings
+) -> SignInProof | None:
+    """Check a sign-in's proof of work and spend it (flushes): None when it is accepted,
+    otherwise why not. A hold's challenge is invalid here."""
+    if not isinstance(payload, str) or not payload.strip():
+        return SignInProof.MISSING
+    if len(payload) > MAX_PAYLOAD_LENGTH:
+        return SignInProof.INVALID
+    try:
+        signature, data = _verified_data(payload.strip(), settings)
+    except ProofOfWorkInvalid:
+        return SignInProof.INVALID
+    expires = data.get("expires")
+    if data.get("purpose") != SIGN_IN or "office" in data or type(expires) is not int:
+        return SignInProof.INVALID
+    if expires <= now.timestamp():
+        return SignInProof.EXPIRED
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    spent = session.execute(
+        insert(SpentSignInProof)
+        .values(signature=signature, forget_at=datetime.fromtimestamp(expires, now.tzinfo))
+        .on_conflict_do_nothing()
+        .returning(SpentSignInProof.signature)
+    ).first()
+    if spent is None:
+        return SignInProof.REUSED
+    forgotten = (
+        sa.select(SpentSignInProof.signature)
+        .where(SpentSignInProof.forget_at <= now)
+        .limit(PRUNE_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    session.execute(sa.delete(SpentSignInProof).where(SpentSignInProof.signature.in_(forgotten)))
+    session.flush()
+    return None

@@ -4,7 +4,7 @@ Administrators and managers must have one to sign in (STAFF_SECOND_FACTOR_ROLES)
 account may add them.
 
 Revision ID: a9c1e3f5b7d8
-Revises: f4a6b8c0d2e4
+Revises: b7d9f1a3c5e7
 Create Date: 2026-12-03 19:00:29.217720
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'a9c1e3f5b7d8'
-down_revision = 'f4a6b8c0d2e4'
+down_revision = 'b7d9f1a3c5e7'
 branch_labels = None
 depends_on = None
 
