@@ -7,10 +7,12 @@ import secrets
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
+from flask_babel import force_locale
 
 from consular.extensions import db
 from consular.models import Office, Role, User, now_utc
 from consular.services import schedule
+from consular.services.password_policy import context_words, password_problems
 from consular.services.passwords import hash_password
 
 
@@ -87,8 +89,11 @@ def seed_demo(if_empty: bool) -> None:
 @click.password_option()
 def create_admin(email: str, name: str, password: str) -> None:
     """Create an administrator account."""
-    if len(password) < 12:
-        raise click.BadParameter("use at least 12 characters", param_hint="password")
+    offices = db.session.scalars(sa.select(Office)).all()
+    with force_locale("en"):
+        problems = password_problems(password, context_words(name, email, offices))
+    if problems:
+        raise click.BadParameter(" ".join(problems), param_hint="password")
     existing = db.session.scalar(sa.select(User).where(User.email == email.lower()))
     if existing is not None:
         raise click.ClickException(f"an account with {email} exists already")

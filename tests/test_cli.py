@@ -77,3 +77,12 @@ def test_create_admin(app) -> None:
         args=["create-admin", "--email", "b@example.org", "--name", "B"], input="short\nshort\n"
     )
     assert short.exit_code != 0
+    # The same rules as a password chosen on the staff pages: not common, not about the account.
+    for weak in ("password1234", "chief.admin@example.org", "Consulate2026!"):
+        refused = runner.invoke(
+            args=["create-admin", "--email", "chief.admin@example.org", "--name", "Chief Admin"],
+            input=f"{weak}\n{weak}\n",
+        )
+        assert refused.exit_code != 0, weak
+        assert "Invalid value for password" in refused.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
