@@ -261,7 +261,13 @@ def authenticator_app() -> str | Response | tuple[str, int]:
                     db.session, user, form.code.data or "", now()
                 )
                 first = second_factors.factors_of(db.session, user).recovery_codes_left == 0
-                codes = second_factors.new_recovery_codes(db.session, user, now()) if first else []
+                codes = (
+                    second_factors.new_recovery_codes(
+                        db.session, user, now(), with_first_factor=True
+                    )
+                    if first
+                    else []
+                )
         except ValidationFailed as error:
             form.code.errors = list(error.fields.get("code", []))
         else:

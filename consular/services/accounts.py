@@ -20,6 +20,7 @@ from consular.services.audit import record
 from consular.services.errors import DomainError, ValidationFailed
 from consular.services.identity import normalize_email
 from consular.services.passwords import hash_password, needs_rehash, verify_password
+from consular.services.security_mail import queue_security_notice
 
 MIN_PASSWORD_LENGTH = password_policy.MIN_LENGTH
 ROLES: tuple[str, ...] = (Role.CLERK, Role.MANAGER, Role.ADMIN)
@@ -74,6 +75,7 @@ def change_password(
     user.must_change_password = False
     end_sessions(user)
     record(session, user, now, "change_password", user, office_id=None)
+    queue_security_notice(session, user, "password_changed", now)
 
 
 def temporary_password() -> str:

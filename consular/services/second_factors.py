@@ -39,6 +39,7 @@ from consular.database import SessionLike
 from consular.models import AuthenticatorApp, Passkey, RecoveryCode, User
 from consular.services.audit import record
 from consular.services.errors import DomainError, ValidationFailed
+from consular.services.security_mail import queue_security_notice
 
 RECOVERY_CODE_COUNT = 10
 # Five groups of five from 31 letters and digits: about 124 bits, enough for a plain SHA-256
@@ -175,6 +176,7 @@ def confirm_authenticator_app(session: SessionLike, user: User, code: str, now: 
         )
     app.confirmed_at = now
     record(session, user, now, "add_authenticator_app", user, office_id=None)
+    queue_security_notice(session, user, "authenticator_app_added", now)
 
 
 def verify_totp(session: SessionLike, user: User, code: str, now: datetime) -> bool:
@@ -193,6 +195,7 @@ def remove_authenticator_app(session: SessionLike, user: User, now: datetime) ->
     session.flush()
     if was_confirmed:
         record(session, user, now, "remove_authenticator_app", user, office_id=None)
+        queue_security_notice(session, user, "authenticator_app_removed", now)
 
 
 # Recovery codes
@@ -203,8 +206,11 @@ def _code_hash(code: str) -> str:
     return hashlib.sha256(cleaned.encode()).hexdigest()
 
 
-def new_recovery_codes(session: SessionLike, user: User, now: datetime) -> list[str]:
-    """Replace the account's recovery codes with new ones, returned once to be written down."""
+def new_recovery_codes(
+    session: SessionLike, user: User, now: datetime, *, with_first_factor: bool = False
+) -> list[str]:
+    """Replace the account's recovery codes with new ones, returned once to be written down
+    (the owner is e-mailed, unless the codes come with the first factor, which is)."""
     session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     codes = [
         "-".join(
@@ -218,6 +224,8 @@ def new_recovery_codes(session: SessionLike, user: User, now: datetime) -> list[
     )
     session.flush()
     record(session, user, now, "new_recovery_codes", user, office_id=None)
+    if not with_first_factor:
+        queue_security_notice(session, user, "recovery_codes_made", now)
     return codes
 
 
@@ -238,6 +246,7 @@ def use_recovery_code(session: SessionLike, user: User, code: str, now: datetime
     if spent.rowcount != 1:  # type: ignore[attr-defined]
         return False
     record(session, user, now, "use_recovery_code", user, office_id=None)
+    queue_security_notice(session, user, "recovery_code_used", now)
     return True
 
 
@@ -305,6 +314,7 @@ def register_passkey(
     session.add(passkey)
     session.flush()
     record(session, user, now, "add_passkey", user, office_id=None, after={"name": name})
+    queue_security_notice(session, user, "passkey_added", now)
     return passkey
 
 
@@ -377,6 +387,7 @@ def remove_passkey(session: SessionLike, user: User, passkey_id: int, now: datet
     session.delete(passkey)
     session.flush()
     record(session, user, now, "remove_passkey", user, office_id=None, before={"name": name})
+    queue_security_notice(session, user, "passkey_removed", now)
 
 
 def check_removal_keeps_a_factor(session: SessionLike, user: User, roles: Collection[str]) -> None:
@@ -405,3 +416,4 @@ def reset(session: SessionLike, admin: User, user: User, now: datetime) -> None:
     user.session_version = user.session_version + 1
     session.flush()
     record(session, admin, now, "reset_second_factors", user, office_id=None, before=before)
+    queue_security_notice(session, user, "second_factors_reset", now)
