@@ -12,7 +12,14 @@ import sqlalchemy as sa
 
 from consular import create_app
 from consular.extensions import db
-from consular.models import AuditEntry, AuthenticatorApp, Passkey, RecoveryCode, User
+from consular.models import (
+    AuditEntry,
+    AuthenticatorApp,
+    OutboxMessage,
+    Passkey,
+    RecoveryCode,
+    User,
+)
 from consular.services import second_factors
 from consular.transaction import transaction
 from tests.conftest import base_config
@@ -409,3 +416,60 @@ def test_racing_requests_with_one_code_let_exactly_one_in(
     assert len(results) == racers
     assert sum(result[0] for result in results) == 1  # type: ignore[index]
     assert sum(result[1] for result in results) == 1  # type: ignore[index]
+
+
+def _security_mails(recipient: str) -> list[OutboxMessage]:
+    return list(
+        db.session.scalars(
+            sa.select(OutboxMessage)
+            .where(OutboxMessage.kind == "staff_security", OutboxMessage.recipient == recipient)
+            .order_by(OutboxMessage.id)
+        )
+    )
+
+
+def test_the_owner_is_emailed_of_every_change_to_how_they_sign_in(app, accounts, clock) -> None:
+    manager = accounts["manager_seoul"]
+    manager.language = "ru"
+    db.session.commit()
+    client, _secret, codes = _signed_in_with_app(app, manager, clock)
+    (set_up,) = _security_mails(manager.email)  # the codes come with it: one e-mail
+    assert set_up.language == "ru"
+    assert "приложение-аутентификатор" in set_up.text_body
+    assert "http://consular.test/staff/security" in set_up.text_body
+    assert codes[0] not in set_up.text_body  # never the codes themselves
+
+    other = app.test_client()
+    sign_in(other, manager.email)
+    other.post(
+        "/staff/sign-in/verify",
+        data={"method": "recovery_code", "recovery-recovery_code": codes[0]},
+    )
+    client.post("/staff/security/recovery-codes", data={"password": PASSWORD})
+    assert _register(client, SoftAuthenticator(ORIGIN)).status_code == 200
+    new_password = "quiet lantern orbit meadow"
+    changed = client.post(
+        "/staff/password",
+        data={
+            "current_password": PASSWORD,
+            "new_password": new_password,
+            "repeat_password": new_password,
+        },
+    )
+    assert changed.status_code == 302
+    admin, _s, _c = _signed_in_with_app(app, accounts["admin"], clock)
+    admin.post(f"/admin/accounts/{manager.id}/reset-second-factors")
+    bodies = [message.text_body for message in _security_mails(manager.email)[1:]]
+    assert len(bodies) == 5
+    for body, words in zip(
+        bodies,
+        (
+            "резервного кода",
+            "новые резервные коды",
+            "добавлен ключ доступа",
+            "Пароль",
+            "Администратор удалил",
+        ),
+        strict=True,
+    ):
+        assert words in body
