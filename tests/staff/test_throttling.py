@@ -83,7 +83,7 @@ def test_the_wait_grows_for_the_pair_and_a_success_clears_it(
         refused = attempt(app, email, PASSWORD, HOME)  # even the right password waits
         assert refused.status_code == 429
         waits.append(int(refused.headers["Retry-After"]))
-        assert f"Try again in {expected} second" in error_text(refused)
+        assert f"Try again in {expected}\u00a0second" in error_text(refused)
         clock.advance(seconds=expected - 1)
         assert attempt(app, email, WRONG, HOME).status_code == 429  # not over yet
         clock.advance(seconds=1)
@@ -111,7 +111,7 @@ def test_the_wait_is_capped_and_told_in_minutes(app, accounts, clock, throttle) 
     attempt(app, email, WRONG, HOME)
     refused = attempt(app, email, WRONG, HOME)
     assert refused.status_code == 429 and refused.headers["Retry-After"] == "300"
-    assert "Try again in 5 minutes." in error_text(refused)
+    assert "Try again in 5\u00a0minutes." in error_text(refused)
 
 
 def test_an_attacker_elsewhere_does_not_lock_the_real_user_out(
