@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -26,7 +27,7 @@ _LEFT_OUT = ("CONSULAR_", "POW_", "QUOTA_", "RATELIMIT_", "GUNICORN_", "PROXY_",
 # The main configuration around a site's (what Debian's /etc/nginx/nginx.conf does around
 # sites-enabled/), with every file nginx writes in the folder.
 NGINX_MAIN = """
-worker_processes 1;
+{user}worker_processes 1;
 daemon off;
 pid {folder}/nginx.pid;
 error_log {folder}/nginx-error.log warn;
@@ -140,7 +141,11 @@ def serve(
             if not Path("/etc/nginx/mime.types").exists():
                 types = _TYPES
             config = folder / "nginx.conf"
-            config.write_text(NGINX_MAIN.format(folder=folder, types=types, site=site))
+            # As root, nginx's workers would run as nobody, who can't read a checkout in a private
+            # folder (a clone under mktemp -d): they run as the checkout's owner instead.
+            owner = pwd.getpwuid(ROOT.stat().st_uid).pw_name
+            user = f"user {owner};\n" if os.geteuid() == 0 else ""
+            config.write_text(NGINX_MAIN.format(folder=folder, types=types, site=site, user=user))
             processes.append(
                 subprocess.Popen(
                     [nginx, "-c", str(config), "-p", str(folder)],
