@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import secrets
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 import sqlalchemy as sa
@@ -110,12 +114,15 @@ def mail_group() -> None:
 
 
 @mail_group.command("send")
-@click.option("--loop", is_flag=True, help="Keep delivering until stopped.")
+@click.option("--loop", is_flag=True, help="Keep delivering until stopped (SIGTERM or Ctrl-C).")
 @click.option(
     "--interval", default=5.0, type=click.FloatRange(0.1, 3600), help="Seconds between rounds."
 )
 def send_mail(loop: bool, interval: float) -> None:
-    """Deliver due messages over SMTP, retrying failures with backoff."""
+    """Deliver due messages over SMTP, retrying failures with backoff.
+
+    With --loop the worker outlives outages of the database and the SMTP server (it logs them
+    and waits with backoff), and on SIGTERM or SIGINT finishes the message in hand, then exits."""
     from consular import clock
     from consular.config import ConfigError
     from consular.services import mail
@@ -124,15 +131,35 @@ def send_mail(loop: bool, interval: float) -> None:
         transport = mail.transport_from_config(current_app.config)
     except ConfigError as error:
         raise click.ClickException(str(error)) from error
-    while True:
-        report = mail.deliver_due(
-            db.session, transport, clock.now(), current_app.config["MAIL_MAX_ATTEMPTS"]
-        )
+    max_attempts = current_app.config["MAIL_MAX_ATTEMPTS"]
+
+    def echo(report: mail.DeliveryReport) -> None:
         if report.attempted:
             click.echo(f"{report.sent} sent, {report.retrying} to retry, {report.failed} failed")
-        if not loop:
-            break
-        mail.sleep(interval)
+
+    if not loop:
+        echo(mail.deliver_due(db.session, transport, clock.now(), max_attempts))
+        return
+    stop = threading.Event()
+    with _stopped_by_signals(stop):
+        mail.run_worker(db.session, transport, clock.now, max_attempts, interval, stop, echo)
+    click.echo("Mail worker stopped.")
+
+
+@contextmanager
+def _stopped_by_signals(stop: threading.Event) -> Iterator[None]:
+    """Set `stop` on SIGTERM (systemd's stop) and SIGINT instead of dying mid-message."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    for number in previous:
+        signal.signal(number, lambda _number, _frame: stop.set())
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @click.group("reminders")

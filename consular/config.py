@@ -126,7 +126,7 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "MAIL_SMTP_USER": os.environ.get("MAIL_SMTP_USER", ""),
         "MAIL_SMTP_PASSWORD": os.environ.get("MAIL_SMTP_PASSWORD", ""),
         "MAIL_SMTP_TLS": os.environ.get("MAIL_SMTP_TLS", "starttls").lower(),
-        "MAIL_SMTP_TIMEOUT": _int("MAIL_SMTP_TIMEOUT", 30),
+        "MAIL_SMTP_TIMEOUT": _int("MAIL_SMTP_TIMEOUT", 15),
         "MAIL_SENDER": os.environ.get(
             "MAIL_SENDER", "Consular appointments <no-reply@consular.localhost>"
         ),

@@ -1,11 +1,18 @@
 """Delivery of the email outbox over SMTP, with claims, retries and backoff.
 
 A worker claims one message at a time with a conditional UPDATE and commits the claim before
-it talks to the server, so two workers never hold the same message. The result is recorded
-only if the claim is still the worker's own. A claim left behind by a crashed worker is taken
-over after CLAIM_TIMEOUT; that message may then reach the recipient twice, which is why the
-Message-ID is fixed when the message is written: mail clients show copies with the same
+it talks to the server, so two workers never hold the same message. The server's acceptance
+is recorded as soon as DATA is answered, before the connection is closed, and that record is
+retried through a database outage rather than dropped. The result is recorded only if the
+claim is still the worker's own. A claim left behind by a worker killed with SIGKILL is taken
+over after CLAIM_TIMEOUT (SIGTERM lets the worker finish its message first). A message the
+server accepted in the instant before such a kill reaches the recipient twice, which is why
+the Message-ID is fixed when the message is written: mail clients show copies with the same
 Message-ID as one message.
+
+An unreachable server is an outage of the server, not a fault of the message that happened to
+be first: the message is released without counting the attempt and the worker waits, with
+backoff, before it tries the server again; then everything due goes out at once.
 """
 
 from __future__ import annotations
@@ -13,12 +20,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
+import random
 import secrets
 import smtplib
 import ssl
+import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -35,9 +44,18 @@ log = logging.getLogger(__name__)
 
 FIRST_RETRY_DELAY = timedelta(minutes=1)
 MAX_RETRY_DELAY = timedelta(hours=1)
-# Longer than the slowest attempt can take (connect, TLS, login and DATA, each with a timeout).
-CLAIM_TIMEOUT = timedelta(minutes=10)
+# An attempt is at most ten exchanges with the server (connect, EHLO, STARTTLS, EHLO, AUTH,
+# MAIL, RCPT, DATA, the content, and a reconnection's), each cut off after MAIL_SMTP_TIMEOUT
+# (at most MAX_SMTP_TIMEOUT): a claim older than that belongs to a worker that is gone.
+MAX_SMTP_TIMEOUT = 15
+CLAIM_TIMEOUT = timedelta(minutes=3)
 TLS_MODES = ("starttls", "ssl", "none")
+# The worker's waits after consecutive failed rounds (database or server down): 2, 4, 8 …
+# seconds with jitter, at most a minute, so that it is back within a minute of the outage.
+OUTAGE_FIRST_WAIT = 2.0
+OUTAGE_MAX_WAIT = 60.0
+# After SIGTERM, how long the worker keeps trying to record a delivery the server accepted.
+RECORD_GRACE_SECONDS = 30.0
 ABANDONED_ERROR = "The worker stopped during the last attempt; giving up."
 
 
@@ -50,17 +68,23 @@ class ServerUnavailable(Exception):
 
 
 class Transport(Protocol):
-    """Hands one message to the outside world, or raises."""
+    """Hands messages to the outside world, or raises; `close` ends a round."""
 
     @property
     def sender(self) -> str: ...
 
     def send(self, email: EmailMessage) -> None: ...
 
+    def close(self) -> None: ...
+
 
 @dataclass(frozen=True)
 class SMTPTransport:
-    """Delivers over SMTP, with one connection per message."""
+    """Delivers over SMTP, on one connection for a round of messages (one per thread).
+
+    `send` returns as soon as the server has accepted the message's content, leaving the
+    connection open, so that the acceptance is recorded before anything else (QUIT, the next
+    message) can fail; `close` says goodbye at the end of the round."""
 
     host: str
     port: int
@@ -68,40 +92,96 @@ class SMTPTransport:
     username: str = ""
     password: str = ""
     tls: str = "starttls"
-    timeout: float = 30
+    timeout: float = MAX_SMTP_TIMEOUT
+    _connections: threading.local = field(
+        default_factory=threading.local, init=False, repr=False, compare=False
+    )
+
+    @property
+    def _client(self) -> smtplib.SMTP | None:
+        return getattr(self._connections, "client", None)
+
+    def _keep(self, client: smtplib.SMTP | None) -> None:
+        self._connections.client = client
 
     def send(self, email: EmailMessage) -> None:
         """Send one message; raise MessageRejected or ServerUnavailable where they apply."""
+        reused = self._client is not None
+        client = self._client or self._open()
         try:
-            client = self._connect()
-        except OSError as error:  # refused, timed out, unknown host, no greeting, TLS failed
-            raise ServerUnavailable(_describe(error)) from error
-        try:
-            if self.tls == "starttls":
-                client.starttls(context=ssl.create_default_context())
-            if self.username:
-                client.login(self.username, self.password)
             client.send_message(email)
+        except smtplib.SMTPServerDisconnected as error:
+            self._drop()
+            if not reused:
+                raise ServerUnavailable(_describe(error)) from error
+            # The server closed a connection we kept (an idle or a per-connection limit):
+            # nothing of this message was accepted, so it goes on a new one.
+            self._retry_on_new_connection(email)
         except smtplib.SMTPRecipientsRefused as error:
             if all(code >= 500 for code, _ in error.recipients.values()):
                 raise MessageRejected(_describe(error)) from error
+            self._drop()
             raise
         except smtplib.SMTPDataError as error:
             if error.smtp_code >= 500:
                 raise MessageRejected(_describe(error)) from error
+            self._drop()
             raise
-        finally:
-            # Once DATA is accepted the message is delivered, whatever QUIT answers.
+        except BaseException:
+            self._drop()
+            raise
+
+    def close(self) -> None:
+        """End the round: QUIT and close the connection, whatever the server answers."""
+        client = self._client
+        self._keep(None)
+        if client is not None:
             with contextlib.suppress(smtplib.SMTPException, OSError):
                 client.quit()
             client.close()
 
-    def _connect(self) -> smtplib.SMTP:
-        if self.tls == "ssl":
-            return smtplib.SMTP_SSL(
-                self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
-            )
-        return smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+    def _retry_on_new_connection(self, email: EmailMessage) -> None:
+        client = self._open()
+        try:
+            client.send_message(email)
+        except smtplib.SMTPServerDisconnected as error:
+            self._drop()
+            raise ServerUnavailable(_describe(error)) from error
+        except BaseException:
+            self._drop()
+            raise
+
+    def _open(self) -> smtplib.SMTP:
+        """Connect, greet, secure and sign in; every failure here is the server's, not the
+        message's (refused, timed out, unknown host, no greeting, TLS or login failed)."""
+        client: smtplib.SMTP | None = None
+        try:
+            if self.tls == "ssl":
+                client = smtplib.SMTP_SSL(
+                    self.host,
+                    self.port,
+                    timeout=self.timeout,
+                    context=ssl.create_default_context(),
+                )
+            else:
+                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            if self.tls == "starttls":
+                client.starttls(context=ssl.create_default_context())
+            if self.username:
+                client.login(self.username, self.password)
+        except (OSError, smtplib.SMTPException) as error:
+            if client is not None:
+                client.close()
+            raise ServerUnavailable(_describe(error)) from error
+        self._keep(client)
+        return client
+
+    def _drop(self) -> None:
+        """Forget a connection in an unknown state without a word to the server."""
+        client = self._client
+        self._keep(None)
+        if client is not None:
+            client.close()
 
 
 @dataclass(frozen=True)
@@ -113,15 +193,20 @@ class DevMailboxTransport:
     def send(self, email: EmailMessage) -> None:
         """Accept the message; it stays readable at /dev/mailbox."""
 
+    def close(self) -> None:
+        """Nothing to close."""
+
 
 @dataclass
 class DeliveryReport:
-    """What one round of delivery did."""
+    """What one round of delivery did; `server_down` says the server could not be reached
+    (the message tried is released, its attempt not counted)."""
 
     attempted: int = 0
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    server_down: bool = False
 
 
 def transport_from_config(config: Mapping[str, Any]) -> Transport:
@@ -137,6 +222,12 @@ def transport_from_config(config: Mapping[str, Any]) -> Transport:
     tls = str(config.get("MAIL_SMTP_TLS", "starttls")).lower()
     if tls not in TLS_MODES:
         raise ConfigError(f"MAIL_SMTP_TLS must be one of {', '.join(TLS_MODES)}, not {tls!r}")
+    timeout = float(config.get("MAIL_SMTP_TIMEOUT", MAX_SMTP_TIMEOUT))
+    if not 1 <= timeout <= MAX_SMTP_TIMEOUT:
+        # A longer wait could outlast the claim (CLAIM_TIMEOUT), and the message go twice.
+        raise ConfigError(
+            f"MAIL_SMTP_TIMEOUT must be from 1 to {MAX_SMTP_TIMEOUT} seconds, not {timeout:g}"
+        )
     return SMTPTransport(
         host=host,
         port=int(config["MAIL_SMTP_PORT"]),
@@ -144,7 +235,7 @@ def transport_from_config(config: Mapping[str, Any]) -> Transport:
         username=config.get("MAIL_SMTP_USER", ""),
         password=config.get("MAIL_SMTP_PASSWORD", ""),
         tls=tls,
-        timeout=float(config.get("MAIL_SMTP_TIMEOUT", 30)),
+        timeout=timeout,
     )
 
 
@@ -256,34 +347,106 @@ def deliver_due(
     max_attempts: int,
     batch_size: int = 50,
     claim_timeout: timedelta = CLAIM_TIMEOUT,
+    stop: threading.Event | None = None,
 ) -> DeliveryReport:
-    """Deliver up to batch_size due messages, committing each claim and each outcome."""
+    """Deliver up to batch_size due messages, committing each claim and each outcome; stop
+    before the next message once `stop` is set (the current one is finished or released)."""
     report = DeliveryReport()
     _give_up_abandoned(session, now, max_attempts, claim_timeout)
-    while report.attempted < batch_size:
-        claim = _claim_next(session, now, claim_timeout, transport.sender)
-        if claim is None:
-            break
-        report.attempted += 1
-        error = claim.error if claim.email is None else _send(transport, claim.email)
-        if error is None:
-            _mark_sent(session, claim, now)
-            report.sent += 1
-            continue
-        status = _record_failure(session, claim, error, now, max_attempts)
-        if status == MailStatus.FAILED:
-            report.failed += 1
-        elif status == MailStatus.PENDING:
-            report.retrying += 1
-        if isinstance(error, ServerUnavailable):
-            break
+    try:
+        while report.attempted < batch_size and not (stop and stop.is_set()):
+            claim = _claim_next(session, now, claim_timeout, transport.sender)
+            if claim is None:
+                break
+            if stop is not None and stop.is_set():
+                _release(session, claim, None)
+                break
+            report.attempted += 1
+            error = claim.error if claim.email is None else _send(transport, claim.email)
+            if error is None:
+                _record_sent(session, claim, now, stop)
+                report.sent += 1
+                continue
+            if isinstance(error, ServerUnavailable):
+                _release(session, claim, error)
+                report.attempted -= 1
+                report.server_down = True
+                break
+            status = _record_failure(session, claim, error, now, max_attempts)
+            if status == MailStatus.FAILED:
+                report.failed += 1
+            elif status == MailStatus.PENDING:
+                report.retrying += 1
+    finally:
+        transport.close()
     return report
 
 
-def sleep(seconds: float) -> None:
-    """Wait between rounds of the delivery loop (its own function so tests replace it
-    instead of waiting)."""
-    time.sleep(seconds)
+def run_worker(
+    session: SessionLike,
+    transport: Transport,
+    now: Callable[[], datetime],
+    max_attempts: int,
+    interval: float,
+    stop: threading.Event,
+    on_round: Callable[[DeliveryReport], None] = lambda report: None,
+) -> None:
+    """Deliver in rounds until `stop` is set, surviving any outage of the database or the
+    server: a failed round is logged and followed by a wait that doubles up to a minute."""
+    outage: str | None = None
+    failures = 0
+    while not stop.is_set():
+        problem: str | None = None
+        try:
+            report = deliver_due(session, transport, now(), max_attempts, stop=stop)
+        except sa.exc.SQLAlchemyError as error:
+            _forget_transaction(session)
+            problem = f"the database is unavailable ({_first_line(error)})"
+        except Exception as error:  # the worker must outlive any single failure
+            log.exception("mail round failed")
+            _forget_transaction(session)
+            problem = f"the round failed ({_first_line(error)})"
+        else:
+            on_round(report)
+            if report.server_down:
+                problem = "the SMTP server is unavailable"
+        if problem is None:
+            if outage is not None:
+                log.warning("mail delivery resumed after %s failed rounds (%s)", failures, outage)
+            outage, failures = None, 0
+            wait = interval
+        else:
+            if problem != outage:
+                log.error("mail delivery paused: %s; trying again with backoff", problem)
+            outage, failures = problem, failures + 1
+            wait = outage_wait(failures)
+        if stop.is_set() or sleep(wait, stop):
+            break
+
+
+def outage_wait(failures: int) -> float:
+    """Seconds to wait after this many failed rounds in a row: doubling from 2 s to a
+    minute, with jitter so that several workers don't knock at the same moment."""
+    base = min(OUTAGE_FIRST_WAIT * 2 ** min(failures - 1, 10), OUTAGE_MAX_WAIT)
+    return base * random.uniform(0.75, 1.0)
+
+
+def sleep(seconds: float, stop: threading.Event) -> bool:
+    """Wait between rounds, cut short by `stop`; True when stopped (its own function so
+    tests replace it instead of waiting)."""
+    return stop.wait(seconds)
+
+
+def _forget_transaction(session: SessionLike) -> None:
+    """Drop the failed transaction and its connection (a dead one must not be reused)."""
+    with contextlib.suppress(Exception):
+        session.rollback()
+    with contextlib.suppress(Exception):
+        session.close()
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [error.__class__.__name__])[0][:300]
 
 
 @dataclass(frozen=True)
@@ -298,7 +461,15 @@ class _Claim:
 
 def _due(now: datetime, claim_timeout: timedelta) -> sa.ColumnElement[bool]:
     return sa.or_(
-        sa.and_(OutboxMessage.status == MailStatus.PENDING, OutboxMessage.next_attempt_at <= now),
+        sa.and_(
+            OutboxMessage.status == MailStatus.PENDING,
+            sa.or_(
+                OutboxMessage.next_attempt_at <= now,
+                # The last attempt is later than now: the clock was ahead then (a forward step
+                # since undone), so its retry time is too; don't make the message wait for it.
+                OutboxMessage.claimed_at > now,
+            ),
+        ),
         _abandoned(now, claim_timeout),
     )
 
@@ -376,6 +547,38 @@ def _send(transport: Transport, email: EmailMessage) -> Exception | None:
     return None
 
 
+def _record_sent(
+    session: SessionLike, claim: _Claim, now: datetime, stop: threading.Event | None
+) -> None:
+    """Record the server's acceptance, retrying through a database outage: a delivery that
+    is not recorded is delivered again once its claim times out."""
+    failures = 0
+    deadline: float | None = None
+    while True:
+        try:
+            _mark_sent(session, claim, now)
+            return
+        except sa.exc.SQLAlchemyError as error:
+            _forget_transaction(session)
+            failures += 1
+            if stop is not None and stop.is_set() and deadline is None:
+                deadline = time.monotonic() + RECORD_GRACE_SECONDS
+            if deadline is not None and time.monotonic() > deadline:
+                log.error(
+                    "outbox message %s was delivered but could not be recorded; it will be "
+                    "delivered again after the claim timeout: %s",
+                    claim.id,
+                    _first_line(error),
+                )
+                raise
+            log.warning(
+                "outbox message %s was delivered; recording it failed (%s), trying again",
+                claim.id,
+                _first_line(error),
+            )
+            time.sleep(min(0.5 * 2 ** min(failures - 1, 4), 5.0))
+
+
 def _mark_sent(session: SessionLike, claim: _Claim, now: datetime) -> None:
     updated = session.execute(
         sa.update(OutboxMessage)
@@ -386,6 +589,24 @@ def _mark_sent(session: SessionLike, claim: _Claim, now: datetime) -> None:
     session.commit()
     if rows_changed(updated) != 1:
         log.warning("outbox message %s was sent after another worker took over its claim", claim.id)
+
+
+def _release(session: SessionLike, claim: _Claim, error: Exception | None) -> None:
+    """Give a claimed message back untried: the attempt is not counted, the time unchanged."""
+    values: dict[str, Any] = {
+        "status": MailStatus.PENDING,
+        "claim_token": None,
+        "attempts": OutboxMessage.attempts - 1,
+    }
+    if error is not None:
+        values["last_error"] = _describe(error)
+    session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id == claim.id, OutboxMessage.claim_token == claim.token)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
 
 
 def _record_failure(
@@ -434,7 +655,9 @@ __all__ = [
     "Transport",
     "build_email",
     "deliver_due",
+    "outage_wait",
     "retry_delay",
+    "run_worker",
     "sleep",
     "transport_from_config",
 ]

@@ -4,6 +4,8 @@ never deletes a message, even one it gives up on."""
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -233,33 +235,66 @@ def test_transport_from_config_refuses_settings_that_lose_mail(
 # Retries
 
 
-def test_a_message_is_retried_after_the_server_was_down(
+def test_an_unreachable_server_is_an_outage_not_a_failed_attempt_of_the_message(
     clock: Clock, smtp: Transport, smtp_server: SMTPServer, make_message: Callable
 ) -> None:
     message_id = make_message()
+    due = stored(message_id).next_attempt_at
     smtp_server.stop()
 
     report = deliver(smtp, clock)
 
-    assert report == DeliveryReport(attempted=1, retrying=1)
+    assert report == DeliveryReport(server_down=True)
     row = stored(message_id)
     assert row.status == MailStatus.PENDING
-    assert row.attempts == 1
+    assert row.attempts == 0
     assert row.last_error is not None and "Connection refused" in row.last_error
-    assert row.next_attempt_at == clock() + timedelta(minutes=1)
+    assert row.next_attempt_at == due
     assert row.claim_token is None
 
+    # As soon as the server is back, the message goes: it never waited on a backoff of its own.
     smtp_server.start()
-    assert deliver(smtp, clock) == DeliveryReport()
-    assert smtp_server.received == []
-
-    clock.advance(minutes=1)
     assert deliver(smtp, clock) == DeliveryReport(attempted=1, sent=1)
     row = stored(message_id)
     assert row.status == MailStatus.SENT
-    assert row.attempts == 2
+    assert row.attempts == 1
     assert row.last_error is None
     assert message_ids(smtp_server) == [row.message_id]
+
+
+def test_a_message_refused_for_now_is_retried_after_its_backoff(
+    clock: Clock, smtp: Transport, smtp_server: SMTPServer, make_message: Callable
+) -> None:
+    message_id = make_message(recipient="busy@example.com")
+    smtp_server.reply_to("busy@example.com", "450 4.2.1 Mailbox busy")
+
+    assert deliver(smtp, clock) == DeliveryReport(attempted=1, retrying=1)
+    row = stored(message_id)
+    assert (row.status, row.attempts) == (MailStatus.PENDING, 1)
+    assert row.next_attempt_at == clock() + timedelta(minutes=1)
+    assert row.last_error is not None and "Mailbox busy" in row.last_error
+
+    smtp_server.handler.replies.clear()
+    assert deliver(smtp, clock) == DeliveryReport()
+    clock.advance(minutes=1)
+    assert deliver(smtp, clock) == DeliveryReport(attempted=1, sent=1)
+    assert message_ids(smtp_server) == [stored(message_id).message_id]
+
+
+def test_a_retry_time_set_while_the_clock_was_ahead_is_not_waited_for(
+    clock: Clock, smtp: Transport, smtp_server: SMTPServer, make_message: Callable
+) -> None:
+    message_id = make_message(recipient="busy@example.com")
+    smtp_server.reply_to("busy@example.com", "450 4.2.1 Mailbox busy")
+    clock.advance(minutes=15)  # the system clock steps forward…
+    assert deliver(smtp, clock) == DeliveryReport(attempted=1, retrying=1)
+    assert stored(message_id).next_attempt_at == clock() + timedelta(minutes=1)
+
+    clock.advance(minutes=-14)  # …and is set right again a minute later
+    smtp_server.handler.replies.clear()
+
+    assert deliver(smtp, clock) == DeliveryReport(attempted=1, sent=1)
+    assert message_ids(smtp_server) == [stored(message_id).message_id]
 
 
 @pytest.mark.parametrize(
@@ -273,8 +308,8 @@ def test_the_wait_doubles_after_each_failure_up_to_an_hour(attempts: int, minute
 def test_after_max_attempts_a_message_is_failed_and_kept(
     clock: Clock, smtp: Transport, smtp_server: SMTPServer, make_message: Callable
 ) -> None:
-    message_id = make_message()
-    smtp_server.stop()
+    message_id = make_message(recipient="busy@example.com")
+    smtp_server.reply_to("busy@example.com", "451 4.3.0 Try again later")
 
     for attempt, wait in ((1, 1), (2, 2)):
         assert deliver(smtp, clock, max_attempts=3) == DeliveryReport(attempted=1, retrying=1)
@@ -287,9 +322,9 @@ def test_after_max_attempts_a_message_is_failed_and_kept(
     row = stored(message_id)
     assert row.status == MailStatus.FAILED
     assert row.attempts == 3
-    assert row.last_error is not None and "Connection refused" in row.last_error
+    assert row.last_error is not None and "Try again later" in row.last_error
 
-    smtp_server.start()
+    smtp_server.handler.replies.clear()
     clock.advance(days=1)
     assert deliver(smtp, clock, max_attempts=3) == DeliveryReport()
     assert stored(message_id).status == MailStatus.FAILED
@@ -302,11 +337,15 @@ def test_an_unreachable_server_ends_the_round_without_touching_the_other_message
     first, second, third = make_message(), make_message(), make_message()
     smtp_server.stop()
 
-    assert deliver(smtp, clock) == DeliveryReport(attempted=1, retrying=1)
+    assert deliver(smtp, clock) == DeliveryReport(server_down=True)
 
-    assert stored(first).attempts == 1
-    assert [stored(m).attempts for m in (second, third)] == [0, 0]
+    assert [stored(m).attempts for m in (first, second, third)] == [0, 0, 0]
     assert {stored(m).status for m in (first, second, third)} == {MailStatus.PENDING}
+    assert stored(first).last_error is not None
+    assert stored(second).last_error is None
+
+    smtp_server.start()
+    assert deliver(smtp, clock) == DeliveryReport(attempted=3, sent=3)
 
 
 @pytest.mark.parametrize(
@@ -419,6 +458,9 @@ class _DuringSend:
             during()
         self.inner.send(email)
 
+    def close(self) -> None:
+        self.inner.close()
+
 
 def test_a_message_being_sent_is_not_taken_by_another_worker(
     app: Flask, clock: Clock, smtp: Transport, smtp_server: SMTPServer, make_message: Callable
@@ -451,6 +493,9 @@ class _Crashes:
 
     def send(self, email: EmailMessage) -> None:
         raise WorkerKilled
+
+    def close(self) -> None:
+        pass
 
 
 def test_a_claim_left_by_a_crashed_worker_is_taken_over_after_the_timeout(
@@ -508,6 +553,9 @@ def test_a_late_failure_from_an_overtaken_claim_does_not_undo_the_delivery(
             )
             raise ConnectionResetError("connection lost")
 
+        def close(self) -> None:
+            pass
+
     report = deliver(SlowThenBroken(), clock)
 
     assert report == DeliveryReport(attempted=1)
@@ -548,23 +596,186 @@ def test_flask_mail_send_loop_delivers_what_arrives_between_rounds(
     waits: list[float] = []
     later: list[int] = []
 
-    class Stop(Exception):
-        pass
-
-    def sleep(seconds: float) -> None:
+    def sleep(seconds: float, stop: threading.Event) -> bool:
         waits.append(seconds)
         if later:
-            raise Stop
+            return True
         later.append(make_message())
+        return False
 
     monkeypatch.setattr(mail, "sleep", sleep)
 
     result = app.test_cli_runner().invoke(args=["mail", "send", "--loop", "--interval", "2"])
 
-    assert isinstance(result.exception, Stop)
+    assert result.exit_code == 0, result.output
     assert waits == [2.0, 2.0]
-    assert result.output == "1 sent, 0 to retry, 0 failed\n" * 2
+    assert result.output == "1 sent, 0 to retry, 0 failed\n" * 2 + "Mail worker stopped.\n"
     assert message_ids(smtp_server) == [stored(first).message_id, stored(later[0]).message_id]
+
+
+def test_the_loop_outlives_a_database_outage_and_backs_off(
+    app: Flask,
+    smtp_server: SMTPServer,
+    make_message: Callable,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app.config.update(smtp_server.settings())
+    message_id = make_message()
+    real_deliver = mail.deliver_due
+    outage = iter([True, True, True, False])
+    waits: list[float] = []
+
+    def deliver_during_outage(*args: Any, **kwargs: Any) -> DeliveryReport:
+        if next(outage, False):
+            raise sa.exc.OperationalError(
+                "SELECT 1", {}, Exception("the database system is shutting down")
+            )
+        return real_deliver(*args, **kwargs)
+
+    def sleep(seconds: float, stop: threading.Event) -> bool:
+        waits.append(seconds)
+        return len(waits) == 4
+
+    monkeypatch.setattr(mail, "deliver_due", deliver_during_outage)
+    monkeypatch.setattr(mail, "sleep", sleep)
+
+    with caplog.at_level("WARNING", logger="consular.services.mail"):
+        result = app.test_cli_runner().invoke(args=["mail", "send", "--loop", "--interval", "3"])
+
+    assert result.exit_code == 0, result.output
+    # Three failed rounds wait 2, 4 and 8 seconds (less a jitter of up to a quarter), then the
+    # round that works delivers and the usual interval follows.
+    assert [1.5 <= waits[0] <= 2, 3 <= waits[1] <= 4, 6 <= waits[2] <= 8] == [True] * 3
+    assert waits[3] == 3.0
+    assert stored(message_id).status == MailStatus.SENT
+    paused = [r for r in caplog.records if "paused" in r.getMessage()]
+    assert len(paused) == 1 and "shutting down" in paused[0].getMessage()
+    assert any("resumed after 3 failed rounds" in r.getMessage() for r in caplog.records)
+
+
+def test_the_loop_waits_with_backoff_while_the_smtp_server_is_down(
+    app: Flask, smtp_server: SMTPServer, make_message: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app.config.update(smtp_server.settings())
+    ids = [make_message() for _ in range(3)]
+    smtp_server.stop()
+    waits: list[float] = []
+
+    def sleep(seconds: float, stop: threading.Event) -> bool:
+        waits.append(seconds)
+        if len(waits) == 2:
+            smtp_server.start()
+        return len(waits) == 3
+
+    monkeypatch.setattr(mail, "sleep", sleep)
+
+    result = app.test_cli_runner().invoke(args=["mail", "send", "--loop", "--interval", "1"])
+
+    assert result.exit_code == 0, result.output
+    assert waits[0] > 1 and waits[1] > waits[0] and waits[2] == 1.0
+    assert {stored(m).status for m in ids} == {MailStatus.SENT}
+    assert {stored(m).attempts for m in ids} == {1}
+    assert sorted(message_ids(smtp_server)) == sorted(stored(m).message_id for m in ids)
+
+
+@pytest.mark.parametrize("failures", range(1, 14))
+def test_outage_waits_double_from_two_seconds_to_a_minute(failures: int) -> None:
+    base = min(2.0 * 2 ** (failures - 1), 60.0)
+    assert 0.75 * base <= mail.outage_wait(failures) <= base
+
+
+def test_sigterm_lets_the_worker_finish_the_message_with_the_server_then_stop(
+    app: Flask, smtp_server: SMTPServer, make_message: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """systemd stops the worker with SIGTERM: the message in hand is delivered and recorded
+    once, the next one is left pending for the next worker, and the process exits cleanly."""
+    app.config.update(smtp_server.settings())
+    first, second = make_message(), make_message()
+    monkeypatch.setattr(mail, "sleep", lambda seconds, stop: pytest.fail("no round after stop"))
+
+    async def terminate_during_data(server: Any, session: Any, envelope: Any) -> str:
+        os.kill(os.getpid(), signal.SIGTERM)  # what `systemctl stop` does, mid-DATA
+        return await accept(server, session, envelope)
+
+    accept = smtp_server.handler.handle_DATA
+    monkeypatch.setattr(smtp_server.handler, "handle_DATA", terminate_during_data)
+
+    result = app.test_cli_runner().invoke(args=["mail", "send", "--loop"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output == "1 sent, 0 to retry, 0 failed\nMail worker stopped.\n"
+    assert (stored(first).status, stored(first).claim_token) == (MailStatus.SENT, None)
+    assert (stored(second).status, stored(second).attempts) == (MailStatus.PENDING, 0)
+    assert message_ids(smtp_server) == [stored(first).message_id]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+class _QuitBreaks:
+    """The server accepts the message; then the worker dies before QUIT is answered."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+        self.sender = inner.sender
+
+    def send(self, email: EmailMessage) -> None:
+        self.inner.send(email)
+
+    def close(self) -> None:
+        raise WorkerKilled
+
+
+def test_the_acceptance_is_recorded_before_the_connection_is_closed(
+    clock: Clock, smtp: Transport, smtp_server: SMTPServer, make_message: Callable
+) -> None:
+    message_id = make_message()
+
+    with pytest.raises(WorkerKilled):
+        deliver(_QuitBreaks(smtp), clock)
+
+    row = stored(message_id)
+    assert (row.status, row.claim_token) == (MailStatus.SENT, None)
+    clock.advance(seconds=mail.CLAIM_TIMEOUT.total_seconds() + 1)
+    assert deliver(smtp, clock) == DeliveryReport()
+    assert message_ids(smtp_server) == [row.message_id]
+
+
+def test_recording_a_delivery_is_retried_through_a_database_outage(
+    clock: Clock,
+    smtp: Transport,
+    smtp_server: SMTPServer,
+    make_message: Callable,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    message_id = make_message()
+    real_mark = mail._mark_sent
+    failures = iter([True, True])
+
+    def mark_while_the_database_restarts(*args: Any) -> None:
+        if next(failures, False):
+            raise sa.exc.OperationalError("UPDATE", {}, Exception("server closed the connection"))
+        real_mark(*args)
+
+    monkeypatch.setattr(mail, "_mark_sent", mark_while_the_database_restarts)
+    monkeypatch.setattr(mail.time, "sleep", lambda seconds: None)
+
+    assert deliver(smtp, clock) == DeliveryReport(attempted=1, sent=1)
+
+    assert stored(message_id).status == MailStatus.SENT
+    assert message_ids(smtp_server) == [stored(message_id).message_id]
+
+
+def test_a_claim_times_out_well_before_a_hold_of_ten_minutes_and_after_any_attempt() -> None:
+    assert mail.CLAIM_TIMEOUT <= timedelta(minutes=3)
+    # Ten exchanges with the server, each at its longest, still end before the claim does.
+    assert timedelta(seconds=10 * mail.MAX_SMTP_TIMEOUT) < mail.CLAIM_TIMEOUT
+
+
+@pytest.mark.parametrize("seconds", [0, 16, 60])
+def test_an_smtp_timeout_that_could_outlast_a_claim_is_refused(app: Flask, seconds: int) -> None:
+    app.config.update(MAIL_SMTP_HOST="smtp.example.com", MAIL_SMTP_TIMEOUT=seconds)
+    with pytest.raises(ConfigError, match="MAIL_SMTP_TIMEOUT"):
+        mail.transport_from_config(app.config)
 
 
 def test_flask_mail_send_refuses_a_configuration_that_loses_mail(app: Flask) -> None:
