@@ -47,6 +47,16 @@ def _account_language() -> str | None:
     return language if current_user.is_authenticated and language in LANGUAGES else None
 
 
+class ConsularApp(Flask):
+    """Flask, with a view run once more when its database connection died under it and
+    nothing was committed (consular/outage.py)."""
+
+    def dispatch_request(self) -> Any:
+        from consular.outage import dispatch_with_one_retry
+
+        return dispatch_with_one_retry(super().dispatch_request)
+
+
 class RowIdConverter(IntegerConverter):
     """`<id:name>`: a row id, 1 to 2**31 - 1; a larger number is a 404, not a database error."""
 
@@ -56,7 +66,7 @@ class RowIdConverter(IntegerConverter):
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create and configure the application."""
-    app = Flask(
+    app = ConsularApp(
         __name__,
         instance_relative_config=True,
         template_folder=str(PROJECT_ROOT / "templates"),
@@ -172,6 +182,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.globals["SELF_NAMING_FIELDS"] = frozenset(APPLICANT_FIELDS)
     app.add_url_rule("/__ping", "ping", ping)
     app.add_url_rule("/favicon.ico", "favicon", favicon)
+    from consular import outage
+
+    outage.init_app(app)
     return app
 
 

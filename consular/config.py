@@ -49,14 +49,26 @@ def _words(name: str, default: str) -> tuple[str, ...]:
     return tuple(word.lower() for word in text.replace(",", " ").split())
 
 
+def engine_options(database_url: str) -> dict[str, Any]:
+    """Check each pooled connection before use (one that died with a database restart is
+    replaced, not handed to a request); on PostgreSQL, give up connecting after
+    DATABASE_CONNECT_TIMEOUT seconds, so that an unreachable database is a prompt 503 rather
+    than a request that hangs until gunicorn kills its worker."""
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if database_url.startswith("postgresql"):
+        options["connect_args"] = {"connect_timeout": _int("DATABASE_CONNECT_TIMEOUT", 5)}
+    return options
+
+
 def load_config(instance_path: str) -> dict[str, Any]:
     """Read the settings from the environment, with defaults for local development."""
     sqlite_path = Path(instance_path) / "consular.sqlite3"
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{sqlite_path}"
     smtp_host = os.environ.get("MAIL_SMTP_HOST", "")
     return {
         "SECRET_KEY": os.environ.get("SECRET_KEY"),
-        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or f"sqlite:///{sqlite_path}",
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
         "DEBUG_MODE": _bool(os.environ.get("CONSULAR_DEBUG")),
         # Booking rules
         "SLOT_HORIZON_DAYS": _int("SLOT_HORIZON_DAYS", 60),

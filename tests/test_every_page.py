@@ -286,6 +286,7 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
         Visit("admin", {"office": str(w.ids["seoul"]), "from": "2026-11-29"}),
     ],
     "admin.audit_csv": lambda w, lang: [Visit("admin")],
+    "admin.mail": lambda w, lang: [Visit("admin")],
     "admin.email_texts": lambda w, lang: [Visit("admin")],
     "admin.email_text_edit": lambda w, lang: (
         [Visit("admin", {"kind": kind, "language": lang}) for kind in email_texts.KINDS]

@@ -1,5 +1,5 @@
-"""Administration: service types, offices, accounts, email texts, lottery releases, reports
-and the audit log."""
+"""Administration: service types, offices, accounts, email texts, lottery releases, reports,
+the outgoing email and the audit log."""
 
 from flask import Blueprint
 
@@ -10,6 +10,7 @@ from consular.admin import (  # noqa: E402,F401
     audit_views,
     email_views,
     lottery_views,
+    mail_views,
     office_views,
     report_views,
     review_views,

@@ -74,6 +74,7 @@ ACTION_LABELS = {
     "delete_service_type": _l("Service type deleted"),
     "create_office": _l("Office created"),
     "update_office": _l("Office changed"),
+    "send_mail_again": _l("Failed emails sent again"),
 }
 
 
@@ -95,6 +96,7 @@ KEY_LABELS = {
     "name": _l("Name"),
     "in_use": _l("In use"),
     "services": _l("Services"),
+    "messages": _l("Emails"),
 }
 # How services/schedule.py writes a period: "0 09:00-12:30 x3 from 2026-12-14 until ...".
 _PERIOD = re.compile(

@@ -24,6 +24,8 @@ SECTIONS = (
      _l("Days given out by a seeded draw: entry windows, draws, their logs and checks.")),
     ("admin.reports", "admin.report", _l("Reports"),
      _l("Bookings, cancellations, no-shows, walk-ins, capacity and times, with CSV.")),
+    ("admin.mail", "admin.mail", _l("Outgoing email"),
+     _l("Emails waiting, being sent and failed; send the failed ones again.")),
     ("admin.audit_log", "admin.audit", _l("Audit log"),
      _l("Who changed what, when and at which office.")),
     ("admin.review", "admin.review", _l("Suspicious bookings"),
