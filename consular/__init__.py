@@ -77,6 +77,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(load_config(app.instance_path))
     if test_config:
         app.config.from_mapping(test_config)
+    from consular.steady_clock import steady_now
+
+    steady_now.grace = float(app.config["CLOCK_STEP_GRACE_SECONDS"])
     debug = app.debug or bool(app.config.get("DEBUG_MODE"))
     check_config(
         app.config,

@@ -70,6 +70,9 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
         "DEBUG_MODE": _bool(os.environ.get("CONSULAR_DEBUG")),
+        # How long a step of the system clock is held off before it is believed
+        # (consular/steady_clock.py); 0 follows the system clock at once.
+        "CLOCK_STEP_GRACE_SECONDS": _float("CLOCK_STEP_GRACE_SECONDS", 600, maximum=3600),
         # Booking rules
         "SLOT_HORIZON_DAYS": _int("SLOT_HORIZON_DAYS", 60),
         "HOLD_MINUTES": _int("HOLD_MINUTES", 10),

@@ -8,6 +8,8 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase
 
+from consular.steady_clock import steady_now
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -18,8 +20,9 @@ NAMING_CONVENTION = {
 
 
 def now_utc() -> datetime:
-    """Return the current time as an aware UTC datetime."""
-    return datetime.now(UTC)
+    """Return the current time as an aware UTC datetime, from the process's steady clock
+    (a step of the system clock reaches it only once it has lasted; consular/steady_clock.py)."""
+    return steady_now()
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
