@@ -132,17 +132,31 @@ def send_mail(loop: bool, interval: float) -> None:
     except ConfigError as error:
         raise click.ClickException(str(error)) from error
     max_attempts = current_app.config["MAIL_MAX_ATTEMPTS"]
+    claim_timeout = mail.claim_timeout_of(transport)
 
     def echo(report: mail.DeliveryReport) -> None:
         if report.attempted:
             click.echo(f"{report.sent} sent, {report.retrying} to retry, {report.failed} failed")
 
     if not loop:
-        echo(mail.deliver_due(db.session, transport, clock.now(), max_attempts))
+        echo(
+            mail.deliver_due(
+                db.session, transport, clock.now(), max_attempts, claim_timeout=claim_timeout
+            )
+        )
         return
     stop = threading.Event()
     with _stopped_by_signals(stop):
-        mail.run_worker(db.session, transport, clock.now, max_attempts, interval, stop, echo)
+        mail.run_worker(
+            db.session,
+            transport,
+            clock.now,
+            max_attempts,
+            interval,
+            stop,
+            echo,
+            claim_timeout=claim_timeout,
+        )
     click.echo("Mail worker stopped.")
 
 

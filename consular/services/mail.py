@@ -44,11 +44,18 @@ log = logging.getLogger(__name__)
 
 FIRST_RETRY_DELAY = timedelta(minutes=1)
 MAX_RETRY_DELAY = timedelta(hours=1)
-# An attempt is at most ten exchanges with the server (connect, EHLO, STARTTLS, EHLO, AUTH,
-# MAIL, RCPT, DATA, the content, and a reconnection's), each cut off after MAIL_SMTP_TIMEOUT
-# (at most MAX_SMTP_TIMEOUT): a claim older than that belongs to a worker that is gone.
 MAX_SMTP_TIMEOUT = 15
-CLAIM_TIMEOUT = timedelta(minutes=3)
+
+
+def claim_timeout_for(smtp_timeout: float) -> timedelta:
+    """How old a claim must be before another worker takes the message over: an attempt is
+    at most ten exchanges with the server (connect, EHLO, STARTTLS, EHLO, AUTH, MAIL, RCPT,
+    DATA, the content, and a reconnection's), each cut off after the SMTP timeout, so a claim
+    older than twelve of them belongs to a worker that is gone."""
+    return timedelta(seconds=12 * smtp_timeout)
+
+
+CLAIM_TIMEOUT = claim_timeout_for(MAX_SMTP_TIMEOUT)  # three minutes
 TLS_MODES = ("starttls", "ssl", "none")
 # The worker's waits after consecutive failed rounds (database or server down): 2, 4, 8 …
 # seconds with jitter, at most a minute, so that it is back within a minute of the outage.
@@ -207,6 +214,13 @@ class DeliveryReport:
     retrying: int = 0
     failed: int = 0
     server_down: bool = False
+
+
+def claim_timeout_of(transport: Transport) -> timedelta:
+    """The claim timeout that fits the transport's SMTP timeout."""
+    if isinstance(transport, SMTPTransport):
+        return claim_timeout_for(transport.timeout)
+    return CLAIM_TIMEOUT
 
 
 def transport_from_config(config: Mapping[str, Any]) -> Transport:
@@ -390,6 +404,7 @@ def run_worker(
     interval: float,
     stop: threading.Event,
     on_round: Callable[[DeliveryReport], None] = lambda report: None,
+    claim_timeout: timedelta = CLAIM_TIMEOUT,
 ) -> None:
     """Deliver in rounds until `stop` is set, surviving any outage of the database or the
     server: a failed round is logged and followed by a wait that doubles up to a minute."""
@@ -398,7 +413,9 @@ def run_worker(
     while not stop.is_set():
         problem: str | None = None
         try:
-            report = deliver_due(session, transport, now(), max_attempts, stop=stop)
+            report = deliver_due(
+                session, transport, now(), max_attempts, claim_timeout=claim_timeout, stop=stop
+            )
         except sa.exc.SQLAlchemyError as error:
             _forget_transaction(session)
             problem = f"the database is unavailable ({_first_line(error)})"
@@ -654,6 +671,8 @@ __all__ = [
     "ServerUnavailable",
     "Transport",
     "build_email",
+    "claim_timeout_for",
+    "claim_timeout_of",
     "deliver_due",
     "outage_wait",
     "retry_delay",

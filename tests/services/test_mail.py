@@ -765,10 +765,14 @@ def test_recording_a_delivery_is_retried_through_a_database_outage(
     assert message_ids(smtp_server) == [stored(message_id).message_id]
 
 
-def test_a_claim_times_out_well_before_a_hold_of_ten_minutes_and_after_any_attempt() -> None:
-    assert mail.CLAIM_TIMEOUT <= timedelta(minutes=3)
+@pytest.mark.parametrize("smtp_timeout", [1, 5, mail.MAX_SMTP_TIMEOUT])
+def test_a_claim_times_out_well_before_a_hold_of_ten_minutes_and_after_any_attempt(
+    smtp_timeout: float,
+) -> None:
+    claim = mail.claim_timeout_for(smtp_timeout)
+    assert claim <= timedelta(minutes=3) == mail.CLAIM_TIMEOUT
     # Ten exchanges with the server, each at its longest, still end before the claim does.
-    assert timedelta(seconds=10 * mail.MAX_SMTP_TIMEOUT) < mail.CLAIM_TIMEOUT
+    assert timedelta(seconds=10 * smtp_timeout) < claim
 
 
 @pytest.mark.parametrize("seconds", [0, 16, 60])
@@ -791,3 +795,33 @@ def test_the_development_mailbox_answers_this_machine_only(client) -> None:
     assert client.get("/dev/mailbox", environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 200
     far = client.get("/dev/mailbox", environ_base={"REMOTE_ADDR": "198.51.100.7"})
     assert far.status_code == 404
+
+
+@pytest.mark.parametrize(("age", "taken_over"), [(59, False), (61, True)])
+def test_the_command_takes_over_a_claim_after_twelve_smtp_timeouts(
+    app: Flask,
+    clock: Clock,
+    smtp_server: SMTPServer,
+    make_message: Callable,
+    age: int,
+    taken_over: bool,
+) -> None:
+    app.config.update(smtp_server.settings())  # MAIL_SMTP_TIMEOUT 5: claims last a minute
+    message_id = make_message()
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(
+            status=MailStatus.SENDING,
+            attempts=1,
+            claim_token="gone",
+            claimed_at=clock() - timedelta(seconds=age),
+        )
+    )
+    db.session.commit()
+
+    result = app.test_cli_runner().invoke(args=["mail", "send"])
+
+    assert result.exit_code == 0, result.output
+    assert (stored(message_id).status == MailStatus.SENT) is taken_over
+    assert len(smtp_server.received) == int(taken_over)
