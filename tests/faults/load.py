@@ -49,10 +49,14 @@ class Response:
 
 
 class Client:
-    """One keep-alive connection to 127.0.0.1:port from `source`, with a cookie jar."""
+    """One keep-alive connection to 127.0.0.1:port from `source`, with a cookie jar; with
+    `keep_alive=False` a connection of its own for every request."""
 
-    def __init__(self, port: int, source: str = "127.0.0.1", timeout: float = 30) -> None:
+    def __init__(
+        self, port: int, source: str = "127.0.0.1", timeout: float = 30, keep_alive: bool = True
+    ) -> None:
         self.port, self.source, self.timeout = port, source, timeout
+        self.keep_alive = keep_alive
         self.cookies: dict[str, str] = {}
         self._connection: http.client.HTTPConnection | None = None
 
@@ -68,6 +72,8 @@ class Client:
         """Send one request; OSError or HTTPException when the connection fails (the next
         request opens a new one)."""
         sent = {"Accept-Language": "en", **(headers or {})}
+        if not self.keep_alive:
+            sent["Connection"] = "close"
         body: bytes | None = None
         if json_body is not None:
             body, sent["Content-Type"] = json.dumps(json_body).encode(), "application/json"
@@ -91,7 +97,7 @@ class Client:
             if name.lower() == "set-cookie":
                 key, _sep, cookie = value.split(";", 1)[0].partition("=")
                 self.cookies[key.strip()] = cookie.strip()
-        if answer.will_close:
+        if answer.will_close or not self.keep_alive:
             self.close()
         return Response(answer.status, {k.lower(): v for k, v in answer.getheaders()}, data)
 
@@ -158,13 +164,19 @@ class Attempt:
 @dataclass
 class LoadGenerator:
     """`threads` threads that each hold random start times of `seeded` through
-    POST /api/v1/appointments, one request after another on a keep-alive connection, until
-    stop() or `per_thread` requests each; every attempt is recorded."""
+    POST /api/v1/appointments, one request after another, until stop() or `per_thread`
+    requests each; every attempt is recorded.
+
+    With `keep_alive` (the default) each thread keeps its connection open, as a browser or
+    a proxy does: a server that closes an idle kept-alive connection just as a request is
+    sent on it loses that request before reading it, a loss clients live with. Without,
+    every request has a connection of its own, so that any request lost was accepted."""
 
     port: int
     seeded: Seeded
     threads: int = 6
     per_thread: int = 500
+    keep_alive: bool = True
     seed: int = 14
     attempts: list[Attempt] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -179,7 +191,7 @@ class LoadGenerator:
 
     def _run(self, index: int) -> None:
         rng = random.Random(self.seed * 1000 + index)
-        client = Client(self.port)
+        client = Client(self.port, keep_alive=self.keep_alive)
         try:
             for _count in range(self.per_thread):
                 if self._stop.is_set():
@@ -246,11 +258,13 @@ class LoadGenerator:
 
 @contextmanager
 def rush(
-    port: int, seeded: Seeded, threads: int = 6, per_thread: int = 500
+    port: int, seeded: Seeded, threads: int = 6, per_thread: int = 500, keep_alive: bool = True
 ) -> Iterator[LoadGenerator]:
     """A load generator running for the block (stopped at its end, requests in flight
     answered)."""
-    load = LoadGenerator(port, seeded, threads=threads, per_thread=per_thread)
+    load = LoadGenerator(
+        port, seeded, threads=threads, per_thread=per_thread, keep_alive=keep_alive
+    )
     load.start()
     try:
         yield load

@@ -8,6 +8,7 @@ purpose leaves the rest of the clean-up to the block.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import os
 import signal
@@ -19,8 +20,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
 from bench import server
 from tests.faults.cluster import child_pids, pid_exists
+from tests.smtp import MailboxHandler, SMTPServer
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = str(Path(sys.executable).parent / "flask")
@@ -220,6 +224,31 @@ def smtp_environment(host: str, port: int) -> dict[str, str]:
         "MAIL_SMTP_TIMEOUT": "5",
         "MAIL_DEV_MAILBOX": "0",
     }
+
+
+class SlowMailbox(MailboxHandler):
+    """A mailbox that takes `delay` seconds to accept each message, as a real relay may: a
+    worker is still busy with one when another worker looks for the next."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@contextmanager
+def slow_smtp_server(delay: float) -> Iterator[SMTPServer]:
+    """A loopback SMTP server (tests/smtp.py) that takes `delay` seconds per message."""
+    smtp = SMTPServer()
+    smtp.handler = SlowMailbox(delay)
+    smtp.start()
+    try:
+        yield smtp
+    finally:
+        smtp.stop()
 
 
 def process_gone(pid: int) -> bool:
