@@ -18,6 +18,7 @@ the secret key, as two hosts behind a load balancer do. Requests split between t
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -117,8 +118,6 @@ def hosts() -> Iterator[Hosts]:
                 yield Hosts(a, b, url, seeded, clerks, environment, folder)
         finally:
             server.redis_flush(REDIS_URL)
-            import shutil
-
             shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -232,7 +231,7 @@ class Clerk:
 def test_two_clerks_on_two_hosts_never_call_the_same_ticket(hosts: Hosts) -> None:
     tickets = issue_tickets(hosts.database_url, TICKETS)
     clerks = [Clerk(Client(host.port), hosts.seeded.office) for host in (hosts.a, hosts.b)]
-    for clerk, email, desk in zip(clerks, hosts.clerks, hosts.seeded.desks, strict=False):
+    for clerk, email, desk in zip(clerks, hosts.clerks, hosts.seeded.desks, strict=True):
         clerk.sign_in(email)
         clerk.take_desk(desk)
     called: list[list[int]] = [[], []]

@@ -30,7 +30,7 @@ def seat_problems(database_url: str, now: datetime | None = None) -> list[str]:
     """Every broken booking invariant (tests/invariants.py): a slot whose `booked` is not
     the number of seats held, a slot over capacity, a seat held by an ended visit …"""
     with data_app(database_url):
-        return invariant_violations(db.session, now or datetime.now(UTC))
+        return invariant_violations(db.session(), now or datetime.now(UTC))
 
 
 def lost_bookings(database_url: str, attempts: Iterable[Attempt]) -> list[str]:

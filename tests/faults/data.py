@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -148,9 +147,3 @@ def issue_tickets(database_url: str, count: int, now: datetime | None = None) ->
         ]
         db.session.commit()
         return ids
-
-
-def rows(database_url: str, statement: sa.Executable) -> list[Any]:
-    """The rows of one statement on the servers' database."""
-    with data_app(database_url):
-        return list(db.session.execute(statement))

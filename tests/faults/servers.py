@@ -11,19 +11,20 @@ from __future__ import annotations
 import asyncio
 import http.client
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from bench import server
-from tests.faults.cluster import child_pids, pid_exists
+from tests.faults.cluster import child_pids
 from tests.smtp import MailboxHandler, SMTPServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,8 +42,10 @@ RELAXED = {
     "AVAILABILITY_RATE_LIMIT": "100000 per minute",
     "AVAILABILITY_NETWORK_RATE_LIMIT": "100000 per minute",
     "GUNICORN_ACCESS_LOG": "",
+    # The mail worker's lines reach its log as they are written.
     "PYTHONUNBUFFERED": "1",
 }
+_SENT = re.compile(r"^(\d+) sent, ", re.M)
 
 
 def host_environment(
@@ -163,18 +166,13 @@ class MailWorker:
 
     process: subprocess.Popen[bytes]
     log: Path
-    stopped: list[int] = field(default_factory=list)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def sent(self) -> int:
-        """How many messages this worker says it delivered ("N sent, …" per round)."""
-        return sum(
-            int(line.split(" sent,", 1)[0])
-            for line in self.log_text().splitlines()
-            if " sent, " in line and line.split(" sent,", 1)[0].strip().isdigit()
-        )
+        """How many messages this worker says it delivered (its "N sent, …" lines)."""
+        return sum(int(found) for found in _SENT.findall(self.log_text()))
 
     def signal(self, number: int) -> None:
         if self.process.poll() is None:
@@ -249,7 +247,3 @@ def slow_smtp_server(delay: float) -> Iterator[SMTPServer]:
         yield smtp
     finally:
         smtp.stop()
-
-
-def process_gone(pid: int) -> bool:
-    return not pid_exists(pid)
