@@ -18,8 +18,6 @@ the secret key, as two hosts behind a load balancer do. Requests split between t
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,8 +80,9 @@ class Hosts:
 
 
 @pytest.fixture(scope="module")
-def hosts() -> Iterator[Hosts]:
-    """Two gunicorn hosts (2 workers each) on one PostgreSQL database and one Redis."""
+def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
+    """Two gunicorn hosts (2 workers each) on one PostgreSQL database and one Redis; their
+    logs in the test's temporary folder (a/gunicorn.log, b/gunicorn.log, mail/)."""
     import redis
 
     try:
@@ -108,7 +107,7 @@ def hosts() -> Iterator[Hosts]:
         migrate(environment)
         seeded = seed_office(url, datetime.now(UTC), starts=8)
         clerks = add_clerks(url, 2)
-        folder = Path(tempfile.mkdtemp(prefix="consular-scale-"))
+        folder = tmp_path_factory.mktemp("scale-out")
         server.redis_flush(REDIS_URL)
         try:
             with (
@@ -118,7 +117,6 @@ def hosts() -> Iterator[Hosts]:
                 yield Hosts(a, b, url, seeded, clerks, environment, folder)
         finally:
             server.redis_flush(REDIS_URL)
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def look_path(seeded: Seeded, day: str | None = None) -> str:
