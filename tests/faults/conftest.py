@@ -52,7 +52,9 @@ def smtp() -> Iterator[SMTPServer]:
 @pytest.fixture
 def host_env(cluster: PostgresCluster, smtp: SMTPServer) -> dict[str, str]:
     """The environment of the app's processes: production's, on the cluster, mail to the
-    test's SMTP server, the rush relaxed (tests/faults/servers.py, RELAXED)."""
+    test's SMTP server, the rush relaxed (tests/faults/servers.py, RELAXED). Rate limits and
+    the availability cache stay in each worker's memory: one host needs no Redis (pass a
+    Redis URL to `host_environment` for a fault of Redis itself)."""
     return host_environment(cluster.url()) | smtp_environment(smtp.host, smtp.port)
 
 
