@@ -408,34 +408,36 @@ def run_worker(
 ) -> None:
     """Deliver in rounds until `stop` is set, surviving any outage of the database or the
     server: a failed round is logged and followed by a wait that doubles up to a minute."""
-    outage: str | None = None
+    outage: str | None = None  # what is down: "database", "server" or "round"
     failures = 0
     while not stop.is_set():
-        problem: str | None = None
+        down: tuple[str, str] | None = None
         try:
             report = deliver_due(
                 session, transport, now(), max_attempts, claim_timeout=claim_timeout, stop=stop
             )
         except sa.exc.SQLAlchemyError as error:
             _forget_transaction(session)
-            problem = f"the database is unavailable ({_first_line(error)})"
+            down = ("database", f"the database is unavailable ({_first_line(error)})")
         except Exception as error:  # the worker must outlive any single failure
             log.exception("mail round failed")
             _forget_transaction(session)
-            problem = f"the round failed ({_first_line(error)})"
+            down = ("round", f"the round failed ({_first_line(error)})")
         else:
             on_round(report)
             if report.server_down:
-                problem = "the SMTP server is unavailable"
-        if problem is None:
+                down = ("server", "the SMTP server is unavailable")
+        if down is None:
             if outage is not None:
                 log.warning("mail delivery resumed after %s failed rounds (%s)", failures, outage)
             outage, failures = None, 0
             wait = interval
         else:
-            if problem != outage:
-                log.error("mail delivery paused: %s; trying again with backoff", problem)
-            outage, failures = problem, failures + 1
+            # Once per outage, not once per round: a log that repeats every few seconds
+            # for an hour hides everything else in it.
+            if down[0] != outage:
+                log.error("mail delivery paused: %s; trying again with backoff", down[1])
+            outage, failures = down[0], failures + 1
             wait = outage_wait(failures)
         if stop.is_set() or sleep(wait, stop):
             break

@@ -651,7 +651,7 @@ def test_the_loop_outlives_a_database_outage_and_backs_off(
     assert stored(message_id).status == MailStatus.SENT
     paused = [r for r in caplog.records if "paused" in r.getMessage()]
     assert len(paused) == 1 and "shutting down" in paused[0].getMessage()
-    assert any("resumed after 3 failed rounds" in r.getMessage() for r in caplog.records)
+    assert any("resumed after 3 failed rounds (database)" in r.getMessage() for r in caplog.records)
 
 
 def test_the_loop_waits_with_backoff_while_the_smtp_server_is_down(
