@@ -69,8 +69,8 @@ def test_sigterm_mid_delivery_finishes_the_message_and_sends_none_twice(
         queue_messages(cluster.url(), 30)
         for stop in range(4):
             with mail_worker(tmp_path, environment, name=f"mail{stop}") as worker:
-                before = len(smtp.received)
-                wait_until(lambda: len(smtp.received) >= before + 3, 30, "three deliveries")
+                wanted = len(smtp.received) + 3
+                wait_until(lambda: len(smtp.received) >= wanted, 30, "three deliveries")  # noqa: B023
                 worker.signal(signal.SIGTERM)
                 assert worker.process.wait(timeout=20) == 0, worker.log_text()
             assert "Mail worker stopped." in worker.log_text()
