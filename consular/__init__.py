@@ -80,6 +80,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from consular.steady_clock import steady_now
 
     steady_now.grace = float(app.config["CLOCK_STEP_GRACE_SECONDS"])
+    steady_now()  # the clock's starting point is the process's start, not its first request
     debug = app.debug or bool(app.config.get("DEBUG_MODE"))
     check_config(
         app.config,
