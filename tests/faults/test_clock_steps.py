@@ -15,6 +15,7 @@ written was delivered exactly once.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -76,7 +77,7 @@ class RefusesForNow(MailboxHandler):
 
 
 @pytest.fixture
-def smtp() -> SMTPServer:  # type: ignore[misc]
+def smtp() -> Iterator[SMTPServer]:
     server = SMTPServer()
     server.handler = RefusesForNow()
     server.start()
