@@ -74,6 +74,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         testing=bool(app.config.get("TESTING")),
         instance_path=app.instance_path,
     )
+    from consular import observability
+
+    observability.init_logging(app)
     if debug:
         app.config["SESSION_COOKIE_SECURE"] = False
         if not app.config.get("TESTING"):
@@ -96,6 +99,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from consular.database import init_database
     from consular.services.lottery_days import forget_releases
 
+    observability.health.with_connect_timeout(app.config)
     db.init_app(app)
     init_database(app)
     app.teardown_request(lambda _error: forget_releases(db.session))
@@ -113,6 +117,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         default_translation_directories=str(Path(__file__).parent / "translations"),
     )
     limiter.init_app(app)
+    observability.init_app(app)
     if app.config["COMPRESS_STATIC"]:
         compress.init_app(app)
         # Registered after the compressor's hook, so it runs before it (Flask runs them last

@@ -191,6 +191,15 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "SIGN_IN_POW_MAX_NUMBER": _int("SIGN_IN_POW_MAX_NUMBER", 5000),
         "SIGN_IN_HASH_CONCURRENCY": _int("SIGN_IN_HASH_CONCURRENCY", 2),
         "SIGN_IN_HASH_WAIT_SECONDS": _float("SIGN_IN_HASH_WAIT_SECONDS", 0.5, maximum=10),
+        # Logs on standard error: the lowest level written, and json (one object a line) or
+        # text; empty: json, or text in debug mode (README, "Health, metrics and logs").
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "").strip().lower(),
+        # Who may read /metrics: the connection's peer and the client a trusted proxy speaks
+        # for must both be among these addresses or networks (`unix`: gunicorn's socket), and
+        # with a token set the request must carry it as "Authorization: Bearer <token>".
+        "METRICS_ALLOW": _words("METRICS_ALLOW", "127.0.0.0/8 ::1"),
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
         # Languages
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
