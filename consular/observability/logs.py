@@ -117,12 +117,12 @@ class StderrHandler(logging.StreamHandler[TextIO]):
 
 
 def json_formatter() -> logging.Formatter:
-    """One JSON object a line: time (UTC), level, logger, message, then the extra fields."""
+    """One JSON object a line: level, logger, process id, message, the extra fields, time (UTC)."""
     return JsonFormatter(
-        "{levelname}{name}{message}",
+        "{levelname}{name}{process}{message}",
         style="{",
         timestamp="time",
-        rename_fields={"levelname": "level", "name": "logger"},
+        rename_fields={"levelname": "level", "name": "logger", "process": "pid"},
         json_ensure_ascii=False,
     )
 
