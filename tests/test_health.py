@@ -14,10 +14,8 @@ from alembic.script import ScriptDirectory
 from flask import Flask
 
 from bench.server import free_port
-from consular import create_app
 from consular.extensions import db
 from consular.observability import health
-from tests.conftest import DEFAULT_NOW, Clock, base_config
 from tests.databases import REDIS_URL, missing_service
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -46,24 +44,6 @@ def stamp(app: Flask) -> Iterator[Callable[[str], None]]:
 def head() -> str:
     (revision,) = ScriptDirectory(str(MIGRATIONS)).get_heads()
     return revision
-
-
-@pytest.fixture
-def app_on(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
-    """Apps of the test's own (not the fixture's), on a database and settings; their
-    connections are closed after the test."""
-    made: list[Flask] = []
-
-    def make(database_url: str, **settings: object) -> Flask:
-        app = create_app(base_config(database_url, Clock(DEFAULT_NOW)) | settings)
-        app.instance_path = str(tmp_path)
-        made.append(app)
-        return app
-
-    yield make
-    for app in made:
-        with app.app_context():
-            db.engine.dispose()
 
 
 def test_ready_when_the_schema_is_at_the_head(client, stamp) -> None:
@@ -98,10 +78,10 @@ def test_not_ready_on_a_database_never_migrated(client) -> None:
     assert response.get_json()["checks"]["migrations"] == "behind"
 
 
-def test_a_dead_database_is_a_503_without_its_address(app_on) -> None:
+def test_a_dead_database_is_a_503_without_its_address(app_with) -> None:
     port = free_port()
     url = f"postgresql+psycopg://consular:secret-password@127.0.0.1:{port}/consular"
-    app = app_on(url)
+    app = app_with(url)
     client = app.test_client()
     response = client.get("/readyz")
     assert response.status_code == 503
@@ -117,15 +97,11 @@ def test_a_dead_database_is_a_503_without_its_address(app_on) -> None:
     assert alive.headers["Cache-Control"] == "no-store" and "Set-Cookie" not in alive.headers
 
 
-def test_redis_configured_but_down_is_a_503(app_on, database_url) -> None:
+def test_redis_configured_but_down_is_a_503(app_with, database_url, stamp) -> None:
+    stamp(head())
     down = f"redis://127.0.0.1:{free_port()}/0"
-    app = app_on(database_url, AVAILABILITY_CACHE_URL=down, STAFF_PAGE_CACHE_URL=down)
-    with app.app_context():
-        migrated(app)
-        try:
-            response = app.test_client().get("/readyz")
-        finally:
-            unmigrated(app)
+    app = app_with(database_url, AVAILABILITY_CACHE_URL=down, STAFF_PAGE_CACHE_URL=down)
+    response = app.test_client().get("/readyz")
     assert response.status_code == 503
     body = response.get_json()
     assert body["failed"] == ["redis"]
@@ -134,34 +110,18 @@ def test_redis_configured_but_down_is_a_503(app_on, database_url) -> None:
     assert str(down) not in response.get_data(as_text=True)
 
 
-def test_redis_that_answers_is_ready(app_on, database_url) -> None:
+def test_redis_that_answers_is_ready(app_with, database_url, stamp) -> None:
     import redis
 
     try:
         redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping()
     except redis.RedisError as error:
         missing_service(f"Redis is not reachable at {REDIS_URL}: {error}")
-    app = app_on(database_url, AVAILABILITY_CACHE_URL=REDIS_URL)
-    with app.app_context():
-        migrated(app)
-        try:
-            response = app.test_client().get("/readyz")
-        finally:
-            unmigrated(app)
+    stamp(head())
+    app = app_with(database_url, AVAILABILITY_CACHE_URL=REDIS_URL)
+    response = app.test_client().get("/readyz")
     assert response.status_code == 200
     assert response.get_json()["checks"] == {"database": "ok", "migrations": "ok", "redis": "ok"}
-
-
-def migrated(app: Flask) -> None:
-    with db.engine.begin() as connection:
-        connection.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
-        connection.execute(sa.text("INSERT INTO alembic_version VALUES (:v)"), {"v": head()})
-
-
-def unmigrated(app: Flask) -> None:
-    with db.engine.begin() as connection:
-        connection.execute(sa.text("DROP TABLE alembic_version"))
-    db.engine.dispose()
 
 
 def test_a_check_that_breaks_is_a_503_not_a_500(client, stamp, monkeypatch) -> None:
@@ -176,8 +136,8 @@ def test_a_check_that_breaks_is_a_503_not_a_500(client, stamp, monkeypatch) -> N
     assert response.get_json()["checks"]["migrations"] == "unreadable"
 
 
-def test_probes_are_never_rate_limited(app_on, database_url) -> None:
-    app = app_on(
+def test_probes_are_never_rate_limited(app_with, database_url) -> None:
+    app = app_with(
         database_url,
         RATELIMIT_ENABLED=True,
         RATELIMIT_STORAGE_URI="memory://",

@@ -9,24 +9,21 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
 
 from bench.server import free_port
-from consular import create_app
 from consular.config import ConfigError
 from consular.extensions import db
 from consular.models import Base, OutboxMessage, Role, User
 from consular.observability import logs
 from consular.services import booking
 from consular.services.passwords import hash_password
-from tests.conftest import DEFAULT_NOW, SECRET, Clock, base_config, booking_body
+from tests.conftest import DEFAULT_NOW, SECRET, booking_body
 
 ROOT = Path(__file__).resolve().parent.parent
 MONDAY_9 = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
@@ -40,22 +37,6 @@ def lines(text: str) -> list[dict[str, Any]]:
 def written(capsys: pytest.CaptureFixture[str], logger: str | None = None) -> list[dict]:
     entries = lines(capsys.readouterr().err)
     return [entry for entry in entries if logger is None or entry["logger"] == logger]
-
-
-@pytest.fixture
-def app_with(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Flask]]:
-    made: list[Flask] = []
-
-    def make(**settings: object) -> Flask:
-        app = create_app(base_config(database_url, Clock(DEFAULT_NOW)) | settings)
-        app.instance_path = str(tmp_path)
-        made.append(app)
-        return app
-
-    yield make
-    for app in made:
-        with app.app_context():
-            db.engine.dispose()
 
 
 def test_one_json_line_per_request_with_its_id(client, capsys) -> None:
@@ -87,7 +68,7 @@ def test_a_link_token_stays_out_of_the_request_line(client, capsys) -> None:
 
 
 def test_every_line_of_a_request_carries_its_id(app_with, capsys) -> None:
-    app = app_with(SQLALCHEMY_DATABASE_URI=f"postgresql+psycopg://x@127.0.0.1:{free_port()}/x")
+    app = app_with(f"postgresql+psycopg://x@127.0.0.1:{free_port()}/x")
     capsys.readouterr()
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
@@ -111,9 +92,9 @@ def test_every_line_of_a_request_carries_its_id(app_with, capsys) -> None:
     ],
 )
 def test_a_request_id_is_taken_only_from_a_trusted_proxy_and_only_if_sane(
-    app_with, capsys, proxy_count, peer, given, kept
+    app_with, database_url, capsys, proxy_count, peer, given, kept
 ) -> None:
-    app = app_with(PROXY_COUNT=proxy_count)
+    app = app_with(database_url, PROXY_COUNT=proxy_count)
     capsys.readouterr()
     response = app.test_client().get(
         "/__ping", headers={"X-Request-ID": given}, environ_base={"REMOTE_ADDR": peer}
@@ -195,17 +176,17 @@ def test_a_signed_in_staff_request_names_the_account(app, client, capsys) -> Non
     assert "admin@example.org" not in json.dumps(entry)
 
 
-def test_text_format_and_level_are_settings(app_with, capsys) -> None:
-    app = app_with(LOG_FORMAT="text", LOG_LEVEL="WARNING")
+def test_text_format_and_level_are_settings(app_with, database_url, capsys) -> None:
+    app = app_with(database_url, LOG_FORMAT="text", LOG_LEVEL="WARNING")
     capsys.readouterr()
     app.test_client().get("/__ping")  # an INFO line: below the level
     logging.getLogger("consular.x").warning("mail to someone@example.com")
     (line,) = capsys.readouterr().err.splitlines()
     assert line.endswith("WARNING consular.x [-] mail to [email]")
     with pytest.raises(ConfigError):
-        app_with(LOG_LEVEL="LOUD")
+        app_with(database_url, LOG_LEVEL="LOUD")
     with pytest.raises(ConfigError):
-        app_with(LOG_FORMAT="xml")
+        app_with(database_url, LOG_FORMAT="xml")
 
 
 @pytest.mark.slow

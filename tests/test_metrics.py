@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
-from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from consular import create_app
+from consular.config import ConfigError
 from consular.extensions import db
 from consular.models import (
     Base,
@@ -262,22 +262,6 @@ def test_a_seat_count_that_drifts_shows(app, client, seoul, clock) -> None:
 # Who may read the page
 
 
-@pytest.fixture
-def app_with(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Flask]]:
-    made: list[Flask] = []
-
-    def make(**settings: object) -> Flask:
-        app = create_app(base_config(database_url, Clock(DEFAULT_NOW)) | settings)
-        app.instance_path = str(tmp_path)
-        made.append(app)
-        return app
-
-    yield make
-    for app in made:
-        with app.app_context():
-            db.engine.dispose()
-
-
 def status_of(app: Flask, address: str, **headers: str) -> int:
     client = app.test_client()
     return client.get(
@@ -285,19 +269,24 @@ def status_of(app: Flask, address: str, **headers: str) -> int:
     ).status_code
 
 
-def test_only_the_allowed_addresses_see_the_metrics(app_with) -> None:
-    app = app_with()
+def test_only_the_allowed_addresses_see_the_metrics(app_with, database_url) -> None:
+    app = app_with(database_url)
     assert status_of(app, "127.0.0.1") == 200
     assert status_of(app, "::1") == 200
     assert status_of(app, "203.0.113.5") == 404
     assert status_of(app, "10.0.0.7") == 404
-    wider = app_with(METRICS_ALLOW=("10.0.0.0/8",))
+    wider = app_with(database_url, METRICS_ALLOW=("10.0.0.0/8",))
     assert status_of(wider, "10.0.0.7") == 200
     assert status_of(wider, "127.0.0.1") == 404
 
 
-def test_a_request_through_the_proxy_is_judged_by_its_client(app_with) -> None:
-    app = app_with(PROXY_COUNT=1)
+def test_a_wrong_allow_list_refuses_to_start(app_with, database_url) -> None:
+    with pytest.raises(ConfigError, match="METRICS_ALLOW"):
+        app_with(database_url, METRICS_ALLOW=("127.0.0.1", "localhost"))
+
+
+def test_a_request_through_the_proxy_is_judged_by_its_client(app_with, database_url) -> None:
+    app = app_with(database_url, PROXY_COUNT=1)
     # nginx on this machine forwards a citizen's request: the peer is loopback, the client not.
     assert status_of(app, "127.0.0.1", **{"X-Forwarded-For": "203.0.113.5"}) == 404
     # Prometheus on this machine, through nginx or straight to gunicorn.
@@ -307,8 +296,8 @@ def test_a_request_through_the_proxy_is_judged_by_its_client(app_with) -> None:
     assert status_of(app, "203.0.113.5", **{"X-Forwarded-For": "127.0.0.1"}) == 404
 
 
-def test_with_a_token_the_token_is_needed_too(app_with) -> None:
-    app = app_with(METRICS_TOKEN="s3cret-token")
+def test_with_a_token_the_token_is_needed_too(app_with, database_url) -> None:
+    app = app_with(database_url, METRICS_TOKEN="s3cret-token")
     assert status_of(app, "127.0.0.1") == 404
     assert status_of(app, "127.0.0.1", Authorization="Bearer wrong") == 404
     assert status_of(app, "127.0.0.1", Authorization="Bearer s3cret-token") == 200
@@ -343,41 +332,41 @@ def test_the_counts_of_two_gunicorn_workers_add_up(tmp_path) -> None:
     environment = server.production_environment(f"sqlite:///{database}", "memory://") | {
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": "2",
-        "GUNICORN_THREADS": "1",
+        "GUNICORN_THREADS": "2",
         "PROMETHEUS_MULTIPROC_DIR": str(folder),
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
     }
     environment.pop("LOG_FORMAT", None)
-    sent = 0
+    answered: list[int] = []
 
-    def ping_many(count: int) -> None:
-        for _ in range(count):
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            connection.request("GET", "/__ping", headers={"Connection": "close"})
-            assert connection.getresponse().status == 200
-            connection.close()
-
-    def ready() -> bool:
+    def ping(_number: int) -> None:
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             try:
-                connection.request("GET", "/healthz")
-                return connection.getresponse().status == 200
+                connection.request("GET", "/__ping", headers={"Connection": "close"})
+                if connection.getresponse().status == 200:
+                    answered.append(1)
             finally:
                 connection.close()
         except OSError:
-            return False
+            pass  # not listening yet
 
-    with server.serve(tmp_path, environment, ready):
-        for _round in range(5):
-            threads = [threading.Thread(target=ping_many, args=(10,)) for _ in range(4)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            sent += 40
-            if len(workers_that_counted(folder)) >= 2:
-                break
+    def burst(count: int) -> None:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(ping, range(count)))
+
+    def both_workers_answer() -> bool:
+        """Ready once the app's request lines come from two processes: both workers have
+        loaded the app (each takes a while to), not only the first."""
+        burst(8)
+        log = tmp_path / "gunicorn.log"
+        written = log.read_text() if log.exists() else ""
+        entries = lines_of(written[: written.rfind("\n") + 1])  # a line being written waits
+        pids = {entry["pid"] for entry in entries if entry["logger"] == "consular.request"}
+        return len(pids) == 2
+
+    with server.serve(tmp_path, environment, both_workers_answer):
+        burst(40)
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         connection.request("GET", "/metrics")
         response = connection.getresponse()
@@ -391,13 +380,18 @@ def test_the_counts_of_two_gunicorn_workers_add_up(tmp_path) -> None:
         for sample in family.samples
         if sample.name == "consular_http_requests_total" and sample.labels["endpoint"] == "ping"
     ]
-    assert sum(pings) == sent
+    assert sum(pings) == len(answered)
     assert sum(workers_that_counted(folder).values()) == sum(pings)
-    # gunicorn's own lines and the app's are JSON, and no access log line doubles a request.
-    log = (tmp_path / "gunicorn.log").read_text().splitlines()
-    parsed = [json.loads(line) for line in log if line.strip()]
+    # gunicorn's own lines and the app's are JSON (lines_of fails on any other), and there
+    # is no access log line in another format doubling each request.
+    parsed = lines_of((tmp_path / "gunicorn.log").read_text())
     assert any(entry["logger"] == "gunicorn.error" for entry in parsed)
     assert any(entry["logger"] == "consular.request" for entry in parsed)
+
+
+def lines_of(text: str) -> list[dict]:
+    """Every line of a log, each of which must be a JSON object."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def workers_that_counted(folder: Path) -> dict[str, float]:

@@ -39,7 +39,7 @@ def init_app(app: Flask) -> None:
     from consular.extensions import csrf, limiter
 
     health.init_app(app)
-    app.extensions["consular.metrics_allow"] = metrics.parse_allowed(app.config["METRICS_ALLOW"])
+    app.extensions["consular.metrics_allow"] = metrics.allowed_peers(app)
     app.add_url_rule("/metrics", "metrics", limiter.exempt(csrf.exempt(metrics.metrics_view)))
     proxies = (
         trusted_proxies(app.wsgi_app, app.config["PROXY_COUNT"], app.config["TRUSTED_PROXIES"])

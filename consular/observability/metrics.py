@@ -10,7 +10,6 @@ logs"). The gauges are not counted but read: one aggregated query each, on index
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -32,7 +31,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from consular.clients import UNIX_SOCKET
+from consular.clients import UNIX_SOCKET, TrustedProxies, trusted_proxies
 from consular.config import ConfigError
 from consular.extensions import db
 from consular.models import MailStatus, Office, OutboxMessage, Slot, Ticket, TicketStatus
@@ -214,36 +213,16 @@ class _ThisProcess(Collector):
         yield from REGISTRY.collect()
 
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def parse_allowed(words: Iterable[str]) -> tuple[tuple[Network, ...], bool]:
-    """METRICS_ALLOW's networks, and whether a peer on the Unix socket is allowed."""
-    networks: list[Network] = []
-    unix = False
-    for word in words:
-        if word == UNIX_SOCKET:
-            unix = True
-            continue
-        try:
-            networks.append(ipaddress.ip_network(word, strict=False))
-        except ValueError as error:
-            raise ConfigError(
-                f"METRICS_ALLOW: {word!r} is neither an address, a network nor {UNIX_SOCKET!r}"
-            ) from error
-    return tuple(networks), unix
-
-
-def _address_allowed(address: str, networks: tuple[Network, ...], unix: bool) -> bool:
-    if address == "":
-        return unix
+def allowed_peers(app: Flask) -> TrustedProxies:
+    """METRICS_ALLOW parsed as TRUSTED_PROXIES is (only its test of an address is used)."""
+    words = app.config["METRICS_ALLOW"]
     try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
-        parsed = parsed.ipv4_mapped
-    return any(parsed in network for network in networks)
+        return trusted_proxies(app.wsgi_app, 0, words)
+    except ConfigError as error:
+        raise ConfigError(
+            f"METRICS_ALLOW must list addresses, networks (CIDR) or {UNIX_SOCKET!r}, "
+            f"not {' '.join(words) if not isinstance(words, str) else words!r}"
+        ) from error
 
 
 def may_scrape() -> bool:
@@ -251,11 +230,11 @@ def may_scrape() -> bool:
     trusted proxy speaks for must both be in METRICS_ALLOW (a request that came through
     nginx from the internet has a loopback peer, but not a loopback client), and with
     METRICS_TOKEN set the request must carry it as a bearer token."""
-    networks, unix = current_app.extensions["consular.metrics_allow"]
+    allowed: TrustedProxies = current_app.extensions["consular.metrics_allow"]
     original = request.environ.get("werkzeug.proxy_fix.orig") or {}
     peer = original.get("REMOTE_ADDR", request.environ.get("REMOTE_ADDR")) or ""
     client = request.remote_addr or ""
-    if not all(_address_allowed(address, networks, unix) for address in (peer, client)):
+    if not all(allowed.is_trusted(address) for address in (peer, client)):
         return False
     token = current_app.config["METRICS_TOKEN"]
     if not token:
