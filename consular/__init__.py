@@ -88,6 +88,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         testing=bool(app.config.get("TESTING")),
         instance_path=app.instance_path,
     )
+    from consular import observability
+
+    observability.init_logging(app)
     if debug:
         app.config["SESSION_COOKIE_SECURE"] = False
         if not app.config.get("TESTING"):
@@ -107,9 +110,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             app.wsgi_app, app.config["PROXY_COUNT"], app.config["TRUSTED_PROXIES"]
         )
 
-    from consular.database import init_database
+    from consular.database import init_database, with_connect_timeout
     from consular.services.lottery_days import forget_releases
 
+    with_connect_timeout(app.config)
     db.init_app(app)
     init_database(app)
     app.teardown_request(lambda _error: forget_releases(db.session))
@@ -127,6 +131,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         default_translation_directories=str(Path(__file__).parent / "translations"),
     )
     limiter.init_app(app)
+    observability.init_app(app)
     if app.config["COMPRESS_STATIC"]:
         compress.init_app(app)
         # Registered after the compressor's hook, so it runs before it (Flask runs them last

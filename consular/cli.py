@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import signal
 import threading
@@ -18,6 +19,8 @@ from consular.models import Office, Role, User, now_utc
 from consular.services import schedule
 from consular.services.password_policy import context_words, password_problems
 from consular.services.passwords import hash_password
+
+log = logging.getLogger(__name__)
 
 
 def _offices(codes: tuple[str, ...]) -> list[Office]:
@@ -139,11 +142,17 @@ def send_mail(loop: bool, interval: float) -> None:
             click.echo(f"{report.sent} sent, {report.retrying} to retry, {report.failed} failed")
 
     if not loop:
-        echo(
-            mail.deliver_due(
-                db.session, transport, clock.now(), max_attempts, claim_timeout=claim_timeout
-            )
+        report = mail.deliver_due(
+            db.session, transport, clock.now(), max_attempts, claim_timeout=claim_timeout
         )
+        echo(report)
+        if report.server_down:
+            # A failed run, for cron's mail or the timer's status: every message still waits.
+            log.error("mail delivery: the SMTP server is unavailable (%s)", report.server_error)
+            raise click.ClickException(
+                f"the SMTP server is unavailable ({report.server_error}); "
+                "every message waits for the next run"
+            )
         return
     stop = threading.Event()
     with _stopped_by_signals(stop):

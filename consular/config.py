@@ -49,17 +49,6 @@ def _words(name: str, default: str) -> tuple[str, ...]:
     return tuple(word.lower() for word in text.replace(",", " ").split())
 
 
-def engine_options(database_url: str) -> dict[str, Any]:
-    """Check each pooled connection before use (one that died with a database restart is
-    replaced, not handed to a request); on PostgreSQL, give up connecting after
-    DATABASE_CONNECT_TIMEOUT seconds, so that an unreachable database is a prompt 503 rather
-    than a request that hangs until gunicorn kills its worker."""
-    options: dict[str, Any] = {"pool_pre_ping": True}
-    if database_url.startswith("postgresql"):
-        options["connect_args"] = {"connect_timeout": _int("DATABASE_CONNECT_TIMEOUT", 5)}
-    return options
-
-
 def load_config(instance_path: str) -> dict[str, Any]:
     """Read the settings from the environment, with defaults for local development."""
     sqlite_path = Path(instance_path) / "consular.sqlite3"
@@ -68,7 +57,11 @@ def load_config(instance_path: str) -> dict[str, Any]:
     return {
         "SECRET_KEY": os.environ.get("SECRET_KEY"),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
+        # Each pooled connection is checked before use: one that died with a database
+        # restart is replaced, not handed to a request.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Seconds a new PostgreSQL connection may take (consular.database.with_connect_timeout).
+        "DATABASE_CONNECT_TIMEOUT": _int("DATABASE_CONNECT_TIMEOUT", 3),
         "DEBUG_MODE": _bool(os.environ.get("CONSULAR_DEBUG")),
         # How long a step of the system clock is held off before it is believed
         # (consular/steady_clock.py); 0 follows the system clock at once.
@@ -206,6 +199,15 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "SIGN_IN_POW_MAX_NUMBER": _int("SIGN_IN_POW_MAX_NUMBER", 5000),
         "SIGN_IN_HASH_CONCURRENCY": _int("SIGN_IN_HASH_CONCURRENCY", 2),
         "SIGN_IN_HASH_WAIT_SECONDS": _float("SIGN_IN_HASH_WAIT_SECONDS", 0.5, maximum=10),
+        # Logs on standard error: the lowest level written, and json (one object a line) or
+        # text; empty: json, or text in debug mode (README, "Health, metrics and logs").
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "").strip().lower(),
+        # Who may read /metrics: the connection's peer and the client a trusted proxy speaks
+        # for must both be among these addresses or networks (`unix`: gunicorn's socket), and
+        # with a token set the request must carry it as "Authorization: Bearer <token>".
+        "METRICS_ALLOW": _words("METRICS_ALLOW", "127.0.0.0/8 ::1"),
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
         # Languages
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": "UTC",

@@ -48,6 +48,19 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def with_connect_timeout(config: dict[str, Any]) -> None:
+    """Give PostgreSQL connections a connect timeout (DATABASE_CONNECT_TIMEOUT): without one,
+    a database host that no longer answers keeps a worker, or a readiness check, waiting for
+    minutes instead of answering 503 at once."""
+    if not str(config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("postgresql"):
+        return
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args.setdefault("connect_timeout", int(config.get("DATABASE_CONNECT_TIMEOUT", 3)))
+    options["connect_args"] = connect_args
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
 def init_database(app: Flask) -> None:
     """Apply per-dialect engine settings once the engine exists."""
     with app.app_context():

@@ -10,8 +10,11 @@ config = context.config
 
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
-# Keep the application's loggers working when migrations run inside it (tests, CLI).
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Keep the application's loggers working when migrations run inside it (tests, CLI); when
+# the app has set up its logging (`flask db upgrade`), alembic's lines go through it too, in
+# the same format (consular/observability/logs.py).
+if not any(handler.get_name() == "consular" for handler in logging.getLogger().handlers):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 

@@ -297,6 +297,7 @@ def tmp_folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
+from tests.own_apps import app_with  # noqa: E402,F401
 from tests.smtp import smtp_server  # noqa: E402,F401
 
 

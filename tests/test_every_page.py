@@ -94,6 +94,11 @@ PAGES: dict[str, Callable[[World, str], list[Visit]]] = {
     "static": lambda w, lang: [Visit("anonymous", {"filename": "css/site.css"})],
     "ping": lambda w, lang: [Visit("anonymous")],
     "favicon": lambda w, lang: [Visit("anonymous", status=301)],
+    # For the load balancer and Prometheus (tests/test_health.py, tests/test_metrics.py): not
+    # ready here, since the test database is made from the models, not by the migrations.
+    "healthz": lambda w, lang: [Visit("anonymous")],
+    "readyz": lambda w, lang: [Visit("anonymous", status=503)],
+    "metrics": lambda w, lang: [Visit("anonymous")],
     # The citizen's pages
     "booking.home": lambda w, lang: [Visit("anonymous")],
     "booking.choose_office": lambda w, lang: [Visit("anonymous")],

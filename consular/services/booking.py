@@ -30,6 +30,7 @@ from consular.models import (
 )
 from consular.models.appointment import line_counts_as_booking
 from consular.models.base import UTCDateTime
+from consular.observability.events import appointment_event
 from consular.services import audit, notifications, transitions
 from consular.services.availability import (
     FreeSeats,
@@ -536,6 +537,7 @@ def _hold(
     if not apply_seat_changes(session, slot_ids, release.seats_by_slot):
         raise SlotUnavailable(str(TAKEN_MESSAGE), "start")
     record_seats(session, appointment.id, slot_ids, hold_until=appointment.hold_expires_at)
+    appointment_event(session, "hold_placed", appointment)
     return HoldPlaced(appointment=appointment, manage_token=manage_token, code=code)
 
 
@@ -755,6 +757,7 @@ def _confirm(
         raise HoldExpired(_("This hold has ended. Please book again."))
     _take_places(session, appointment)
     settle_hold(session, appointment.id)
+    appointment_event(session, "booking_confirmed", appointment)
     if appointment.email:  # a caller booked by staff may have given none
         notifications.queue_confirmation_email(
             session, appointment, issue_manage_token(session, appointment, now, policy), now
@@ -864,6 +867,7 @@ def cancel_appointment(
     session.refresh(appointment)
     if not cancelled:
         raise InvalidState(_("This appointment is not active."))
+    appointment_event(session, "booking_cancelled", appointment)
     if was_confirmed and notify:
         notifications.queue_cancellation_email(session, appointment, now)
     # The seats go to those waiting for them first. Imported here: the waitlist books its
@@ -934,6 +938,7 @@ def reschedule_appointment(
         raise SlotUnavailable(str(TAKEN_MESSAGE), "start")
     session.refresh(appointment)
     session.expire(appointment, ["slots"])
+    appointment_event(session, "booking_rescheduled", appointment)
     notifications.queue_change_email(
         session, appointment, issue_manage_token(session, appointment, now, policy), now
     )

@@ -214,6 +214,7 @@ class DeliveryReport:
     retrying: int = 0
     failed: int = 0
     server_down: bool = False
+    server_error: str = field(default="", compare=False)
 
 
 def claim_timeout_of(transport: Transport) -> timedelta:
@@ -384,7 +385,7 @@ def deliver_due(
             if isinstance(error, ServerUnavailable):
                 _release(session, claim, error)
                 report.attempted -= 1
-                report.server_down = True
+                report.server_down, report.server_error = True, _describe(error)
                 break
             status = _record_failure(session, claim, error, now, max_attempts)
             if status == MailStatus.FAILED:
@@ -426,7 +427,7 @@ def run_worker(
         else:
             on_round(report)
             if report.server_down:
-                down = ("server", "the SMTP server is unavailable")
+                down = ("server", f"the SMTP server is unavailable ({report.server_error})")
         if down is None:
             if outage is not None:
                 log.warning("mail delivery resumed after %s failed rounds (%s)", failures, outage)

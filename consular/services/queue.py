@@ -34,6 +34,7 @@ from consular.models import (
 )
 from consular.models.base import UTCDateTime
 from consular.models.queue import OPEN_TICKET_STATUSES, desk_service
+from consular.observability.events import appointment_event, ticket_event
 from consular.services import transitions
 from consular.services.audit import record
 from consular.services.errors import InvalidState, NotFound
@@ -409,6 +410,7 @@ def _call(
     assert ticket is not None
     session.refresh(ticket)
     _mirror_on_appointment(session, ticket, now)
+    ticket_event(session, "ticket_called", ticket)
     record(
         session,
         actor,
@@ -553,7 +555,7 @@ def recall(session: SessionLike, ticket: Ticket, actor: User, now: datetime) -> 
         )
     except InvalidState:
         pass
-    return _change(
+    ticket = _change(
         session,
         ticket,
         actor,
@@ -564,6 +566,8 @@ def recall(session: SessionLike, ticket: Ticket, actor: User, now: datetime) -> 
         status=TicketStatus.MISSED,
         finished_at=now,
     )
+    ticket_event(session, "ticket_missed", ticket)
+    return ticket
 
 
 def park(session: SessionLike, ticket: Ticket, actor: User, now: datetime) -> Ticket:
@@ -634,6 +638,7 @@ def serve(session: SessionLike, ticket: Ticket, actor: User, now: datetime) -> T
         status=TicketStatus.SERVED,
         finished_at=now,
     )
+    ticket_event(session, "ticket_served", ticket)
     return ticket
 
 
@@ -719,6 +724,7 @@ def mark_no_show(
         where=[Appointment.starts_at <= now - grace],
     ):
         raise InvalidState(_("Only a confirmed appointment can be marked as a no-show."))
+    appointment_event(session, "visit_no_show", appointment)
     record(
         session,
         actor,

@@ -29,7 +29,13 @@ from tests.faults import checks
 from tests.faults.cluster import PostgresCluster
 from tests.faults.data import Seeded, data_app
 from tests.faults.load import rush
-from tests.faults.servers import Gunicorn, MailWorker, host_environment, smtp_environment
+from tests.faults.servers import (
+    Gunicorn,
+    MailWorker,
+    host_environment,
+    smtp_environment,
+    wait_until,
+)
 from tests.smtp import MailboxHandler, SMTPServer
 
 pytestmark = pytest.mark.slow
@@ -107,6 +113,9 @@ def test_holds_made_while_the_clock_was_slow_keep_their_ten_minutes(
 ) -> None:
     with rush(app_server.port, seeded) as load:
         load.wait_for(20)
+        # Every process is running when the clock steps (the mail worker has delivered): a
+        # process started during a step takes the stepped time for its own.
+        wait_until(lambda: len(smtp.received) > 0, 30, "the mail worker's first delivery")
         clock_offset.write_text(str(-15 * 60))
         stepped = load.count()
         load.wait_for(stepped + 40)
@@ -138,6 +147,7 @@ def test_mail_refused_while_the_clock_was_fast_goes_soon_after(
     assert isinstance(handler, RefusesForNow)
     handler.refusing = True
     with rush(app_server.port, seeded, threads=2, per_thread=15) as load:
+        wait_until(lambda: handler.refused > 0, 30, "the mail worker's first attempt")
         clock_offset.write_text(str(15 * 60))
         load.wait_for(30)
     deadline = time.monotonic() + 30

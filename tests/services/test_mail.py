@@ -583,9 +583,9 @@ def test_flask_mail_send_delivers_over_smtp(
     result = runner.invoke(args=["mail", "send"])
 
     assert result.exit_code == 0, result.output
-    assert result.output == "1 sent, 0 to retry, 0 failed\n"
+    assert result.stdout == "1 sent, 0 to retry, 0 failed\n"
     assert message_ids(smtp_server) == [stored(message_id).message_id]
-    assert runner.invoke(args=["mail", "send"]).output == ""
+    assert runner.invoke(args=["mail", "send"]).stdout == ""
 
 
 def test_flask_mail_send_loop_delivers_what_arrives_between_rounds(
@@ -609,7 +609,7 @@ def test_flask_mail_send_loop_delivers_what_arrives_between_rounds(
 
     assert result.exit_code == 0, result.output
     assert waits == [2.0, 2.0]
-    assert result.output == "1 sent, 0 to retry, 0 failed\n" * 2 + "Mail worker stopped.\n"
+    assert result.stdout == "1 sent, 0 to retry, 0 failed\n" * 2 + "Mail worker stopped.\n"
     assert message_ids(smtp_server) == [stored(first).message_id, stored(later[0]).message_id]
 
 
@@ -704,7 +704,7 @@ def test_sigterm_lets_the_worker_finish_the_message_with_the_server_then_stop(
     result = app.test_cli_runner().invoke(args=["mail", "send", "--loop"])
 
     assert result.exit_code == 0, result.output
-    assert result.output == "1 sent, 0 to retry, 0 failed\nMail worker stopped.\n"
+    assert result.stdout == "1 sent, 0 to retry, 0 failed\nMail worker stopped.\n"
     assert (stored(first).status, stored(first).claim_token) == (MailStatus.SENT, None)
     assert (stored(second).status, stored(second).attempts) == (MailStatus.PENDING, 0)
     assert message_ids(smtp_server) == [stored(first).message_id]
