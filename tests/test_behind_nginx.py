@@ -21,6 +21,7 @@ import ssl
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -154,22 +155,34 @@ class Site:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
+def require_redis(url: str) -> None:
+    """Go on only if Redis answers at the URL (a missing service otherwise)."""
+    import redis
+
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=3) as connection:
+            connection.ping()
+    except redis.RedisError as error:
+        missing_service(f"Redis is not reachable at {url}: {error}")
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A new PostgreSQL database with the models' schema; its URL."""
+    with postgres_database() as url:
+        engine = sa.create_engine(url)
+        Base.metadata.create_all(engine)
+        engine.dispose()
+        yield url
+
+
 @pytest.fixture(scope="module")
 def site() -> Iterator[Site]:
     """gunicorn on a Unix socket behind nginx with the shipped site, on PostgreSQL."""
     if server.find_nginx() is None:
         missing_service("nginx is not installed (apt-get install nginx)")
-    import redis
-
-    try:
-        with redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3) as connection:
-            connection.ping()
-    except redis.RedisError as error:
-        missing_service(f"Redis is not reachable at {REDIS_URL}: {error}")
-    with postgres_database() as url:
-        engine = sa.create_engine(url)
-        Base.metadata.create_all(engine)
-        engine.dispose()
+    require_redis(REDIS_URL)
+    with postgres_schema() as url:
         folder = Path(tempfile.mkdtemp(prefix="consular-nginx-"))
         folder.chmod(0o755)  # nginx's workers may run as another user: they reach the socket
         socket_path = folder / "gunicorn.sock"

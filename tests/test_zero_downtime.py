@@ -31,13 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from bench import server
 from consular import create_app
 from consular.extensions import db
-from consular.models import Base, now_utc
-from tests.databases import missing_service, postgres_database
+from consular.models import now_utc
+from tests.test_behind_nginx import postgres_schema, require_redis
 
 pytestmark = pytest.mark.slow
 
@@ -81,17 +80,8 @@ BOUND = 30.0
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
     """A PostgreSQL database with the schema and the demo offices, services and slots."""
-    import redis
-
-    try:
-        with redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3) as connection:
-            connection.ping()
-    except redis.RedisError as error:
-        missing_service(f"Redis is not reachable at {REDIS_URL}: {error}")
-    with postgres_database() as url:
-        engine = sa.create_engine(url)
-        Base.metadata.create_all(engine)
-        engine.dispose()
+    require_redis(REDIS_URL)
+    with postgres_schema() as url:
         from consular.demo import seed
 
         app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "seed", "TESTING": True})
