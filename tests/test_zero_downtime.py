@@ -1,24 +1,25 @@
 """A deploy under traffic fails no request, and afterwards every answer comes from new
 workers running the new code (issue 14; README, "Deploying a new version").
 
-gunicorn runs from the repository's gunicorn.conf.py on PostgreSQL, with rate limits in Redis,
-in a copy of the code (so that the test can change it as a deploy does), on a Unix socket as
-behind nginx. Client threads ask, without pause, for pages that read the database and for
-/__ping, each request on a new connection, as nginx's would be after an idle keep-alive
-connection is closed. A probe route added to the copy's app.py answers with its worker's pid
-and a mark that the package's own `consular/__init__.py` carries, one that the master
-imports (gunicorn.conf.py's access logger): a reload that kept the old package would answer
-with the old mark.
+gunicorn runs as systemd runs it: consular-web.service's ExecStart (the repository's
+gunicorn.conf.py; only paths changed), on a Unix socket that the test holds open and hands to
+each master in LISTEN_FDS, as systemd does with consular-web.socket. It serves a copy of the
+code, which the test changes as a deploy does, on PostgreSQL, with rate limits in Redis.
+Client threads ask, without pause, for pages that read the database and for /__ping, each
+request on a new connection, as nginx's would be after an idle keep-alive connection is
+closed. A probe route added to the copy's app.py answers with its worker's pid and a mark in
+the package's own `consular/__init__.py`, which the master imports too (gunicorn.conf.py's
+access logger): a reload that kept the old package would answer with the old mark.
 
-Two deploys: `systemctl reload consular-web` (HUP to the master), and a full restart (TERM,
-then a new master) under socket activation, as consular-web.socket gives it: the test holds
-the listening socket, as systemd does, and hands it to each master in LISTEN_FDS.
+Two deploys: `systemctl reload consular-web` (HUP to the master), and `systemctl restart
+consular-web` (TERM, then a new master on the same socket).
 """
 
 from __future__ import annotations
 
 import http.client
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -27,6 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +52,7 @@ PAGES = (
     "/api/v1/offices/seoul/availability?services=passport-renewal",
 )
 PROBE = "/__deployed"
+UNIT = ROOT / "deploy" / "systemd" / "consular-web.service"
 PROBE_ROUTE = """
 
 import os as _os
@@ -144,12 +147,21 @@ def ask(path: Path, url: str, timeout: float = BOUND) -> tuple[int, str]:
         connection.close()
 
 
+@dataclass(frozen=True)
+class Answer:
+    sent_at: float
+    answered_at: float
+    url: str
+    status: int
+    body: str
+
+
 @dataclass
 class Traffic:
     """Client threads asking for every page, and the probe, until stopped."""
 
     socket_path: Path
-    answers: list[tuple[float, str, int, str]] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -157,22 +169,21 @@ class Traffic:
     def run(self) -> None:
         while not self.stop.is_set():
             for url in (*PAGES, PROBE):
+                sent_at = time.monotonic()
                 try:
                     status, body = ask(self.socket_path, url)
-                except (OSError, http.client.HTTPException) as error:
+                except Exception as error:  # noqa: BLE001 - every failure is the test's finding
                     with self.lock:
                         self.failures.append((url, repr(error)))
                     continue
                 with self.lock:
-                    self.answers.append((time.monotonic(), url, status, body))
+                    self.answers.append(Answer(sent_at, time.monotonic(), url, status, body))
 
-    def probes(self, since: float = 0.0) -> list[tuple[int, str]]:
-        """The (pid, mark) of every probe answered since the moment."""
+    def probes(self, since: float = 0.0) -> list[tuple[float, int, str]]:
+        """(when, pid, mark) of every probe answered since the moment."""
         with self.lock:
-            bodies = [
-                b for t, url, s, b in self.answers if url == PROBE and s == 200 and t >= since
-            ]
-        return [(int(pid), mark) for pid, mark in (body.split() for body in bodies)]
+            found = [a for a in self.answers if a.url == PROBE and a.answered_at >= since]
+        return [(a.answered_at, int(a.body.split()[0]), a.body.split()[1]) for a in found]
 
     def wait_for(self, condition: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + BOUND
@@ -181,14 +192,13 @@ class Traffic:
             time.sleep(0.05)
 
 
-def environment(database_url: str, folder: Path, bind: str) -> dict[str, str]:
+def environment(database_url: str) -> dict[str, str]:
     return server.production_environment(database_url, REDIS_URL) | {
-        "GUNICORN_BIND": bind,
+        # gunicorn must take the socket it is given, never bind one of its own.
+        "GUNICORN_BIND": "unix:/nonexistent/never-bound.sock",
         "GUNICORN_WORKERS": "2",
         "GUNICORN_THREADS": "4",
         "GUNICORN_ACCESS_LOG": "",
-        # gunicorn's control socket, one per test (by default in the user's home).
-        "XDG_RUNTIME_DIR": str(folder),
         # The code changes on disk within a second: no bytecode that could outlive it.
         "PYTHONDONTWRITEBYTECODE": "1",
         "AVAILABILITY_RATE_LIMIT": "1000000 per minute",
@@ -196,20 +206,51 @@ def environment(database_url: str, folder: Path, bind: str) -> dict[str, str]:
     }
 
 
+def unit_command(release: Release, runtime: Path) -> list[str]:
+    """consular-web.service's ExecStart, with this machine's paths (each must be there: a
+    change of the unit that this test no longer follows fails here)."""
+    text = UNIT.read_text(encoding="utf-8").replace("\\\n", " ")
+    (line,) = [line for line in text.splitlines() if line.startswith("ExecStart=")]
+    command = line.removeprefix("ExecStart=")
+    replacements = {
+        "/srv/consular/.venv/bin/": f"{Path(sys.executable).parent}/",
+        "/srv/consular/": f"{release.folder}/",
+        "/run/consular-web/": f"{runtime}/",
+    }
+    for shipped, here in replacements.items():
+        assert shipped in command, f"consular-web.service's ExecStart has no {shipped!r}"
+        command = command.replace(shipped, here)
+    return shlex.split(command)
+
+
 def gunicorn(
-    release: Release, env: dict[str, str], log: Path, activated_by: socket.socket | None = None
+    release: Release, env: dict[str, str], log: Path, listening: socket.socket
 ) -> subprocess.Popen[bytes]:
-    """Start a master on the release; with a listening socket, as its socket unit's service."""
-    command = [str(Path(sys.executable).parent / "gunicorn"), "-c", "gunicorn.conf.py", "app:app"]
-    inherited: tuple[int, ...] = ()
-    if activated_by is not None:
-        inherited = (activated_by.fileno(),)
-        command = [sys.executable, "-c", SOCKET_ACTIVATED, *command]
-        env = env | {"LISTEN_FDS": "1", "SOCKET_FD": str(activated_by.fileno())}
+    """Start a master on the release as systemd starts consular-web.service: its ExecStart in
+    its WorkingDirectory, with the socket of consular-web.socket."""
+    command = [sys.executable, "-c", SOCKET_ACTIVATED, *unit_command(release, log.parent)]
+    env = env | {"LISTEN_FDS": "1", "SOCKET_FD": str(listening.fileno())}
     with open(log, "ab") as output:
         return subprocess.Popen(
-            command, cwd=release.folder, env=env, stdout=output, stderr=output, pass_fds=inherited
+            command,
+            cwd=release.folder,
+            env=env,
+            stdout=output,
+            stderr=output,
+            pass_fds=(listening.fileno(),),
         )
+
+
+@contextmanager
+def socket_unit(path: Path) -> Iterator[socket.socket]:
+    """A listening Unix socket, held open as systemd holds consular-web.socket's."""
+    listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listening.bind(str(path))
+        listening.listen(socket.SOMAXCONN)
+        yield listening
+    finally:
+        listening.close()
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -240,8 +281,8 @@ def deploy_under_traffic(
         thread.start()
     try:
         traffic.wait_for(lambda: len(traffic.probes()) >= 2 * CLIENTS, "answers before the deploy")
-        before = {pid for pid, mark in traffic.probes()}
-        assert {mark for _, mark in traffic.probes()} == {"v1"}
+        before = {pid for _, pid, _ in traffic.probes()}
+        assert {mark for *_, mark in traffic.probes()} == {"v1"}
         release.mark("v2")
         deployed_at = time.monotonic()
         deploy()
@@ -257,63 +298,59 @@ def deploy_under_traffic(
         for thread in threads:
             thread.join(BOUND)
     assert not traffic.failures, (traffic.failures[:5], log.read_text(errors="replace")[-3000:])
-    statuses = {(url, status) for _, url, status, _ in traffic.answers}
+    statuses = {(answer.url, answer.status) for answer in traffic.answers}
     assert statuses == {(url, 200) for url in (*PAGES, PROBE)}, statuses
-    # Requests were answered while the deploy went on, and after it none by an old worker
-    # or with the old code.
-    assert any(deployed_at <= moment <= gone_at for moment, *_ in traffic.answers)
+    # Requests were made while the deploy went on: after it began, before the new code's
+    # first answer (answered by old workers finishing, or waiting in the socket's queue).
+    first_new = min(when for when, _, mark in traffic.probes(deployed_at) if mark == "v2")
+    assert any(deployed_at < a.sent_at < first_new for a in traffic.answers)
+    # After it, no answer from an old worker or with the old code.
     after = traffic.probes(gone_at)
-    assert {mark for _, mark in after} == {"v2"}
-    assert not {pid for pid, _ in after} & before
+    assert {mark for *_, mark in after} == {"v2"}
+    assert not {pid for _, pid, _ in after} & before
 
 
 def test_a_reload_under_traffic_fails_no_request(database_url: str, tmp_path: Path) -> None:
-    """`systemctl reload consular-web`: HUP to the master."""
+    """`systemctl reload consular-web`: HUP to the master (the unit's ExecReload)."""
     release = Release.make(tmp_path / "release")
-    socket_path = tmp_path / "gunicorn.sock"
-    log = tmp_path / "gunicorn.log"
+    socket_path, log = tmp_path / "gunicorn.sock", tmp_path / "gunicorn.log"
     server.redis_flush(REDIS_URL)
-    master = gunicorn(release, environment(database_url, tmp_path, f"unix:{socket_path}"), log)
-    try:
-        traffic = Traffic(socket_path)
-        traffic.wait_for(lambda: socket_path.exists() and answers(socket_path), "gunicorn")
-        deploy_under_traffic(traffic, release, lambda: master.send_signal(signal.SIGHUP), log)
-        assert master.poll() is None
-    finally:
-        stop(master)
-        server.redis_flush(REDIS_URL)
+    with socket_unit(socket_path) as listening:
+        master = gunicorn(release, environment(database_url), log, listening)
+        try:
+            traffic = Traffic(socket_path)
+            traffic.wait_for(lambda: answers(socket_path), "gunicorn")
+            deploy_under_traffic(traffic, release, lambda: master.send_signal(signal.SIGHUP), log)
+            assert master.poll() is None
+        finally:
+            stop(master)
+            server.redis_flush(REDIS_URL)
 
 
 def test_a_full_restart_under_socket_activation_fails_no_request(
     database_url: str, tmp_path: Path
 ) -> None:
-    """`systemctl restart consular-web` with consular-web.socket: the socket outlives the
-    master, so connections wait in its queue while the new one starts."""
+    """`systemctl restart consular-web`: the socket outlives the master, so connections wait
+    in its queue while the new one starts."""
     release = Release.make(tmp_path / "release")
-    socket_path = tmp_path / "gunicorn.sock"
-    log = tmp_path / "gunicorn.log"
-    listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listening.bind(str(socket_path))
-    listening.listen(socket.SOMAXCONN)
-    # gunicorn must take the socket it is given, never bind one of its own.
-    env = environment(database_url, tmp_path, "unix:/nonexistent/never-bound.sock")
+    socket_path, log = tmp_path / "gunicorn.sock", tmp_path / "gunicorn.log"
     server.redis_flush(REDIS_URL)
-    masters = [gunicorn(release, env, log, listening)]
+    with socket_unit(socket_path) as listening:
+        masters = [gunicorn(release, environment(database_url), log, listening)]
 
-    def restart() -> None:
-        stop(masters[0])
-        masters.append(gunicorn(release, env, log, listening))
+        def restart() -> None:
+            stop(masters[0])
+            masters.append(gunicorn(release, environment(database_url), log, listening))
 
-    try:
-        traffic = Traffic(socket_path)
-        traffic.wait_for(lambda: answers(socket_path), "gunicorn")
-        deploy_under_traffic(traffic, release, restart, log)
-        assert masters[0].returncode == 0 and masters[-1].poll() is None
-    finally:
-        for master in masters:
-            stop(master)
-        listening.close()
-        server.redis_flush(REDIS_URL)
+        try:
+            traffic = Traffic(socket_path)
+            traffic.wait_for(lambda: answers(socket_path), "gunicorn")
+            deploy_under_traffic(traffic, release, restart, log)
+            assert masters[0].returncode == 0 and masters[-1].poll() is None
+        finally:
+            for master in masters:
+                stop(master)
+            server.redis_flush(REDIS_URL)
 
 
 def answers(socket_path: Path) -> bool:
