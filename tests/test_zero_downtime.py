@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -161,6 +162,7 @@ class Traffic:
     """Client threads asking for every page, and the probe, until stopped."""
 
     socket_path: Path
+    log: Path
     answers: list[Answer] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -182,14 +184,26 @@ class Traffic:
     def probes(self, since: float = 0.0) -> list[tuple[float, int, str]]:
         """(when, pid, mark) of every probe answered since the moment."""
         with self.lock:
-            found = [a for a in self.answers if a.url == PROBE and a.answered_at >= since]
+            found = [
+                a
+                for a in self.answers
+                if a.url == PROBE and a.status == 200 and a.answered_at >= since
+            ]
         return [(a.answered_at, int(a.body.split()[0]), a.body.split()[1]) for a in found]
 
     def wait_for(self, condition: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + BOUND
         while not condition():
-            assert time.monotonic() < deadline, f"not within {BOUND} s: {what}"
+            assert time.monotonic() < deadline, f"not within {BOUND} s: {what}\n{self.report()}"
             time.sleep(0.05)
+
+    def report(self) -> str:
+        """What a failed check shows: the answers' statuses, the failures, gunicorn's log."""
+        with self.lock:
+            statuses = Counter((a.url, a.status) for a in self.answers)
+            failures = self.failures[:5]
+        log = self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+        return f"answers: {dict(statuses)}\nfailures: {failures}\ngunicorn's log:\n{log}"
 
 
 def environment(database_url: str) -> dict[str, str]:
@@ -271,9 +285,7 @@ def is_running(pid: int) -> bool:
     return True
 
 
-def deploy_under_traffic(
-    traffic: Traffic, release: Release, deploy: Callable[[], None], log: Path
-) -> None:
+def deploy_under_traffic(traffic: Traffic, release: Release, deploy: Callable[[], None]) -> None:
     """Serve traffic, deploy v2, serve it again; check that nothing failed and that only new
     workers with the new code answer after it."""
     threads = [threading.Thread(target=traffic.run, daemon=True) for _ in range(CLIENTS)]
@@ -297,17 +309,17 @@ def deploy_under_traffic(
         traffic.stop.set()
         for thread in threads:
             thread.join(BOUND)
-    assert not traffic.failures, (traffic.failures[:5], log.read_text(errors="replace")[-3000:])
+    assert not traffic.failures, traffic.report()
     statuses = {(answer.url, answer.status) for answer in traffic.answers}
-    assert statuses == {(url, 200) for url in (*PAGES, PROBE)}, statuses
+    assert statuses == {(url, 200) for url in (*PAGES, PROBE)}, traffic.report()
+    # After it, no answer from an old worker or with the old code.
+    after = traffic.probes(gone_at)
+    assert {mark for *_, mark in after} == {"v2"}, traffic.report()
+    assert not {pid for _, pid, _ in after} & before
     # Requests were made while the deploy went on: after it began, before the new code's
     # first answer (answered by old workers finishing, or waiting in the socket's queue).
     first_new = min(when for when, _, mark in traffic.probes(deployed_at) if mark == "v2")
     assert any(deployed_at < a.sent_at < first_new for a in traffic.answers)
-    # After it, no answer from an old worker or with the old code.
-    after = traffic.probes(gone_at)
-    assert {mark for *_, mark in after} == {"v2"}
-    assert not {pid for _, pid, _ in after} & before
 
 
 def test_a_reload_under_traffic_fails_no_request(database_url: str, tmp_path: Path) -> None:
@@ -318,9 +330,9 @@ def test_a_reload_under_traffic_fails_no_request(database_url: str, tmp_path: Pa
     with socket_unit(socket_path) as listening:
         master = gunicorn(release, environment(database_url), log, listening)
         try:
-            traffic = Traffic(socket_path)
+            traffic = Traffic(socket_path, log)
             traffic.wait_for(lambda: answers(socket_path), "gunicorn")
-            deploy_under_traffic(traffic, release, lambda: master.send_signal(signal.SIGHUP), log)
+            deploy_under_traffic(traffic, release, lambda: master.send_signal(signal.SIGHUP))
             assert master.poll() is None
         finally:
             stop(master)
@@ -343,9 +355,9 @@ def test_a_full_restart_under_socket_activation_fails_no_request(
             masters.append(gunicorn(release, environment(database_url), log, listening))
 
         try:
-            traffic = Traffic(socket_path)
+            traffic = Traffic(socket_path, log)
             traffic.wait_for(lambda: answers(socket_path), "gunicorn")
-            deploy_under_traffic(traffic, release, restart, log)
+            deploy_under_traffic(traffic, release, restart)
             assert masters[0].returncode == 0 and masters[-1].poll() is None
         finally:
             for master in masters:
