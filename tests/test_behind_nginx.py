@@ -309,3 +309,12 @@ def test_static_files_are_compressed_and_pages_are_not(site) -> None:
     assert static.status == page.status == 200
     assert static.all("Content-Encoding") == ["gzip"]
     assert page.all("Content-Encoding") == []
+
+
+def test_each_request_has_an_id_of_its_own_in_nginxs_log(site) -> None:
+    marks = [uuid.uuid4().hex for _ in range(3)]
+    for mark in marks:
+        site.request(f"/__ping?mark={mark}", {"X-Request-ID": "chosen-by-the-client"})
+    lines = [line for line in site.log("nginx-access.log").splitlines() if "mark=" in line]
+    ids = [line.rsplit(" ", 1)[1] for mark in marks for line in lines if mark in line]
+    assert len(set(ids)) == len(marks) and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
