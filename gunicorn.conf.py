@@ -2,6 +2,7 @@
 environment. The worker model was chosen by `make bench` (README, "Performance")."""
 
 import os
+import sys
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
@@ -45,3 +46,12 @@ def child_exit(_server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+# A deploy is `systemctl reload consular-web` (deploy/README.md): HUP starts new workers, which
+# import the new code (preload_app stays off), while the old ones finish their requests. The
+# access logger above brought the app's package into this master; the new workers would
+# inherit it as it was when the master started, so it is forgotten first.
+def on_reload(arbiter: object) -> None:
+    for name in [name for name in sys.modules if name.partition(".")[0] == "consular"]:
+        del sys.modules[name]

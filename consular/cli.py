@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask_babel import force_locale
 
+from consular import backup  # noqa: F401 - defines `flask db backup` in Flask-Migrate's group
 from consular.extensions import db
 from consular.models import Office, Role, User, now_utc
 from consular.services import schedule

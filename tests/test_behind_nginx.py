@@ -1,12 +1,12 @@
-"""Behind a real nginx with README's configuration, a forged `X-Forwarded-For` changes nothing
-(issue 13, finding 10).
+"""Behind a real nginx with the shipped site (deploy/nginx/consular.conf), a forged
+`X-Forwarded-For` changes nothing (issue 13, finding 10), and the site does what it says.
 
 The repository's gunicorn.conf.py serves the app on a Unix socket, as production does
-(PostgreSQL, rate limits in Redis, `PROXY_COUNT=1`, no debug), and Debian's nginx runs the
-configuration of README's "nginx in front" in a temporary folder: only its ports, paths and
-certificate are changed (bench/server.py, as `make bench-bots` runs it). A client that sends
-random addresses, and chains of them, in every request still has one budget, the one of the
-address it connects from, and that address is what the app and nginx write in their logs.
+(PostgreSQL, rate limits in Redis, `PROXY_COUNT=1`, no debug), and Debian's nginx runs
+deploy/nginx/consular.conf in a temporary folder: only its ports, paths and certificate are
+changed (bench/server.py, as `make bench-bots` runs it). A client that sends random addresses,
+and chains of them, in every request still has one budget, the one of the address it connects
+from, and that address is what the app and nginx write in their logs.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import ssl
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,19 +44,15 @@ LOOK = "/api/v1/offices/nowhere/availability?services=x"
 CLIENT, OTHER_CLIENT = "127.0.0.2", "127.0.0.3"
 
 
-def documented_site() -> str:
-    """The nginx configuration in README's "nginx in front"."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("### nginx in front", 1)[1]
-    found = re.search(r"```nginx\n(.*?)```", section, re.S)
-    assert found, "README's 'nginx in front' has no nginx block"
-    return found.group(1)
+def shipped_site() -> str:
+    """The nginx site as deployed (deploy/nginx/consular.conf)."""
+    return (ROOT / "deploy" / "nginx" / "consular.conf").read_text(encoding="utf-8")
 
 
 def local_site(folder: Path, socket_path: Path, http_port: int, https_port: int) -> str:
-    """README's configuration with this machine's ports, paths and certificate (each must be
-    there: a change in README that this test no longer follows fails here)."""
-    site = documented_site()
+    """The shipped site with this machine's ports, paths and certificate (each must be there: a
+    change of the file that this test no longer follows fails here)."""
+    site = shipped_site()
     replacements = {
         "/etc/letsencrypt/live/consular.example.kz/": f"{folder}/",
         "/run/consular/gunicorn.sock": str(socket_path),
@@ -65,7 +62,7 @@ def local_site(folder: Path, socket_path: Path, http_port: int, https_port: int)
         "listen 443": f"listen 127.0.0.1:{https_port}",
     }
     for documented, here in replacements.items():
-        assert documented in site, f"README's nginx configuration has no {documented!r}"
+        assert documented in site, f"deploy/nginx/consular.conf has no {documented!r}"
         site = site.replace(documented, here)
     # This machine may have no IPv6.
     return "\n".join(line for line in site.splitlines() if "listen [::]:" not in line)
@@ -158,22 +155,34 @@ class Site:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[Site]:
-    """gunicorn on a Unix socket behind nginx with README's configuration, on PostgreSQL."""
-    if server.find_nginx() is None:
-        missing_service("nginx is not installed (apt-get install nginx)")
+def require_redis(url: str) -> None:
+    """Go on only if Redis answers at the URL (a missing service otherwise)."""
     import redis
 
     try:
-        with redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3) as connection:
+        with redis.Redis.from_url(url, socket_connect_timeout=3) as connection:
             connection.ping()
     except redis.RedisError as error:
-        missing_service(f"Redis is not reachable at {REDIS_URL}: {error}")
+        missing_service(f"Redis is not reachable at {url}: {error}")
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A new PostgreSQL database with the models' schema; its URL."""
     with postgres_database() as url:
         engine = sa.create_engine(url)
         Base.metadata.create_all(engine)
         engine.dispose()
+        yield url
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    """gunicorn on a Unix socket behind nginx with the shipped site, on PostgreSQL."""
+    if server.find_nginx() is None:
+        missing_service("nginx is not installed (apt-get install nginx)")
+    require_redis(REDIS_URL)
+    with postgres_schema() as url:
         folder = Path(tempfile.mkdtemp(prefix="consular-nginx-"))
         folder.chmod(0o755)  # nginx's workers may run as another user: they reach the socket
         socket_path = folder / "gunicorn.sock"
@@ -282,3 +291,30 @@ def test_a_link_token_stays_out_of_nginxs_log(site) -> None:
     site.request(f"/manage/SEL-7Q4M2P/{token}")
     log = site.log("nginx-access.log")
     assert "/manage/SEL-7Q4M2P/[token]" in log and token not in log
+
+
+@pytest.mark.parametrize(
+    "path", ["/metrics", "/healthz", "/readyz", "/metrics/", "/healthz?full=1", "/%6Detrics"]
+)
+def test_monitoring_routes_are_not_served_to_the_outside(site, path: str) -> None:
+    assert site.request(path).status == 404
+    assert not re.search(r"metrics|healthz|readyz", site.log("gunicorn-access.log"), re.I)
+
+
+def test_static_files_are_compressed_and_pages_are_not(site) -> None:
+    gzip = {"Accept-Encoding": "gzip"}
+    style = next((ROOT / "static").rglob("*.css")).relative_to(ROOT / "static")
+    static = site.request(f"/static/{style.as_posix()}", gzip)
+    page = site.request("/", gzip)
+    assert static.status == page.status == 200
+    assert static.all("Content-Encoding") == ["gzip"]
+    assert page.all("Content-Encoding") == []
+
+
+def test_each_request_has_an_id_of_its_own_in_nginxs_log(site) -> None:
+    marks = [uuid.uuid4().hex for _ in range(3)]
+    for mark in marks:
+        site.request(f"/__ping?mark={mark}", {"X-Request-ID": "chosen-by-the-client"})
+    lines = [line for line in site.log("nginx-access.log").splitlines() if "mark=" in line]
+    ids = [line.rsplit(" ", 1)[1] for mark in marks for line in lines if mark in line]
+    assert len(set(ids)) == len(marks) and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)

@@ -14,7 +14,6 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from consular import create_app
@@ -31,6 +30,7 @@ from consular.models import (
     User,
 )
 from consular.models.queue import Desk
+from consular.observability.metrics import APP_REGISTRY as REGISTRY
 from consular.services import booking, queue
 from consular.services.passwords import hash_password
 from tests.conftest import DEFAULT_NOW, SECRET, Clock, base_config, booking_body

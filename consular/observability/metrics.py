@@ -45,22 +45,31 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 # Where no route matched (a 404, or a 405 on a known path): one label for all such paths.
 UNMATCHED = "(unmatched)"
 
+# The app's own metrics, in a registry of this module's: gunicorn's master imports the
+# package for its loggers and forgets it on every reload (gunicorn.conf.py, on_reload), and
+# the new workers import this module again; in prometheus_client's global registry the
+# second import would clash with the first and no worker would start.
+APP_REGISTRY = CollectorRegistry(auto_describe=True)
+
 REQUESTS = Counter(
     "consular_http_requests",
     "Requests answered, by Flask endpoint, method and status class (2xx, 3xx, 4xx, 5xx).",
     ["endpoint", "method", "status"],
+    registry=APP_REGISTRY,
 )
 LATENCY = Histogram(
     "consular_http_request_duration_seconds",
     "Time from the request's start to its response being ready, by Flask endpoint.",
     ["endpoint"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=APP_REGISTRY,
 )
 DOMAIN_EVENTS = Counter(
     "consular_domain_events",
     "Committed domain events (holds, bookings, cancellations, reschedules, tickets called, "
     "served, missed, no-shows), by event and office.",
     ["event", "office"],
+    registry=APP_REGISTRY,
 )
 
 
@@ -207,9 +216,11 @@ class DatabaseCollector(Collector):
 
 
 class _ThisProcess(Collector):
-    """The metrics of this process's default registry (a single process: no gunicorn)."""
+    """The metrics of this process (a single process: no gunicorn): the app's, and those of
+    the default registry (the process's CPU, memory, garbage collector)."""
 
     def collect(self) -> Iterator[object]:  # type: ignore[override]
+        yield from APP_REGISTRY.collect()
         yield from REGISTRY.collect()
 
 
