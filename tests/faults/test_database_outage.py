@@ -73,6 +73,8 @@ def page_views(port: int, office: str) -> Iterator[PageViews]:
 
 def _assert_outage_answered_well(attempts: list[Attempt], views: PageViews) -> None:
     holds = Counter(a.status for a in attempts)
+    # The figures of the run, for `pytest -rP` (issue 14: 19-111 answered 500 in a restart).
+    print(f"holds: {dict(holds)}; pages: {dict(views.statuses())}")
     # 503 while the database was away; never a 500, never a lost connection.
     assert set(holds) <= {201, 409, 503}, holds
     assert set(views.statuses()) <= {200, 503}, views.statuses()
@@ -124,7 +126,9 @@ def test_database_away_for_ten_seconds(
     assert len(during) > 20 and {a.status for a in during[5:]} == {503}, Counter(
         a.status for a in during
     )
-    assert max(a.answered_at - a.sent_at for a in during) < 8
+    slowest = max(a.answered_at - a.sent_at for a in during)
+    print(f"while away: {len(during)} holds answered, the slowest in {slowest:.2f} s")
+    assert slowest < 8
     assert any(a.status == 201 for a in attempts[back:]), load.statuses()
     _assert_outage_answered_well(attempts, views)
     # The mail worker lived through it, said so once, and said when it could go on.
