@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email import policy
@@ -12,6 +13,10 @@ from typing import Any, cast
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+# The server's own account of every command (INFO) says nothing a test needs, and its thread
+# goes on writing it between tests, outside their capture.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
