@@ -12,6 +12,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -75,12 +76,15 @@ def server(database: BenchDatabase, model: WorkerModel, **env: str) -> Iterator[
         **env,
     }
     gunicorn = Path(sys.executable).parent / "gunicorn"
+    # The app logs a line a request, as in production (to journald there): into a file, since
+    # a pipe nobody reads until the end would fill and stop the workers mid-run.
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen(
         [str(gunicorn), "-c", str(ROOT / "gunicorn.conf.py"), "app:app"],
         cwd=APP_ROOT,
         env=environment,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     try:
         deadline = time.monotonic() + 60
@@ -93,7 +97,8 @@ def server(database: BenchDatabase, model: WorkerModel, **env: str) -> Iterator[
             except OSError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                errors = process.stderr.read().decode() if process.stderr else ""
+                log.seek(0)
+                errors = log.read().decode(errors="replace")
                 raise RuntimeError(f"gunicorn did not start:\n{errors[-3000:]}")
             time.sleep(0.2)  # gunicorn gives no signal when its workers listen: poll /__ping
         # Every worker answers once before anything is measured.
@@ -109,6 +114,7 @@ def server(database: BenchDatabase, model: WorkerModel, **env: str) -> Iterator[
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        log.close()
 
 
 def sign_in(port: int, email: str) -> str:
