@@ -92,9 +92,15 @@ def throughput_table(
         if name not in figures:
             continue
         f = figures[name]
+        # Which answers were not the expected ones: a 409 is a lost race, a 503 an outage.
+        other = ", ".join(
+            f"{number}× {status}"
+            for status, number in sorted(f.statuses.items())
+            if status not in (200, 201)
+        )
         _print(
             f"| {f.title} | {f.rate:,.0f} | {f.share * 100:.1f} % | {f.p95_ms:,.1f} ms | "
-            f"{f.failures} |"
+            f"{f.failures}{f' ({other})' if other else ''} |"
         )
     return figures
 
