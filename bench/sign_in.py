@@ -181,6 +181,9 @@ def run(workers: int) -> str:
         "GUNICORN_WORKERS": str(workers),
         "GUNICORN_ACCESS_LOG": "",
         "PROXY_COUNT": "1",
+        # The run speaks plain HTTP to gunicorn: a Secure session cookie would never come
+        # back, and every sign-in would fail its CSRF check (400) before the password.
+        "SESSION_COOKIE_SECURE": "0",
     }
     lines = [
         "# Staff sign-in under attack",
