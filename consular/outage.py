@@ -56,7 +56,12 @@ def dispatch_with_one_retry(dispatch: Callable[[], Any]) -> Any:
         if not retry_is_safe(error):
             raise
         logger.warning("database connection lost during a request; running it again once")
-        forget_session()
+        try:
+            # A rollback, not a new session: what the request loaded before (the signed-in
+            # account) stays attached, expired, and is read again on the new connection.
+            db.session.rollback()
+        except Exception:
+            raise error from None
         return dispatch()
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask_login import current_user
 
 from bench.server import free_port
 from consular import create_app
@@ -17,6 +18,7 @@ from consular.auth import SEEN_AT, SIGNED_IN_AT
 from consular.extensions import db
 from consular.outage import dispatch_with_one_retry, is_database_unavailable
 from tests.conftest import Clock, base_config
+from tests.staff.conftest import accounts, offices, sign_in  # noqa: F401
 
 
 @pytest.fixture
@@ -168,3 +170,34 @@ def test_a_failing_teardown_does_not_turn_the_answer_into_a_500(
     with app.app_context():  # a context of the request's own, torn down after it
         answer = client.get("/__ping")
     assert answer.status_code == 200
+
+
+@pytest.mark.postgresql_only
+def test_a_signed_in_clerk_whose_connection_is_killed_still_gets_the_page(
+    app: Flask,
+    offices,  # noqa: F811
+    accounts,  # noqa: F811
+) -> None:
+    """The account was loaded on the connection that dies: the second run reads it again."""
+    armed: list[bool] = []
+    killed: list[int] = []
+
+    def load_the_account_then_kill_the_connection() -> None:
+        if not armed or killed:
+            return
+        assert current_user.is_authenticated  # loaded now, on this connection
+        pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        with db.engine.connect() as other:
+            other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            other.commit()
+        killed.append(pid)
+
+    app.before_request(load_the_account_then_kill_the_connection)
+    client = app.test_client()
+    assert sign_in(client, "clerk.seoul@example.org").status_code == 302
+    armed.append(True)
+
+    answer = client.get("/staff/seoul")
+
+    assert killed
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
