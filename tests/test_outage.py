@@ -131,6 +131,16 @@ def test_never_after_a_commit_was_sent(app: Flask) -> None:
     assert len(runs) == 1
 
 
+def end_the_sessions_connection() -> int:
+    """End the request session's database connection from another one, as a restart of
+    PostgreSQL does; the id of the server process that served it."""
+    pid: int = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    with db.engine.connect() as other:
+        other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        other.commit()
+    return pid
+
+
 @pytest.mark.postgresql_only
 def test_a_connection_killed_under_a_request_is_retried_on_a_new_one(
     app: Flask, make_office: Any, backend: str
@@ -142,13 +152,8 @@ def test_a_connection_killed_under_a_request_is_retried_on_a_new_one(
     killed: list[int] = []
 
     def kill_own_connection() -> None:
-        if killed:
-            return
-        pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
-        with db.engine.connect() as other:
-            other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-            other.commit()
-        killed.append(pid)
+        if not killed:
+            killed.append(end_the_sessions_connection())
 
     app.before_request(kill_own_connection)
 
@@ -186,11 +191,7 @@ def test_a_signed_in_clerk_whose_connection_is_killed_still_gets_the_page(
         if not armed or killed:
             return
         assert current_user.is_authenticated  # loaded now, on this connection
-        pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
-        with db.engine.connect() as other:
-            other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-            other.commit()
-        killed.append(pid)
+        killed.append(end_the_sessions_connection())
 
     app.before_request(load_the_account_then_kill_the_connection)
     client = app.test_client()
