@@ -596,6 +596,8 @@ def _record_sent(
                 claim.id,
                 _first_line(error),
             )
+            # A plain wait, not the stop event's: after SIGTERM the delivery must still be
+            # recorded, for RECORD_GRACE_SECONDS, before the worker gives up on it.
             time.sleep(min(0.5 * 2 ** min(failures - 1, 4), 5.0))
 
 

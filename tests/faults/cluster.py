@@ -205,12 +205,9 @@ class PostgresCluster:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    """Whether the process runs: its id is taken and it is not a zombie."""
+    if not pid_exists(pid):
         return False
-    except PermissionError:
-        return True
     # A zombie is gone for every purpose here.
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
